@@ -1,0 +1,1 @@
+"""Runtime guard and framework adapters, installed as ``yaml2rego.adapters``."""

@@ -1,0 +1,175 @@
+"""The typed intermediate model between boundary YAML and Rego.
+
+The loader (:mod:`yaml2rego.loader`) turns YAML into these frozen objects and never emits Rego; the compiler
+(:mod:`yaml2rego.compiler`) turns them into Rego modules and data and never reads YAML. Every rule keeps its
+``rule_id`` (``denied_endpoints[1]``) and its :class:`~yaml2rego.errors.SourceLocation`, so each decision can say which
+line of which file made it.
+
+>>> from yaml2rego.paths import parse_pattern
+>>> rule = EndpointRule("allowed_endpoints[0]", "GET", parse_pattern("/api/customer/v1/*"), None)
+>>> rule.describe()
+'GET /api/customer/v1/*'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from yaml2rego.errors import SourceLocation
+from yaml2rego.paths import PathPattern
+
+__all__ = [
+    "ANY_METHOD",
+    "AgentBoundary",
+    "EndpointRule",
+    "FieldRule",
+    "FieldType",
+    "InputValidation",
+    "Mode",
+    "PolicySet",
+    "PolicyTest",
+    "RateLimit",
+]
+
+ANY_METHOD = "*"
+
+JSONValue = Any
+
+
+class Mode(str, Enum):
+    """Whether an agent's denials block its calls (``enforce``) or are only recorded (``shadow``)."""
+
+    ENFORCE = "enforce"
+    SHADOW = "shadow"
+
+
+class FieldType(str, Enum):
+    """The value types an input-validation rule can demand."""
+
+    UUID = "uuid"
+    ENUM = "enum"
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True)
+class EndpointRule:
+    """One entry of ``allowed_endpoints`` or ``denied_endpoints``: an HTTP method (or ``*``) and a path pattern."""
+
+    rule_id: str
+    method: str
+    path: PathPattern
+    source: SourceLocation | None
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path.text}"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One rule on one field of a call's body, addressed by a dotted path (``customer.id``)."""
+
+    rule_id: str
+    field: str
+    type: FieldType
+    source: SourceLocation | None
+    required: bool = True
+    values: tuple[JSONValue, ...] | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    minimum: float | int | None = None
+    maximum: float | int | None = None
+    example: JSONValue = None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.field.split("."))
+
+
+@dataclass(frozen=True)
+class InputValidation:
+    """Field rules for calls to one endpoint pattern (and method, ``*`` by default)."""
+
+    rule_id: str
+    endpoint: PathPattern
+    method: str
+    fields: tuple[FieldRule, ...]
+    source: SourceLocation | None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests_per_minute`` calls by one agent to one endpoint pattern (and method) in a sliding minute."""
+
+    rule_id: str
+    endpoint: PathPattern
+    method: str
+    requests_per_minute: int
+    source: SourceLocation | None
+
+
+@dataclass(frozen=True)
+class PolicyTest:
+    """A test case written in the YAML ``tests:`` section: an input and the decision it must get."""
+
+    name: str
+    input: Mapping[str, JSONValue] = field(hash=False)
+    expect_decision: str
+    expect_reasons: tuple[str, ...]
+    source: SourceLocation | None
+
+
+@dataclass(frozen=True)
+class AgentBoundary:
+    """Everything one agent may do, as written in one ``agent_boundary`` document."""
+
+    agent_id: str
+    source: SourceLocation | None
+    mode: Mode = Mode.ENFORCE
+    description: str | None = None
+    owner: str | None = None
+    allowed_endpoints: tuple[EndpointRule, ...] = ()
+    denied_endpoints: tuple[EndpointRule, ...] = ()
+    input_validation: tuple[InputValidation, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()
+    max_payload_size_kb: int | None = None
+    max_payload_source: SourceLocation | None = None
+    tests: tuple[PolicyTest, ...] = ()
+
+    @property
+    def source_file(self) -> str:
+        return self.source.file if self.source else "<memory>"
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All agents compiled together, sorted by ``agent_id`` (so output never depends on file order)."""
+
+    agents: tuple[AgentBoundary, ...]
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.agents, key=lambda agent: agent.agent_id))
+        object.__setattr__(self, "agents", ordered)
+
+    def __iter__(self) -> Iterator[AgentBoundary]:
+        return iter(self.agents)
+
+    def __len__(self) -> int:
+        return len(self.agents)
+
+    def get(self, agent_id: str) -> AgentBoundary | None:
+        for agent in self.agents:
+            if agent.agent_id == agent_id:
+                return agent
+        return None
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(agent.agent_id for agent in self.agents)

@@ -1,0 +1,186 @@
+"""Endpoint path patterns and request-path canonicalisation.
+
+The same rules live twice on purpose: here, so the loader rejects bad patterns and the guard can normalise a request
+before asking the engine; and in ``rego/agent_boundary/paths/paths.rego``, so the policy refuses a non-canonical path
+even when OPA is queried directly with nothing of ours in front. ``tests/test_paths.py`` runs one table through both.
+
+Pattern semantics (see ``docs/dsl.md``):
+
+* a pattern ending in ``/*`` covers its prefix and everything below it, at any depth;
+* ``*`` anywhere else matches exactly one segment, ``**`` any number of segments (zero included);
+* a trailing slash is not significant; the query string is not part of the path; matching is case-sensitive.
+
+>>> pattern = parse_pattern("/api/customer/v1/*")
+>>> pattern.matches("/api/customer/v1/42/orders")
+True
+>>> canonical_path("/api/ticket/v1/?draft=1")
+'/api/ticket/v1'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "NonCanonicalPath",
+    "PathPattern",
+    "canonical_path",
+    "non_canonical_reason",
+    "parse_pattern",
+]
+
+# Percent-encodings that smuggle a dot, a slash, a backslash or a second round of encoding past a naive matcher
+# (`..%2f`, `%5c`, `%252f`). Envoy's path normalisation treats the same set as dangerous.
+_ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# Characters a literal pattern segment may hold: RFC 3986 pchar, minus percent-encoding (patterns name paths, they
+# do not encode them).
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@-]+")
+# Characters that are special in both RE2 (OPA) and Rust regex (regorus); escaping only these keeps the generated
+# expressions valid in both dialects.
+_REGEX_SPECIAL = set(r"\.+*?()|[]{}^$")
+
+ONE_SEGMENT = "*"
+ANY_SEGMENTS = "**"
+
+
+class NonCanonicalPath(ValueError):
+    """A request path that the policy refuses to match (``..``, ``//``, ``%2f``, …)."""
+
+
+def strip_query(path: str) -> str:
+    """The path without its query string or fragment."""
+    for separator in ("?", "#"):
+        index = path.find(separator)
+        if index >= 0:
+            path = path[:index]
+    return path
+
+
+def non_canonical_reason(path: object) -> str | None:
+    """Why ``path`` is not canonical, or ``None`` when it is. The query string is ignored."""
+    if not isinstance(path, str):
+        return "the path is not a string"
+    path = strip_query(path)
+    if path == "":
+        return "the path is empty"
+    if not path.startswith("/"):
+        return "the path is relative (it must start with '/')"
+    if _CONTROL_CHARACTER.search(path):
+        return "the path contains a control character"
+    if "\\" in path:
+        return "the path contains a backslash"
+    if _ENCODED_SEPARATOR.search(path):
+        return "the path contains an encoded dot, slash, backslash or percent sign"
+    if "//" in path:
+        return "the path contains an empty segment ('//')"
+    segments = path.split("/")[1:]
+    if any(segment in (".", "..") for segment in segments):
+        return "the path contains a '.' or '..' segment"
+    return None
+
+
+def canonical_path(path: object) -> str:
+    """``path`` without query string and trailing slash; raises :class:`NonCanonicalPath` if the policy would refuse it.
+
+    >>> canonical_path("/api/admin/")
+    '/api/admin'
+    >>> canonical_path("/")
+    '/'
+    """
+    reason = non_canonical_reason(path)
+    if reason is not None:
+        raise NonCanonicalPath(f"{reason}: {path!r}")
+    assert isinstance(path, str)
+    path = strip_query(path)
+    return path.rstrip("/") or "/"
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    """A parsed endpoint pattern such as ``/api/customer/v1/*``.
+
+    ``segments`` are the literal, ``*`` and ``**`` segments before any trailing ``/*``; ``subtree`` says whether the
+    pattern ended in ``/*`` and so covers everything below its prefix.
+    """
+
+    text: str
+    segments: tuple[str, ...]
+    subtree: bool
+
+    @property
+    def regex(self) -> str:
+        """An anchored regular expression, valid in RE2 and Rust regex, matching canonical paths.
+
+        The canonical root ``/`` is matched as the empty string: callers strip the trailing slash first (see the
+        Rego library's ``_match_target``).
+        """
+        parts = ["^"]
+        for segment in self.segments:
+            if segment == ANY_SEGMENTS:
+                parts.append("(?:/[^/]+)*")
+            elif segment == ONE_SEGMENT:
+                parts.append("/[^/]+")
+            else:
+                parts.append("/" + _escape(segment))
+        if self.subtree:
+            parts.append("(?:/[^/]+)*")
+        parts.append("$")
+        return "".join(parts)
+
+    def matches(self, path: str) -> bool:
+        """Whether a request path falls under this pattern (the path is canonicalised first)."""
+        target = canonical_path(path).rstrip("/")
+        return re.fullmatch(self.regex[1:-1], target) is not None
+
+    def example_path(self) -> str:
+        """A concrete path this pattern matches, for generated tests."""
+        parts = ["example" if segment in (ONE_SEGMENT, ANY_SEGMENTS) else segment for segment in self.segments]
+        if self.subtree:
+            parts.append("example")
+        return "/" + "/".join(parts)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_pattern(text: object) -> PathPattern:
+    """Parse an endpoint pattern; raises ``ValueError`` with a message fit for a policy author.
+
+    >>> parse_pattern("/api/*/items/**").segments
+    ('api', '*', 'items', '**')
+    """
+    if not isinstance(text, str):
+        raise ValueError("a path pattern must be a string")
+    if not text.startswith("/"):
+        raise ValueError(f"path pattern {text!r} must start with '/'")
+    if "?" in text or "#" in text:
+        raise ValueError(f"path pattern {text!r} must not contain a query string or fragment")
+    if "%" in text or "\\" in text or _CONTROL_CHARACTER.search(text):
+        raise ValueError(f"path pattern {text!r} must not contain '%', backslashes or control characters")
+    body = text[1:]
+    if body.endswith("/"):
+        body = body[:-1]
+    raw_segments = body.split("/") if body else []
+    subtree = bool(raw_segments) and raw_segments[-1] == ONE_SEGMENT
+    if subtree:
+        raw_segments = raw_segments[:-1]
+    for segment in raw_segments:
+        if segment == "":
+            raise ValueError(f"path pattern {text!r} has an empty segment ('//')")
+        if segment in (".", ".."):
+            raise ValueError(f"path pattern {text!r} has a '.' or '..' segment")
+        if segment in (ONE_SEGMENT, ANY_SEGMENTS):
+            continue
+        if "*" in segment:
+            raise ValueError(
+                f"path pattern {text!r}: a wildcard must be a whole segment ('*' or '**'), not part of {segment!r}"
+            )
+        if not _LITERAL_SEGMENT.fullmatch(segment):
+            raise ValueError(f"path pattern {text!r}: segment {segment!r} has characters a URL path cannot hold")
+    return PathPattern(text=text, segments=tuple(raw_segments), subtree=subtree)
+
+
+def _escape(literal: str) -> str:
+    return "".join("\\" + char if char in _REGEX_SPECIAL else char for char in literal)
