@@ -1,0 +1,16 @@
+"""The ``yaml2rego`` command line.
+
+Each group of commands lives in its own module and registers itself on :data:`main`; errors become exit codes only
+here, at the boundary: 1 for a yaml2rego error (message only, never a traceback), 2 for usage errors (click's own).
+
+Exit codes used by individual commands are documented in ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+from yaml2rego.cli._base import main
+
+__all__ = ["main"]
+
+# Importing a command module registers its commands on `main`.
+from yaml2rego.cli import policy_commands  # noqa: E402,F401

@@ -1,0 +1,3 @@
+"""``check``, ``compile``, ``eval`` and ``test``: from boundary YAML to decisions."""
+
+from __future__ import annotations
