@@ -1,0 +1,256 @@
+"""From the typed model to Rego modules and data.
+
+The compiler never reads YAML and never writes Rego by string concatenation: per-agent facts become JSON data keyed by
+agent id (``data.boundaries.agents``, read by the hand-written library in ``rego/`` with one keyed lookup), and the
+thin per-agent review module and its tests are rendered from the jinja2 templates in ``yaml2rego/templates/``.
+
+>>> from yaml2rego.loader import load_policies
+>>> compiled = compile_policy_set(load_policies(["examples/support_agent.yaml"]))  # doctest: +SKIP
+>>> sorted(compiled.files)[:2]  # doctest: +SKIP
+['agent_boundary/decision.rego', 'agent_boundary/decision_test.rego']
+>>> compiled.write("out/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from yaml2rego import testgen
+from yaml2rego.errors import CompileError
+from yaml2rego.model import AgentBoundary, EndpointRule, FieldRule, InputValidation, PolicySet, RateLimit
+
+__all__ = [
+    "DATA_FILE",
+    "CompiledPolicy",
+    "agent_module_name",
+    "compile_policy_set",
+    "library_files",
+    "render_rego_value",
+]
+
+# Where the agents' facts live in the output and in every bundle: `data.boundaries`.
+DATA_FILE = "boundaries/data.json"
+_MODULE_NAME_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """The output of one compilation: file contents by relative POSIX path, plus what they were made from."""
+
+    files: Mapping[str, bytes]
+    policy_version: str
+    policy_set: PolicySet
+    data: Mapping[str, Any]
+
+    def modules(self, *, include_tests: bool = True) -> dict[str, str]:
+        """Rego modules by path; ``include_tests=False`` leaves out ``*_test.rego`` (what engines load)."""
+        return {
+            path: content.decode("utf-8")
+            for path, content in self.files.items()
+            if path.endswith(".rego") and (include_tests or not path.endswith("_test.rego"))
+        }
+
+    def data_document(self) -> dict[str, Any]:
+        """The root data document as OPA sees it after loading the output directory or bundle."""
+        return {"boundaries": json.loads(self.files[DATA_FILE])}
+
+    def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
+        """Write every file under ``out_dir`` (created if needed); returns the paths written."""
+        root = Path(out_dir)
+        written = []
+        for relative, content in self.files.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            written.append(target)
+        return written
+
+
+def compile_policy_set(policy_set: PolicySet, *, policy_version: str | None = None) -> CompiledPolicy:
+    """Compile every agent of ``policy_set``. Deterministic: the same input gives byte-identical files.
+
+    ``policy_version`` defaults to a content digest (``sha256:…``) of the library and the agents' data, so it changes
+    exactly when the policy's behaviour can change; pass a git SHA or a release number to use that instead.
+    """
+    module_names = _module_names(policy_set)
+    agents = {agent.agent_id: agent_data(agent) for agent in policy_set}
+    library = library_files()
+    version = policy_version or _content_digest(library, agents)
+    data = {"policy_version": version, "agents": agents}
+
+    files: dict[str, bytes] = dict(library)
+    files[DATA_FILE] = (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    for agent in policy_set:
+        module = module_names[agent.agent_id]
+        context = {"agent": agent, "module": module, "data": agents[agent.agent_id]}
+        files[f"agents/{module}/policy.rego"] = _render("agent_policy.rego.j2", context)
+        context["cases"] = testgen.cases_for(agent)
+        files[f"agents/{module}/policy_test.rego"] = _render("agent_policy_test.rego.j2", context)
+    return CompiledPolicy(files=dict(sorted(files.items())), policy_version=version, policy_set=policy_set, data=data)
+
+
+def agent_module_name(agent_id: str) -> str:
+    """The Rego package segment for an agent: lower case, every character outside ``[a-z0-9_]`` replaced by ``_``."""
+    name = _MODULE_NAME_UNSAFE.sub("_", agent_id.lower())
+    return name if name[:1].isalpha() else f"agent_{name}"
+
+
+@cache
+def library_files() -> dict[str, bytes]:
+    """The hand-written Rego library (``rego/`` in the repository), by path relative to the library root."""
+    found: dict[str, bytes] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in node.iterdir():
+            if child.is_dir():
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(".rego"):
+                found[prefix + child.name] = child.read_bytes()
+
+    walk(resources.files("yaml2rego.rego"), "")
+    if not found:
+        raise CompileError("the Rego library (yaml2rego.rego) is missing from this installation")
+    return dict(sorted(found.items()))
+
+
+def agent_data(agent: AgentBoundary) -> dict[str, Any]:
+    """One agent's facts as the library reads them (layout: ``docs/architecture.md``)."""
+    data: dict[str, Any] = {
+        "agent_id": agent.agent_id,
+        "mode": agent.mode.value,
+        "source": agent.source_file,
+        "allowed_endpoints": [_endpoint(rule) for rule in agent.allowed_endpoints],
+        "denied_endpoints": [_endpoint(rule) for rule in agent.denied_endpoints],
+        "input_validation": [_validation(entry) for entry in agent.input_validation],
+        "rate_limits": [_rate_limit(limit) for limit in agent.rate_limits],
+    }
+    if agent.max_payload_size_kb is not None:
+        data["max_payload"] = {
+            "rule": "max_payload_size_kb",
+            "source": _where(agent.max_payload_source),
+            "bytes": agent.max_payload_size_kb * 1024,
+        }
+    return data
+
+
+def render_rego_value(value: Any, indent: int = 1, width: int = 100) -> str:
+    """A JSON value as a Rego literal, laid out as ``opa fmt`` lays it out.
+
+    Short values stay on one line; longer objects and arrays put one element per line with a trailing comma,
+    indented with tabs.
+    """
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(flat) + indent * 4 <= width or not isinstance(value, (dict, list)) or not value:
+        return flat
+    inner = "\t" * (indent + 1)
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(key)}: {render_rego_value(item, indent + 1, width)}," for key, item in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + "\t" * indent + "}"
+    items = [f"{inner}{render_rego_value(item, indent + 1, width)}," for item in value]
+    return "[\n" + "\n".join(items) + "\n" + "\t" * indent + "]"
+
+
+# -- internals ---------------------------------------------------------------------------------------------------
+
+
+def _where(location: Any) -> str | None:
+    return f"{location.file}:{location.line}" if location is not None else None
+
+
+def _matcher(rule: EndpointRule | InputValidation | RateLimit, method: str) -> dict[str, Any]:
+    pattern = rule.path if isinstance(rule, EndpointRule) else rule.endpoint
+    return {
+        "rule": rule.rule_id,
+        "source": _where(rule.source),
+        "method": method.upper(),
+        "pattern": pattern.text,
+        "regex": pattern.regex,
+    }
+
+
+def _endpoint(rule: EndpointRule) -> dict[str, Any]:
+    return _matcher(rule, rule.method)
+
+
+def _rate_limit(limit: RateLimit) -> dict[str, Any]:
+    return {**_matcher(limit, limit.method), "requests_per_minute": limit.requests_per_minute}
+
+
+def _validation(entry: InputValidation) -> dict[str, Any]:
+    return {**_matcher(entry, entry.method), "fields": [_field(rule) for rule in entry.fields]}
+
+
+def _field(rule: FieldRule) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "rule": rule.rule_id,
+        "source": _where(rule.source),
+        "field": rule.field,
+        "path": list(rule.path),
+        "type": rule.type.value,
+        "required": rule.required,
+    }
+    for key in ("values", "min_length", "max_length", "pattern", "minimum", "maximum"):
+        value = getattr(rule, key)
+        if value is not None:
+            data[key] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def _module_names(policy_set: PolicySet) -> dict[str, str]:
+    names: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for agent in policy_set:
+        name = agent_module_name(agent.agent_id)
+        if name in owners:
+            raise CompileError(
+                f"agents {owners[name]!r} and {agent.agent_id!r} both map to the Rego package agents.{name}; "
+                "rename one of them"
+            )
+        owners[name] = agent.agent_id
+        names[agent.agent_id] = name
+    return names
+
+
+def _content_digest(library: Mapping[str, bytes], agents: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256()
+    for path, content in library.items():
+        digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
+    digest.update(json.dumps(agents, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return "sha256:" + digest.hexdigest()
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("yaml2rego", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # the output is Rego, not HTML; every value goes through a JSON-quoting filter
+    )
+    environment.filters["rego"] = render_rego_value
+    environment.filters["string"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    environment.filters["yaml_text"] = _yaml_text
+    return environment
+
+
+def _yaml_text(value: Any) -> str:
+    """A value safe to place in a METADATA YAML block as a quoted scalar."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _render(template: str, context: dict[str, Any]) -> bytes:
+    text = _environment().get_template(template).render(**context)
+    return text.encode("utf-8")

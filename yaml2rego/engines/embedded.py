@@ -1,0 +1,146 @@
+"""The embedded engine: regorus (Microsoft's Rust Rego interpreter) running in-process.
+
+This is the only module that imports ``regorus``. A regorus ``Engine`` may only be used from the thread that created
+it, so each thread lazily builds its own from the same modules and data; a suspension (kill switch) bumps a
+generation counter and every thread reloads its runtime data before its next decision.
+
+>>> from yaml2rego.engines import EmbeddedEngine
+>>> engine = EmbeddedEngine.from_policy_paths(["examples/support_agent.yaml"])  # doctest: +SKIP
+>>> engine.decide({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"})["decision"]
+'allow'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from yaml2rego.engines.base import DECISION_PATH, RUNTIME_DATA_ROOT
+from yaml2rego.errors import EngineError, EngineUnavailable
+
+if TYPE_CHECKING:
+    from yaml2rego.compiler import CompiledPolicy
+
+__all__ = ["EmbeddedEngine", "engine_message", "new_regorus_engine"]
+
+_DECISION_RULE = "data." + DECISION_PATH.replace("/", ".")
+
+
+def engine_message(error: BaseException) -> str:
+    """regorus error text without the Rust backtrace that follows the useful part."""
+    text = str(error).split("Stack backtrace:")[0]
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(lines) or type(error).__name__
+
+
+def new_regorus_engine() -> Any:
+    """A fresh regorus engine in Rego v1 mode; :class:`EngineUnavailable` if regorus is not installed."""
+    try:
+        import regorus
+    except ImportError as exc:  # pragma: no cover - regorus is a hard dependency
+        raise EngineUnavailable("the embedded engine needs regorus: pip install gordon-to-regorus") from exc
+    engine = regorus.Engine()
+    engine.set_rego_v0(False)
+    return engine
+
+
+class EmbeddedEngine:
+    """Evaluates decisions in-process with regorus. Thread-safe; one regorus engine per thread."""
+
+    name = "embedded"
+
+    def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any]) -> None:
+        """``modules`` maps a file name to Rego text (tests excluded); ``data`` is the root data document."""
+        self._modules = dict(sorted(modules.items()))
+        self._data = json.loads(json.dumps(data))
+        self._suspended: dict[str, dict[str, str]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        # Build once now so a broken policy fails at construction, not on the first call.
+        self._engine_for_this_thread()
+
+    @classmethod
+    def from_compiled(cls, compiled: CompiledPolicy) -> EmbeddedEngine:
+        return cls(compiled.modules(include_tests=False), compiled.data_document())
+
+    @classmethod
+    def from_policy_paths(cls, paths: Iterable[str | os.PathLike[str]]) -> EmbeddedEngine:
+        """Load boundary YAML files or directories, compile them, and evaluate exactly that output."""
+        from yaml2rego.compiler import compile_policy_set
+        from yaml2rego.loader import load_policies
+
+        return cls.from_compiled(compile_policy_set(load_policies(paths)))
+
+    @classmethod
+    def from_directory(cls, directory: str | os.PathLike[str]) -> EmbeddedEngine:
+        """Load what ``yaml2rego compile -o DIR`` wrote: every non-test ``.rego`` file and every ``data.json``."""
+        root = Path(directory)
+        modules: dict[str, str] = {}
+        data: dict[str, Any] = {}
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root).as_posix()
+            if path.suffix == ".rego" and not path.name.endswith("_test.rego"):
+                modules[relative] = path.read_text(encoding="utf-8")
+            elif path.name == "data.json":
+                node = data
+                for key in path.parent.relative_to(root).parts:
+                    node = node.setdefault(key, {})
+                node.update(json.loads(path.read_text(encoding="utf-8")))
+        if not modules:
+            raise EngineError(f"no Rego modules found in {root}")
+        return cls(modules, data)
+
+    # -- the Engine protocol -------------------------------------------------------------------------------------
+
+    def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
+        engine = self._engine_for_this_thread()
+        try:
+            engine.set_input(call)
+            result = engine.eval_rule(_DECISION_RULE)
+        except Exception as exc:  # regorus raises plain RuntimeError/ValueError
+            raise EngineError(f"embedded engine failed to evaluate the decision: {engine_message(exc)}") from exc
+        if not isinstance(result, dict):
+            raise EngineError(f"{_DECISION_RULE} is undefined or not an object: {result!r}")
+        return result
+
+    def suspend(self, agent_id: str, reason: str) -> None:
+        with self._lock:
+            self._suspended[agent_id] = {"reason": reason}
+            self._generation += 1
+
+    def resume(self, agent_id: str) -> None:
+        with self._lock:
+            if self._suspended.pop(agent_id, None) is not None:
+                self._generation += 1
+
+    def close(self) -> None:
+        self._local = threading.local()
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    def _engine_for_this_thread(self) -> Any:
+        local = self._local
+        engine = getattr(local, "engine", None)
+        if engine is None:
+            engine = new_regorus_engine()
+            try:
+                for name, text in self._modules.items():
+                    engine.add_policy(name, text)
+            except Exception as exc:
+                raise EngineError(f"embedded engine could not load the policy: {engine_message(exc)}") from exc
+            local.engine = engine
+            local.generation = -1
+        if local.generation != self._generation:
+            with self._lock:
+                generation = self._generation
+                runtime = {RUNTIME_DATA_ROOT: {"suspended": dict(self._suspended)}}
+            engine.clear_data()
+            engine.add_data(self._data)
+            engine.add_data(runtime)
+            local.generation = generation
+        return engine

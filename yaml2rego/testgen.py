@@ -1,0 +1,287 @@
+"""Test cases derived from an agent's rules, rendered into its ``policy_test.rego``.
+
+For every rule the planner writes the call that should pass and the call that should fail, and states the decision
+the policy must give. The expectations come from the model, not from running the policy, so the generated tests
+check the Rego against the DSL's documented semantics. Where a rule's outcome cannot be predicted from the model
+alone (a string ``pattern`` with no ``example``), the case is left out and the test file says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from yaml2rego.model import ANY_METHOD, AgentBoundary, EndpointRule, FieldRule, FieldType, InputValidation
+
+__all__ = ["TestCase", "cases_for"]
+
+_SAMPLE_UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+_UNLISTED_PATH = "/yaml2rego-unlisted/resource"
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One generated Rego test: ``input`` must get ``expect``, with ``codes`` among its reasons."""
+
+    name: str
+    description: str
+    input: Mapping[str, Any] = field(hash=False)
+    expect: str
+    codes: tuple[str, ...] = ()
+    absent_codes: tuple[str, ...] = ()
+    source: str | None = None
+
+
+def cases_for(agent: AgentBoundary) -> list[TestCase]:
+    """Every generated case for ``agent``, then the cases written in its YAML ``tests:`` section."""
+    planner = _Planner(agent)
+    cases = planner.endpoint_cases() + planner.validation_cases() + planner.payload_cases() + planner.path_cases()
+    cases += planner.user_cases()
+    return _unique_names(cases)
+
+
+class _Planner:
+    def __init__(self, agent: AgentBoundary) -> None:
+        self.agent = agent
+
+    # -- predictions from the model ------------------------------------------------------------------------------
+
+    def denied_by(self, method: str, path: str) -> EndpointRule | None:
+        return next((rule for rule in self.agent.denied_endpoints if _applies(rule.method, rule.path.regex, method, path)), None)
+
+    def allowed_by(self, method: str, path: str) -> EndpointRule | None:
+        return next((rule for rule in self.agent.allowed_endpoints if _applies(rule.method, rule.path.regex, method, path)), None)
+
+    def validations_for(self, method: str, path: str) -> list[InputValidation]:
+        return [entry for entry in self.agent.input_validation if _applies(entry.method, entry.endpoint.regex, method, path)]
+
+    def valid_body(self, method: str, path: str) -> dict[str, Any] | None:
+        """A body every applicable field rule accepts, or ``None`` when one cannot be built from the model."""
+        body: dict[str, Any] = {}
+        for entry in self.validations_for(method, path):
+            for rule in entry.fields:
+                value = _valid_value(rule)
+                if value is _UNKNOWN:
+                    return None
+                _put(body, rule.path, value)
+        return body
+
+    def call(self, method: str, path: str, body: Any = None, **extra: Any) -> dict[str, Any]:
+        call: dict[str, Any] = {"agent_id": self.agent.agent_id, "method": method, "path": path}
+        if body is not None:
+            call["body"] = body
+        call.update(extra)
+        return call
+
+    # -- cases ---------------------------------------------------------------------------------------------------
+
+    def endpoint_cases(self) -> list[TestCase]:
+        cases = []
+        for rule in self.agent.allowed_endpoints:
+            method = _concrete_method(rule.method)
+            path = rule.path.example_path()
+            denial = self.denied_by(method, path)
+            body = self.valid_body(method, path)
+            if denial is not None:
+                cases.append(self._denied_case(f"{_slug(rule.rule_id)}_overridden_by_deny", rule, method, path, denial))
+            elif body is not None:
+                cases.append(TestCase(
+                    name=f"{_slug(rule.rule_id)}_allows",
+                    description=f"{rule.rule_id} ({rule.describe()}) allows {method} {path}",
+                    input=self.call(method, path, body or None),
+                    expect="allow",
+                    source=_where(rule.source),
+                ))
+        for rule in self.agent.denied_endpoints:
+            method = _concrete_method(rule.method)
+            cases.append(self._denied_case(f"{_slug(rule.rule_id)}_denies", rule, method, rule.path.example_path(), rule))
+        if self.allowed_by("GET", _UNLISTED_PATH) is None:
+            cases.append(TestCase(
+                name="unlisted_endpoint_is_denied",
+                description=f"GET {_UNLISTED_PATH} matches no allowed endpoint: default deny",
+                input=self.call("GET", _UNLISTED_PATH),
+                expect="deny",
+                codes=("endpoint_not_allowed",),
+            ))
+        return cases
+
+    def _denied_case(self, name: str, rule: EndpointRule, method: str, path: str, denial: EndpointRule) -> TestCase:
+        return TestCase(
+            name=name,
+            description=f"{denial.rule_id} ({denial.describe()}) denies {method} {path}",
+            input=self.call(method, path),
+            expect="deny",
+            codes=("endpoint_denied",),
+            source=_where(rule.source),
+        )
+
+    def validation_cases(self) -> list[TestCase]:
+        cases = []
+        for entry in self.agent.input_validation:
+            method = _concrete_method(entry.method)
+            path = entry.endpoint.example_path()
+            body = self.valid_body(method, path)
+            if body is None:
+                continue
+            for rule in entry.fields:
+                invalid = dict(body)
+                _put(invalid, rule.path, _invalid_value(rule))
+                cases.append(TestCase(
+                    name=f"{_slug(rule.rule_id)}_rejects_invalid_{_slug(rule.field)}",
+                    description=f"{rule.rule_id}: field {rule.field} must be a valid {rule.type.value}",
+                    input=self.call(method, path, invalid),
+                    expect="deny",
+                    codes=("invalid_input",),
+                    source=_where(rule.source),
+                ))
+                if rule.required:
+                    missing = _without(body, rule.path)
+                    cases.append(TestCase(
+                        name=f"{_slug(rule.rule_id)}_requires_{_slug(rule.field)}",
+                        description=f"{rule.rule_id}: field {rule.field} is required",
+                        input=self.call(method, path, missing),
+                        expect="deny",
+                        codes=("invalid_input",),
+                        source=_where(rule.source),
+                    ))
+        return cases
+
+    def payload_cases(self) -> list[TestCase]:
+        if self.agent.max_payload_size_kb is None:
+            return []
+        limit = self.agent.max_payload_size_kb * 1024
+        where = _where(self.agent.max_payload_source)
+        cases = [TestCase(
+            name="max_payload_size_kb_rejects_larger_payload",
+            description=f"a payload of {limit + 1} bytes is above max_payload_size_kb ({limit} bytes)",
+            input=self.call("POST", _first_path(self.agent), payload_size_bytes=limit + 1),
+            expect="deny",
+            codes=("payload_too_large",),
+            source=where,
+        )]
+        cases.append(TestCase(
+            name="max_payload_size_kb_accepts_payload_at_the_limit",
+            description=f"a payload of exactly {limit} bytes is within max_payload_size_kb",
+            input=self.call("POST", _first_path(self.agent), payload_size_bytes=limit),
+            expect="any",
+            absent_codes=("payload_too_large",),
+            source=where,
+        ))
+        return cases
+
+    def path_cases(self) -> list[TestCase]:
+        path = _first_path(self.agent)
+        return [TestCase(
+            name="dot_dot_segment_is_refused",
+            description="a path with a '..' segment is not canonical and is refused before any rule matches",
+            input=self.call("GET", path.rstrip("/") + "/../../admin"),
+            expect="deny",
+            codes=("non_canonical_path",),
+        )]
+
+    def user_cases(self) -> list[TestCase]:
+        cases = []
+        for test in self.agent.tests:
+            call = {"agent_id": self.agent.agent_id, **dict(test.input)}
+            cases.append(TestCase(
+                name=f"user_{_slug(test.name)}",
+                description=test.name,
+                input=call,
+                expect=test.expect_decision,
+                codes=tuple(test.expect_reasons),
+                source=_where(test.source),
+            ))
+        return cases
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+_UNKNOWN = object()
+
+
+def _applies(rule_method: str, regex: str, method: str, path: str) -> bool:
+    if rule_method != ANY_METHOD and rule_method.upper() != method.upper():
+        return False
+    target = path.split("?")[0].rstrip("/")
+    return re.fullmatch(regex[1:-1], target) is not None
+
+
+def _concrete_method(method: str) -> str:
+    return "GET" if method == ANY_METHOD else method.upper()
+
+
+def _first_path(agent: AgentBoundary) -> str:
+    if agent.allowed_endpoints:
+        return agent.allowed_endpoints[0].path.example_path()
+    return _UNLISTED_PATH
+
+
+def _valid_value(rule: FieldRule) -> Any:
+    if rule.example is not None:
+        return rule.example
+    if rule.type is FieldType.UUID:
+        return _SAMPLE_UUID
+    if rule.type is FieldType.ENUM:
+        return rule.values[0] if rule.values else _UNKNOWN
+    if rule.type is FieldType.EMAIL:
+        return "agent@example.com"
+    if rule.type is FieldType.BOOLEAN:
+        return True
+    if rule.type in (FieldType.INTEGER, FieldType.NUMBER):
+        low = rule.minimum if rule.minimum is not None else (rule.maximum if rule.maximum is not None else 1)
+        return int(low) if rule.type is FieldType.INTEGER and float(low).is_integer() else low
+    if rule.pattern is not None:
+        return _UNKNOWN
+    return "x" * max(rule.min_length or 1, 1)
+
+
+def _invalid_value(rule: FieldRule) -> Any:
+    """A value of the wrong type or outside the rule, whatever its bounds."""
+    if rule.type in (FieldType.STRING, FieldType.UUID, FieldType.EMAIL):
+        return 12345
+    if rule.type is FieldType.ENUM:
+        return "yaml2rego-not-a-listed-value"
+    return "not-a-" + rule.type.value
+
+
+def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = document
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = child = dict(child) if isinstance(child, dict) else {}
+        node = child
+    node[path[-1]] = value
+
+
+def _without(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    copy: dict[str, Any] = dict(document)
+    node = copy
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            return copy
+        node[key] = dict(node[key])
+        node = node[key]
+    node.pop(path[-1], None)
+    return copy
+
+
+def _where(location: Any) -> str | None:
+    return f"{location.file}:{location.line}" if location is not None else None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]+", "_", text.lower())).strip("_") or "case"
+
+
+def _unique_names(cases: list[TestCase]) -> list[TestCase]:
+    seen: dict[str, int] = {}
+    unique = []
+    for case in cases:
+        count = seen.get(case.name, 0)
+        seen[case.name] = count + 1
+        if count:
+            case = TestCase(**{**case.__dict__, "name": f"{case.name}_{count + 1}"})
+        unique.append(case)
+    return unique
