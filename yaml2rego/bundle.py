@@ -1,0 +1,351 @@
+"""Reproducible OPA bundles: compiled policy in, byte-identical ``bundle.tar.gz`` out, optionally signed.
+
+A bundle holds ``.manifest`` (revision, roots, ``rego_version``, metadata with the recorded approval), the Rego modules
+(tests left out: their packages sit outside the roots) and ``boundaries/data.json``. The same policy always gives the
+same bytes: members sorted, mtime 0, owner root with empty names, mode 0644, gzip without timestamp or file name, and
+structured files written in the canonical JSON form OPA hashes. So a bundle's revision can be a content digest, and
+anyone can rebuild a bundle from the reviewed YAML and compare digests.
+
+>>> files = {"boundaries/data.json": b'{"policy_version": "v1", "agents": {}}'}
+>>> bundle = build_bundle(files, revision="v1", reviewer="alice")
+>>> sorted(bundle.files)
+['.manifest', 'boundaries/data.json']
+>>> bundle.to_bytes() == build_bundle(files, revision="v1", reviewer="alice").to_bytes()
+True
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import re
+import tarfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yaml2rego import __version__
+from yaml2rego.errors import BundleError, SignatureError
+from yaml2rego.signing import (
+    SIGNATURES_FILE,
+    VerificationResult,
+    canonical_json_bytes,
+    encode_canonical_json,
+    sign_bundle_files,
+    verify_bundle_files,
+)
+
+__all__ = [
+    "BUNDLE_ROOTS",
+    "DATA_FILE",
+    "MANIFEST_FILE",
+    "Bundle",
+    "SigningOptions",
+    "agent_digests",
+    "build_bundle",
+    "bundle_policies",
+    "describe_signature",
+    "pack_tar_gz",
+    "read_bundle",
+    "unpack_tar_gz",
+]
+
+# Runtime state (the kill switch) lives under `agent_boundary_runtime`, outside these roots, so OPA's data API can
+# still write it while a bundle owns everything below.
+BUNDLE_ROOTS = ("agent_boundary", "boundaries", "agents")
+DATA_FILE = "boundaries/data.json"
+MANIFEST_FILE = ".manifest"
+_MAX_MEMBERS = 10_000
+_MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+_PACKAGE = re.compile(r"^package\s+([A-Za-z_][A-Za-z0-9_.]*)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SigningOptions:
+    """How to sign a bundle. ``issued_at`` fixes the ``iat`` claim (seconds) for reproducible signed bundles."""
+
+    key: bytes
+    algorithm: str = "RS256"
+    key_id: str | None = None
+    scope: str | None = None
+    issuer: str | None = None
+    issued_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The members of a bundle (relative POSIX path -> bytes), with accessors for what a reviewer asks about."""
+
+    files: Mapping[str, bytes]
+    _manifest: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if not self._manifest and MANIFEST_FILE in self.files:
+            try:
+                loaded = json.loads(self.files[MANIFEST_FILE])
+            except ValueError as exc:
+                raise BundleError(f"{MANIFEST_FILE}: not valid JSON ({exc})") from exc
+            if not isinstance(loaded, dict):
+                raise BundleError(f"{MANIFEST_FILE}: must be a JSON object")
+            self._manifest.update(loaded)
+        return self._manifest
+
+    @property
+    def revision(self) -> str:
+        return str(self.manifest.get("revision", ""))
+
+    @property
+    def roots(self) -> list[str]:
+        return list(self.manifest.get("roots", [""]))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        metadata = self.manifest.get("metadata") or {}
+        return dict(metadata) if isinstance(metadata, dict) else {}
+
+    @property
+    def signed(self) -> bool:
+        return SIGNATURES_FILE in self.files
+
+    def data(self) -> dict[str, Any]:
+        """``data.boundaries`` as stored in the bundle."""
+        if DATA_FILE not in self.files:
+            raise BundleError(f"bundle has no {DATA_FILE}")
+        try:
+            loaded = json.loads(self.files[DATA_FILE])
+        except ValueError as exc:
+            raise BundleError(f"{DATA_FILE}: not valid JSON ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise BundleError(f"{DATA_FILE}: must be a JSON object")
+        return loaded
+
+    @property
+    def agents(self) -> list[str]:
+        agents = self.data().get("agents") or {}
+        return sorted(agents) if isinstance(agents, dict) else []
+
+    def to_bytes(self) -> bytes:
+        return pack_tar_gz(self.files)
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the ``.tar.gz`` bytes: what the policy history records."""
+        return "sha256:" + hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def write(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.to_bytes())
+        return target
+
+    def verify(
+        self, key: bytes, *, algorithm: str = "RS256", scope: str | None = None, exclude_files: Iterable[str] = ()
+    ) -> VerificationResult:
+        """Check the signature as ``opa run --bundle --verification-key`` does; raises :class:`SignatureError`."""
+        return verify_bundle_files(self.files, key, algorithm=algorithm, scope=scope, exclude_files=exclude_files)
+
+
+def agent_digests(data: Mapping[str, Any]) -> dict[str, str]:
+    """A digest per agent of its compiled facts, so a history entry can say which agents a new bundle changed.
+
+    Source locations are left out: moving a rule to another line is not a policy change.
+    """
+    agents = data.get("agents") or {}
+    return {
+        agent_id: "sha256:" + hashlib.sha256(encode_canonical_json(_without_sources(facts)).encode()).hexdigest()
+        for agent_id, facts in sorted(agents.items())
+    }
+
+
+def _without_sources(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _without_sources(item) for key, item in value.items() if key != "source"}
+    if isinstance(value, list):
+        return [_without_sources(item) for item in value]
+    return value
+
+
+def _bundle_members(compiled_files: Mapping[str, bytes]) -> dict[str, bytes]:
+    members: dict[str, bytes] = {}
+    for name, content in compiled_files.items():
+        name = name.lstrip("/")
+        if name.startswith("./") or "\\" in name or any(part in ("", ".", "..") for part in name.split("/")):
+            raise BundleError(f"bad file name in compiled policy: {name!r}")
+        if name.endswith(".rego") and not name.endswith("_test.rego"):
+            _check_package(name, content)
+            members[name] = content
+        elif name.rsplit("/", 1)[-1] == "data.json":
+            if name.split("/", 1)[0] not in BUNDLE_ROOTS:
+                raise BundleError(f"{name}: data outside the bundle roots {', '.join(BUNDLE_ROOTS)}")
+            members[name] = _canonical_data(name, content)
+    if DATA_FILE not in members:
+        raise BundleError(f"the compiled policy has no {DATA_FILE}")
+    return members
+
+
+def _check_package(name: str, content: bytes) -> None:
+    match = _PACKAGE.search(content.decode("utf-8", errors="replace"))
+    package = match.group(1) if match else ""
+    if package.split(".", 1)[0] not in BUNDLE_ROOTS:
+        raise BundleError(
+            f"{name}: package {package or '(none)'} is outside the bundle roots {', '.join(BUNDLE_ROOTS)}"
+        )
+
+
+def _canonical_data(name: str, content: bytes) -> bytes:
+    # Written in the canonical form OPA hashes, so the digest is of exactly the bytes in the bundle.
+    return canonical_json_bytes(content, name)
+
+
+def build_bundle(
+    compiled_files: Mapping[str, bytes],
+    *,
+    revision: str,
+    reviewer: str | None = None,
+    approval_id: str | None = None,
+    note: str | None = None,
+    built_at: str | None = None,
+    extra_metadata: Mapping[str, Any] | None = None,
+    signing: SigningOptions | None = None,
+) -> Bundle:
+    """A bundle from compiled files (``CompiledPolicy.files``); ``revision`` must equal data.json's policy_version.
+
+    Every decision reports ``policy_version``; making it the bundle revision ties each decision to one bundle.
+    """
+    if not revision:
+        raise BundleError("a bundle needs a revision")
+    members = _bundle_members(compiled_files)
+    data = json.loads(members[DATA_FILE])
+    if data.get("policy_version") != revision:
+        raise BundleError(
+            f"{DATA_FILE} says policy_version {data.get('policy_version')!r} but the bundle revision is {revision!r};"
+            " compile with policy_version equal to the revision"
+        )
+    metadata: dict[str, Any] = {
+        "yaml2rego_version": __version__,
+        "agents": sorted(data.get("agents") or {}),
+        "agent_digests": agent_digests(data),
+    }
+    for key, value in (("reviewer", reviewer), ("approval_id", approval_id), ("note", note), ("built_at", built_at)):
+        if value:
+            metadata[key] = value
+    metadata.update(extra_metadata or {})
+    manifest = {"revision": revision, "roots": list(BUNDLE_ROOTS), "rego_version": 1, "metadata": metadata}
+    members[MANIFEST_FILE] = encode_canonical_json(manifest).encode("utf-8")
+    if signing is not None:
+        issued_at = signing.issued_at if signing.issued_at is not None else int(time.time())
+        members[SIGNATURES_FILE] = sign_bundle_files(
+            members,
+            signing.key,
+            algorithm=signing.algorithm,
+            key_id=signing.key_id,
+            scope=signing.scope,
+            issuer=signing.issuer,
+            issued_at=issued_at,
+        )
+    return Bundle(dict(sorted(members.items())))
+
+
+def bundle_policies(
+    paths: Sequence[str | Path],
+    *,
+    revision: str | None = None,
+    reviewer: str | None = None,
+    approval_id: str | None = None,
+    note: str | None = None,
+    built_at: str | None = None,
+    signing: SigningOptions | None = None,
+) -> Bundle:
+    """Load boundary YAML, compile it and bundle it. Without ``revision`` the compiler's content digest is used.
+
+    >>> bundle = bundle_policies(["examples/"], revision="v1.4.0", reviewer="alice")  # doctest: +SKIP
+    >>> bundle.write("build/bundle.tar.gz")  # doctest: +SKIP
+    """
+    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.loader import load_policies
+
+    policy_set = load_policies([str(path) for path in paths])
+    compiled = compile_policy_set(policy_set, policy_version=revision)
+    return build_bundle(
+        compiled.files,
+        revision=compiled.policy_version,
+        reviewer=reviewer,
+        approval_id=approval_id,
+        note=note,
+        built_at=built_at,
+        signing=signing,
+    )
+
+
+def pack_tar_gz(files: Mapping[str, bytes]) -> bytes:
+    """Deterministic ``.tar.gz`` bytes: sorted regular files, mtime 0, uid/gid 0, no owner names, mode 0644."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name in sorted(files):
+            content = files[name]
+            info = tarfile.TarInfo(name)  # no "./" prefix: OPA trims only a leading "/" when it looks up signatures
+            info.size = len(content)
+            info.mtime = 0
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.type = tarfile.REGTYPE
+            archive.addfile(info, io.BytesIO(content))
+    compressed = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=9, mtime=0) as stream:
+        stream.write(raw.getvalue())
+    return compressed.getvalue()
+
+
+def unpack_tar_gz(content: bytes) -> dict[str, bytes]:
+    """The regular files of a ``.tar.gz`` bundle, named as OPA names them (one leading ``/`` trimmed)."""
+    files: dict[str, bytes] = {}
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as archive:
+            for count, member in enumerate(archive):
+                if count >= _MAX_MEMBERS:
+                    raise BundleError(f"bundle has more than {_MAX_MEMBERS} members")
+                if not member.isreg():
+                    continue  # OPA reads only regular files
+                total += member.size
+                if total > _MAX_BUNDLE_BYTES:
+                    raise BundleError(f"bundle expands to more than {_MAX_BUNDLE_BYTES} bytes")
+                name = member.name[1:] if member.name.startswith("/") else member.name
+                if name in files:
+                    raise BundleError(f"bundle holds {name} twice")
+                stream = archive.extractfile(member)
+                files[name] = stream.read() if stream else b""
+    except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise BundleError(f"not a gzip'd tar bundle: {exc}") from exc
+    return files
+
+
+def read_bundle(source: str | Path | bytes) -> Bundle:
+    """A bundle from a ``.tar.gz`` file (path) or its bytes."""
+    if isinstance(source, bytes):
+        content = source
+    else:
+        try:
+            content = Path(source).read_bytes()
+        except OSError as exc:
+            raise BundleError(f"cannot read bundle {source}: {exc.strerror or exc}") from exc
+    return Bundle(unpack_tar_gz(content))
+
+
+def describe_signature(bundle: Bundle, key: bytes | None, **verify_options: Any) -> tuple[str, list[str]]:
+    """A one-line signature status for ``inspect`` and the problems behind it (empty when fine)."""
+    if not bundle.signed:
+        return "unsigned", []
+    if key is None:
+        return "signed (not verified: give --verification-key)", []
+    try:
+        bundle.verify(key, **verify_options)
+    except SignatureError as exc:
+        return "INVALID", exc.problems
+    return "signed and verified", []
