@@ -1,0 +1,261 @@
+# METADATA
+# title: Agent boundary decision
+# description: |
+#   Decides whether one agent call (`{agent_id, method, path, body?, payload_size_bytes?}`) stays inside its
+#   boundary. Per-agent facts come from data.boundaries.agents, read with one keyed lookup; the logic is written once.
+#   Every check adds reasons to `deny_reasons`; a new check (tool calls, parameter conditions, egress, DLP) is one
+#   more `deny_reasons contains …` rule. Outcomes other than allow and deny (approval, sanitising) get their own
+#   reason sets and one more branch in `_outcome`.
+package agent_boundary
+
+import data.agent_boundary.paths
+import data.agent_boundary.validation
+
+# METADATA
+# title: Reason codes and controls
+# description: The SOC 2 control each reason code enforces. The only place that maps codes to controls.
+reason_controls := {
+	"invalid_request": "CC6.1",
+	"unknown_agent": "CC6.1",
+	"agent_suspended": "CC7.4",
+	"non_canonical_path": "CC6.1",
+	"endpoint_denied": "CC6.1",
+	"endpoint_not_allowed": "CC6.1",
+	"invalid_input": "CC6.1",
+	"payload_too_large": "CC6.1",
+}
+
+# METADATA
+# title: Decision
+# description: |
+#   The decision for `input`: always an object, for any input. Keys: decision ("allow" or "deny"), allow, reasons
+#   (sorted by their JSON text), decision_reason (one line), policy_version, agent_id, mode, rate_limits.
+# scope: document
+# entrypoint: true
+decision := {
+	"decision": _outcome,
+	"allow": _outcome == "allow",
+	"reasons": _sorted_reasons,
+	"decision_reason": _decision_reason,
+	"policy_version": _policy_version,
+	"agent_id": _agent_id,
+	"mode": _mode,
+	"rate_limits": _rate_limits,
+}
+
+default _outcome := "deny"
+
+# Default deny: a call is allowed only when an allowed_endpoints rule names it and no check objects.
+_outcome := "allow" if {
+	count(deny_reasons) == 0
+	_allowed_by
+}
+
+# Sorting by JSON text gives the same order in OPA and regorus (their set orders differ for objects).
+_sorted_reasons := [json.unmarshal(text) | some text in sort({json.marshal(r) | some r in deny_reasons})]
+
+default _decision_reason := "call denied by the agent boundary"
+
+_decision_reason := concat("; ", [r.message | some r in _sorted_reasons]) if {
+	_outcome == "deny"
+	count(_sorted_reasons) > 0
+}
+
+_decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, allowed.method, allowed.pattern]) if {
+	_outcome == "allow"
+	allowed := _allowed_by
+}
+
+default _policy_version := null
+
+_policy_version := data.boundaries.policy_version
+
+default _agent_id := null
+
+_agent_id := input.agent_id if is_string(input.agent_id)
+
+default _mode := "enforce"
+
+_mode := _agent.mode if is_string(_agent.mode)
+
+default _rate_limits := []
+
+_rate_limits := [limit |
+	some entry in _agent.rate_limits
+	_applies(entry)
+	limit := {
+		"rule": entry.rule,
+		"source": entry.source,
+		"pattern": entry.pattern,
+		"requests_per_minute": entry.requests_per_minute,
+	}
+] if {
+	_known
+	_path_ok
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The call, as the checks see it.
+
+_request_problems contains "the request must be a JSON object" if not is_object(input)
+
+_request_problems contains sprintf("the request needs `%s` as a string", [key]) if {
+	is_object(input)
+	some key in ["agent_id", "method", "path"]
+	not is_string(input[key])
+}
+
+_well_formed if count(_request_problems) == 0
+
+# The one keyed lookup: decisions cost the same at 10 agents and at 10,000.
+_agent := data.boundaries.agents[input.agent_id] if _well_formed
+
+_known if is_object(_agent)
+
+_method := upper(input.method) if _well_formed
+
+_path_ok if {
+	_well_formed
+	paths.canonical(input.path)
+}
+
+_target := paths.match_target(input.path) if _path_ok
+
+# Messages show the path without its query string, which may carry tokens; the checks ignore it too.
+_shown_path := _printable(paths.strip_query(input.path)) if _well_formed
+
+_call := sprintf("%s %s", [_method, _shown_path])
+
+_applies(rule) if paths.rule_matches(rule, _method, _target)
+
+# The first allowed_endpoints rule (by index) that names this call.
+_allowed_by := candidates[indices[0]] if {
+	_known
+	candidates := _agent.allowed_endpoints
+	indices := [i | some i, candidate in candidates; _applies(candidate)]
+	count(indices) > 0
+}
+
+_document := validation.document(object.get(input, "body", null)) if _well_formed
+
+_payload_size := input.payload_size_bytes if {
+	is_number(input.payload_size_bytes)
+} else := _utf8_length(input.body) if {
+	is_string(input.body)
+} else := _utf8_length(json.marshal(body)) if {
+	body := input.body
+} else := 0
+
+# hex.encode writes two characters per byte, so this counts UTF-8 bytes in both OPA and regorus.
+_utf8_length(text) := count(hex.encode(text)) / 2
+
+_printable(text) := regex.replace(text, `[\x00-\x1f\x7f]`, "\ufffd")
+
+_reason(code, message, rule, source) := {
+	"code": code,
+	"control": reason_controls[code],
+	"message": message,
+	"rule": rule,
+	"source": source,
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checks. Each adds reasons to deny_reasons and never depends on another check's outcome.
+
+# METADATA
+# title: Deny reasons
+# description: A malformed request (not an object, or no string agent_id, method or path) is refused.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("invalid_request", problem, "request", "input") if {
+	some problem in _request_problems
+}
+
+# METADATA
+# title: Deny reasons
+# description: An agent without a boundary may do nothing.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("unknown_agent", message, "agent_id", "data.boundaries.agents") if {
+	_well_formed
+	not _known
+	message := sprintf("no boundary is defined for agent `%s`", [_printable(input.agent_id)])
+}
+
+# METADATA
+# title: Deny reasons
+# description: The kill switch; data.agent_boundary_runtime.suspended is written at run time, not compiled.
+# custom:
+#   control: CC7.4
+deny_reasons contains _reason("agent_suspended", message, "kill_switch", "data.agent_boundary_runtime.suspended") if {
+	_well_formed
+	suspension := data.agent_boundary_runtime.suspended[input.agent_id]
+	message := _suspension_message(input.agent_id, suspension)
+}
+
+_suspension_message(agent_id, suspension) := sprintf("agent `%s` is suspended: %s", [
+	_printable(agent_id),
+	_printable(suspension.reason),
+]) if {
+	is_string(suspension.reason)
+} else := sprintf("agent `%s` is suspended", [_printable(agent_id)])
+
+# METADATA
+# title: Deny reasons
+# description: A path the policy cannot match safely (`..`, `//`, `%2f`, …) is refused before any endpoint rule.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("non_canonical_path", message, "canonical_path", "input.path") if {
+	_well_formed
+	problem := paths.non_canonical_reason(input.path)
+	message := sprintf("path `%s` is refused: %s", [_shown_path, problem])
+}
+
+# METADATA
+# title: Deny reasons
+# description: A denied_endpoints rule names the call; deny rules win over allow rules.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("endpoint_denied", message, rule.rule, rule.source) if {
+	_known
+	some rule in _agent.denied_endpoints
+	_applies(rule)
+	message := sprintf("%s is denied by %s (%s %s)", [_call, rule.rule, rule.method, rule.pattern])
+}
+
+# METADATA
+# title: Deny reasons
+# description: Default deny; no allowed_endpoints rule names the call.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("endpoint_not_allowed", message, "allowed_endpoints", source) if {
+	_known
+	_path_ok
+	not _allowed_by
+	message := sprintf("%s matches no allowed endpoint", [_call])
+	source := object.get(_agent, "source", "")
+}
+
+# METADATA
+# title: Deny reasons
+# description: Request body fields break an input_validation rule of this endpoint; one reason per field.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason(finding.code, finding.message, finding.rule, finding.source) if {
+	_known
+	some entry in _agent.input_validation
+	_applies(entry)
+	some finding in validation.violations(entry.fields, _document)
+}
+
+# METADATA
+# title: Deny reasons
+# description: The payload is larger than the boundary's max_payload_size_kb.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("payload_too_large", message, limit.rule, limit.source) if {
+	_known
+	limit := _agent.max_payload
+	_payload_size > limit.bytes
+	message := sprintf("payload of %v bytes exceeds the limit of %v bytes", [_payload_size, limit.bytes])
+}

@@ -1,0 +1,71 @@
+# METADATA
+# title: Request paths
+# description: |
+#   Canonical request paths and endpoint matching. The same checks live in yaml2rego/paths.py; they are repeated here
+#   so the policy refuses a non-canonical path even when OPA is queried directly, with nothing in front of it.
+package agent_boundary.paths
+
+# Percent-encodings that smuggle a dot, a slash, a backslash or a second round of encoding past a naive matcher.
+_encoded_separator := `%(?i:2e|2f|5c|25)`
+
+_control_character := `[\x00-\x1f\x7f]`
+
+# METADATA
+# title: Path without query string
+# description: The path up to its first `?` or `#`.
+strip_query(path) := split(split(path, "?")[0], "#")[0]
+
+# METADATA
+# title: Why a path is not canonical
+# description: |
+#   A one-line reason when the policy refuses to match `path`; undefined when the path is canonical.
+#   The checks and their order mirror non_canonical_reason in yaml2rego/paths.py. The query string is ignored.
+# custom:
+#   control: CC6.1
+non_canonical_reason(path) := "the path is not a string" if {
+	not is_string(path)
+} else := "the path is empty" if {
+	strip_query(path) == ""
+} else := "the path is relative (it must start with '/')" if {
+	not startswith(strip_query(path), "/")
+} else := "the path contains a control character" if {
+	regex.match(_control_character, strip_query(path))
+} else := "the path contains a backslash" if {
+	contains(strip_query(path), `\`)
+} else := "the path contains an encoded dot, slash, backslash or percent sign" if {
+	regex.match(_encoded_separator, strip_query(path))
+} else := "the path contains an empty segment ('//')" if {
+	contains(strip_query(path), "//")
+} else := "the path contains a '.' or '..' segment" if {
+	some segment in split(strip_query(path), "/")
+	segment in {".", ".."}
+}
+
+# METADATA
+# title: Canonical path
+# description: True when the policy accepts `path` for matching.
+canonical(path) if not non_canonical_reason(path)
+
+# METADATA
+# title: Match target
+# description: |
+#   The string endpoint regexes are matched against: the canonical path without query string and trailing slash,
+#   so the root `/` becomes the empty string. Only meaningful for a canonical path.
+match_target(path) := trim_suffix(strip_query(path), "/")
+
+# METADATA
+# title: Method match
+# description: A rule's method matches a request method (already upper case), or the rule says `*` for any method.
+method_matches(rule_method, _) if rule_method == "*"
+
+method_matches(rule_method, method) if rule_method == method
+
+# METADATA
+# title: Endpoint rule match
+# description: |
+#   An endpoint rule (`{method, regex, …}` from data.boundaries) applies to a call with this upper-case method and
+#   match target (see match_target).
+rule_matches(rule, method, target) if {
+	method_matches(rule.method, method)
+	regex.match(rule.regex, target)
+}

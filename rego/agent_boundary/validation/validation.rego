@@ -1,0 +1,167 @@
+# METADATA
+# title: Field validation
+# description: |
+#   Reusable checks of a JSON document against a list of field rules (as written by the compiler under
+#   data.boundaries.agents[_].input_validation[_].fields). Request bodies use them today; tool-call arguments can reuse
+#   them unchanged. Each finding is `{code, message, rule, source}`; the caller adds the SOC 2 control, so the
+#   code-to-control map stays in one place (agent_boundary.controls).
+package agent_boundary.validation
+
+_uuid := `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+
+# Deliberately simple: one `@`, no whitespace, a dot in the domain. Mailbox validation belongs to the application.
+_email := `^[^@\s]+@[^@\s]+\.[^@\s]+$`
+
+_control_character := `[\x00-\x1f\x7f]`
+
+# METADATA
+# title: Document of a body
+# description: |
+#   The fields a request body offers: the body itself when it is an object, the parsed object when it is a string
+#   holding a JSON object, and otherwise no fields at all.
+document(body) := body if {
+	is_object(body)
+} else := parsed if {
+	is_string(body)
+	json.is_valid(body)
+	parsed := json.unmarshal(body)
+	is_object(parsed)
+} else := {}
+
+# METADATA
+# title: Field violations
+# description: |
+#   One finding per field rule that `doc` breaks: a missing required field, a value of the wrong JSON type, or a value
+#   outside the rule's constraints. An empty set when every rule holds.
+# custom:
+#   control: CC6.1
+violations(fields, doc) := {finding |
+	some field in fields
+	message := _field_problem(field, doc)
+	finding := {"code": "invalid_input", "message": message, "rule": field.rule, "source": field.source}
+}
+
+# A value is present when looking it up with two different defaults gives the same answer, which needs no sentinel
+# that a caller could forge.
+_present(doc, path) if object.get(doc, path, false) == object.get(doc, path, true)
+
+_required(field) if object.get(field, "required", true) == true
+
+_field_problem(field, doc) := sprintf("missing required field `%s`", [field.field]) if {
+	not _present(doc, field.path)
+	_required(field)
+}
+
+_field_problem(field, doc) := _value_problem(field, object.get(doc, field.path, null)) if {
+	_present(doc, field.path)
+}
+
+_value_problem(field, value) := _wrong_type(field, "a UUID", value) if {
+	field.type == "uuid"
+	not _is_uuid(value)
+}
+
+_value_problem(field, value) := _wrong_type(field, "an email address", value) if {
+	field.type == "email"
+	not _is_email(value)
+}
+
+_value_problem(field, value) := _wrong_type(field, "a boolean", value) if {
+	field.type == "boolean"
+	not is_boolean(value)
+}
+
+_value_problem(field, value) := sprintf("field `%s` must be one of %s, got %s", [
+	field.field,
+	_show_list(allowed),
+	_show(value),
+]) if {
+	field.type == "enum"
+	allowed := field.values
+	not value in allowed
+}
+
+_value_problem(field, value) := _string_problem(field, value) if field.type == "string"
+
+_value_problem(field, value) := _wrong_type(field, "an integer", value) if {
+	field.type == "integer"
+	not _is_integer(value)
+}
+
+_value_problem(field, value) := _range_problem(field, value) if {
+	field.type == "integer"
+	_is_integer(value)
+}
+
+_value_problem(field, value) := _wrong_type(field, "a number", value) if {
+	field.type == "number"
+	not is_number(value)
+}
+
+_value_problem(field, value) := _range_problem(field, value) if {
+	field.type == "number"
+	is_number(value)
+}
+
+_is_uuid(value) if {
+	is_string(value)
+	regex.match(_uuid, value)
+}
+
+_is_email(value) if {
+	is_string(value)
+	regex.match(_email, value)
+}
+
+_is_integer(value) if {
+	is_number(value)
+	floor(value) == value
+}
+
+_string_problem(field, value) := _wrong_type(field, "a string", value) if {
+	not is_string(value)
+} else := sprintf("field `%s` must be at least %s characters long, got %s", [
+	field.field,
+	_show(field.min_length),
+	_show(count(value)),
+]) if {
+	count(value) < field.min_length
+} else := sprintf("field `%s` must be at most %s characters long, got %s", [
+	field.field,
+	_show(field.max_length),
+	_show(count(value)),
+]) if {
+	count(value) > field.max_length
+} else := sprintf("field `%s` must match the pattern `%s`", [field.field, pattern]) if {
+	pattern := field.pattern
+	not regex.match(pattern, value)
+}
+
+_range_problem(field, value) := sprintf("field `%s` must be at least %s, got %s", [
+	field.field,
+	_show(field.minimum),
+	_show(value),
+]) if {
+	value < field.minimum
+} else := sprintf("field `%s` must be at most %s, got %s", [
+	field.field,
+	_show(field.maximum),
+	_show(value),
+]) if {
+	value > field.maximum
+}
+
+_wrong_type(field, kind, value) := sprintf("field `%s` must be %s, got %s", [field.field, kind, _show(value)])
+
+# Values are shown as JSON would write them, but built by hand: json.marshal escapes `<`, `>` and `&` in OPA and not
+# in regorus, and messages must read the same in both. Control characters are replaced to keep messages on one line.
+# Arrays and objects are only named, never printed: a message names what is wrong, it does not echo the body.
+_show(value) := concat("", [`"`, regex.replace(value, _control_character, "\ufffd"), `"`]) if {
+	is_string(value)
+} else := "an array" if {
+	is_array(value)
+} else := "an object" if {
+	is_object(value)
+} else := sprintf("%v", [value])
+
+_show_list(values) := concat("", ["[", concat(", ", [_show(value) | some value in values]), "]"])
