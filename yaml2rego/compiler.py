@@ -241,7 +241,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,  # the output is Rego, not HTML; every value goes through a JSON-quoting filter
     )
     environment.filters["rego"] = render_rego_value
-    environment.filters["string"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    environment.filters["rego_string"] = lambda value: json.dumps(str(value), ensure_ascii=False)
     environment.filters["yaml_text"] = _yaml_text
     return environment
 

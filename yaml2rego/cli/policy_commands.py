@@ -1,3 +1,177 @@
 """``check``, ``compile``, ``eval`` and ``test``: from boundary YAML to decisions."""
 
 from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from yaml2rego.cli._base import fail, handle_errors, main
+from yaml2rego.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.errors import PolicyError, Yaml2RegoError
+from yaml2rego.loader import load_policies
+from yaml2rego.model import PolicySet
+
+__all__ = ["check", "compile_command", "eval_command", "test_command"]
+
+# The folders `compile` writes; stale files inside them (an agent that was removed) are deleted on the next run.
+_OUTPUT_ROOTS = ("agent_boundary", "agents", "boundaries")
+
+policy_paths = click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True))
+
+
+def _load(policies: tuple[str, ...]) -> PolicySet:
+    try:
+        return load_policies(policies)
+    except PolicyError as error:
+        fail(str(error))
+        raise  # unreachable: fail() exits
+
+
+@main.command()
+@policy_paths
+@handle_errors
+def check(policies: tuple[str, ...]) -> None:
+    """Validate boundary files; print errors as file:line:col: message.
+
+    \b
+    Example:
+      yaml2rego check examples/support_agent.yaml
+    """
+    policy_set = _load(policies)
+    click.echo(f"ok: {len(policy_set)} agent boundar{'y' if len(policy_set) == 1 else 'ies'} valid")
+
+
+@main.command("compile")
+@policy_paths
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--policy-version", help="Version stamped in every decision (default: a content digest).")
+@handle_errors
+def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str | None) -> None:
+    """Write Rego modules, data and tests into a directory loadable by `opa run --server DIR` and `opa test DIR`.
+
+    \b
+    Example:
+      yaml2rego compile examples/support_agent.yaml -o build/policy
+      opa test build/policy
+    """
+    compiled = compile_policy_set(_load(policies), policy_version=policy_version)
+    removed = _remove_stale_files(Path(out_dir), compiled)
+    compiled.write(out_dir)
+    click.echo(
+        f"wrote {len(compiled.files)} files for {len(compiled.policy_set)} agents to {out_dir} "
+        f"(policy_version {compiled.policy_version})" + (f"; removed {removed} stale files" if removed else "")
+    )
+
+
+@main.command("eval")
+@policy_paths
+@click.option(
+    "-i", "--input", "input_file", required=True, type=click.File("r"),
+    help="A JSON object, a JSON array of objects, or JSON lines; '-' reads stdin.",
+)
+@click.option("--opa-url", help="Evaluate on a running OPA (e.g. http://127.0.0.1:8181) instead of the embedded engine.")
+@click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for OPA.")
+@handle_errors
+def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None, timeout: float) -> None:
+    """Print one decision per input as JSON lines, in input order.
+
+    \b
+    Example:
+      echo '{"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"}' \\
+        | yaml2rego eval examples/support_agent.yaml --input -
+    """
+    from yaml2rego.engines import EmbeddedEngine, OpaEngine
+
+    calls = list(_read_inputs(input_file.read(), getattr(input_file, "name", "<input>")))
+    engine: Any
+    if opa_url:
+        _load(policies)  # still validate the files the user named
+        engine = OpaEngine(opa_url, timeout=timeout)
+    else:
+        engine = EmbeddedEngine.from_compiled(compile_policy_set(_load(policies)))
+    try:
+        for call in calls:
+            click.echo(json.dumps(engine.decide(call), sort_keys=True, ensure_ascii=False))
+    finally:
+        engine.close()
+
+
+@main.command("test")
+@policy_paths
+@click.option(
+    "--engine", type=click.Choice(["auto", "opa", "embedded"]), default="auto", show_default=True,
+    help="auto uses `opa test` when an opa binary is on PATH (or OPA_BIN), else the embedded engine.",
+)
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+@click.option("--coverage/--no-coverage", default=True, show_default=True, help="Report coverage of the Rego.")
+@click.option("--threshold", type=float, default=0.0, help="Fail when coverage (percent) is below this.")
+@click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
+@handle_errors
+def test_command(
+    policies: tuple[str, ...], engine: str, output_format: str, coverage: bool, threshold: float, verbose: bool
+) -> None:
+    """Run the generated tests, the tests written in the YAML, and the library's own tests.
+
+    Exit code 0 when every test passes (and coverage meets --threshold), 1 otherwise.
+
+    \b
+    Example:
+      yaml2rego test examples/support_agent.yaml
+    """
+    from yaml2rego import test_runner
+
+    compiled = compile_policy_set(_load(policies))
+    report = test_runner.run(compiled, engine=engine, coverage=coverage)
+    click.echo(test_runner.render(report, output_format, verbose=verbose))
+    if not report.passed:
+        sys.exit(1)
+    if coverage and report.coverage is not None and report.coverage < threshold:
+        fail(f"coverage {report.coverage:.1f}% is below the threshold of {threshold:.1f}%")
+
+
+def _read_inputs(text: str, name: str) -> Iterator[dict[str, Any]]:
+    """Parse a JSON object, a JSON array, or JSON lines; errors name the line."""
+    stripped = text.strip()
+    if not stripped:
+        return
+    try:
+        document = json.loads(stripped)
+    except json.JSONDecodeError:
+        document = None
+        lines = stripped.splitlines()
+    else:
+        lines = []
+    if isinstance(document, list):
+        yield from document
+        return
+    if isinstance(document, dict):
+        yield document
+        return
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as error:
+            raise Yaml2RegoError(f"{name}:{number}:{error.colno}: not JSON: {error.msg}") from error
+
+
+def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
+    removed = 0
+    for root in _OUTPUT_ROOTS:
+        folder = out_dir / root
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):
+            relative = path.relative_to(out_dir).as_posix()
+            if path.is_file() and relative not in compiled.files:
+                path.unlink()
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return removed
