@@ -1,0 +1,338 @@
+"""Run Rego unit tests on the embedded engine (regorus), for machines without an ``opa`` binary.
+
+``opa test`` is the reference; this runner follows its conventions so the same ``*_test.rego`` files pass in both:
+
+* every rule whose name starts with ``test_`` in any package is a test (rules named ``todo_test_…`` are skipped, and a
+  function named ``test_…`` is a helper, not a test);
+* a test passes when it evaluates to a value other than ``false``; undefined and ``false`` fail; an evaluation error
+  is reported as an error, not a failure;
+* a parameterised test (``test_x[note] if {…}`` or ``test_x contains note if {…}``) evaluates to an object or a set of
+  cases. It passes when it holds at least one case and no case has the value ``false``; the names of the cases whose
+  value is ``false`` are reported. A case whose body fails simply does not appear, so parameterised tests in this
+  library also assert that every case is present (``count(test_x) == count(cases)``). Stricter than ``opa test`` on
+  one point: an empty parameterised test fails here, because a table test that checked nothing is a broken test.
+
+Coverage (``coverage=True``) uses regorus' line coverage and counts only modules that are not tests (paths ending
+in ``_test.rego`` or packages ending in ``_test``).
+
+>>> summary = run_tests([("x_test.rego", "package x_test\\n\\ntest_sum if 1 + 1 == 2\\n")])
+>>> [(result.name, result.passed) for result in summary.results]
+[('test_sum', True)]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yaml2rego.errors import EngineError, EngineUnavailable
+
+__all__ = [
+    "CoverageReport",
+    "FileCoverage",
+    "RegoTest",
+    "RegoTestResult",
+    "RegoTestSummary",
+    "discover_tests",
+    "format_summary",
+    "load_rego_modules",
+    "run_tests",
+]
+
+TEST_PREFIX = "test_"
+
+
+@dataclass(frozen=True)
+class RegoTest:
+    """A test rule found in a module: ``data.<package>.<name>``, defined first at ``path:line``."""
+
+    package: str
+    name: str
+    path: str
+    line: int
+
+    @property
+    def query(self) -> str:
+        return f"data.{self.package}.{self.name}"
+
+
+@dataclass(frozen=True)
+class RegoTestResult:
+    """The outcome of one test rule. ``error`` is set only when evaluation raised; ``duration`` is in seconds."""
+
+    package: str
+    name: str
+    passed: bool
+    error: str | None = None
+    duration: float = 0.0
+    location: str = ""
+    failed_cases: tuple[str, ...] = ()
+    message: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """``"pass"``, ``"fail"`` or ``"error"``."""
+        if self.error is not None:
+            return "error"
+        return "pass" if self.passed else "fail"
+
+    @property
+    def duration_ms(self) -> float:
+        return self.duration * 1000
+
+    @property
+    def test_id(self) -> str:
+        """``package.name``, the id a failure is reported under."""
+        return f"{self.package}.{self.name}"
+
+
+@dataclass(frozen=True)
+class FileCoverage:
+    """Covered and not covered line numbers of one module."""
+
+    path: str
+    covered: tuple[int, ...]
+    not_covered: tuple[int, ...]
+
+    @property
+    def percent(self) -> float:
+        total = len(self.covered) + len(self.not_covered)
+        return 100.0 if total == 0 else 100.0 * len(self.covered) / total
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """Line coverage of the modules that are not tests."""
+
+    files: tuple[FileCoverage, ...]
+
+    @property
+    def covered_lines(self) -> int:
+        return sum(len(item.covered) for item in self.files)
+
+    @property
+    def total_lines(self) -> int:
+        return sum(len(item.covered) + len(item.not_covered) for item in self.files)
+
+    @property
+    def percent(self) -> float:
+        """Covered lines as a percentage of coverable lines (100 when nothing is coverable)."""
+        total = self.total_lines
+        return 100.0 if total == 0 else 100.0 * self.covered_lines / total
+
+
+@dataclass(frozen=True)
+class RegoTestSummary:
+    """Every result of one run, plus coverage when it was asked for (``coverage`` in percent, details in
+    ``coverage_report``)."""
+
+    results: tuple[RegoTestResult, ...]
+    coverage_report: CoverageReport | None = None
+
+    @property
+    def coverage(self) -> float | None:
+        """Covered lines of the non-test modules, in percent; ``None`` when coverage was not asked for."""
+        return None if self.coverage_report is None else self.coverage_report.percent
+
+    @property
+    def passed(self) -> int:
+        return sum(result.outcome == "pass" for result in self.results)
+
+    @property
+    def failed(self) -> int:
+        return sum(result.outcome == "fail" for result in self.results)
+
+    @property
+    def errors(self) -> int:
+        return sum(result.outcome == "error" for result in self.results)
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one test ran and every test passed."""
+        return bool(self.results) and self.passed == len(self.results)
+
+
+def load_rego_modules(root: str | Path) -> list[tuple[str, str]]:
+    """Every ``*.rego`` file under ``root`` (or ``root`` itself), as ``(path, text)`` pairs in path order."""
+    base = Path(root)
+    files = [base] if base.is_file() else sorted(base.rglob("*.rego"))
+    return [(str(path), path.read_text(encoding="utf-8")) for path in files]
+
+
+def discover_tests(modules: Sequence[tuple[str, str]]) -> list[RegoTest]:
+    """The test rules of ``modules``, in file order, each once (a rule may have several definitions)."""
+    engine = _engine(modules)
+    return _discover(engine)
+
+
+def run_tests(
+    modules: Sequence[tuple[str, str]],
+    data: Mapping[str, Any] | None = None,
+    *,
+    coverage: bool = False,
+    run: str | None = None,
+) -> RegoTestSummary:
+    """Evaluate every ``test_*`` rule of ``modules`` (``(path, text)`` pairs, tests included) on regorus.
+
+    ``data`` is loaded as the base document; ``run`` is a regular expression that a test's ``package.name`` must
+    contain (like ``opa test --run``). Raises :class:`~yaml2rego.errors.EngineError` when a module does not compile.
+
+    >>> modules = [("p_test.rego", "package p_test\\n\\ntest_no if false\\n")]
+    >>> run_tests(modules).results[0].outcome
+    'fail'
+    """
+    engine = _engine(modules)
+    if data:
+        engine.add_data(dict(data))
+    if coverage:
+        engine.set_enable_coverage(True)
+    selector = re.compile(run) if run else None
+    results = []
+    for test in _discover(engine):
+        if selector and not selector.search(f"{test.package}.{test.name}"):
+            continue
+        results.append(_run_one(engine, test))
+    report = _coverage(engine, modules) if coverage else None
+    return RegoTestSummary(results=tuple(results), coverage_report=report)
+
+
+def format_summary(summary: RegoTestSummary, *, verbose: bool = False) -> str:
+    """Human-readable lines in the spirit of ``opa test``: failures and errors always, passes when ``verbose``."""
+    lines = []
+    for result in summary.results:
+        if result.outcome == "pass" and not verbose:
+            continue
+        detail = result.error or result.message
+        text = f"{result.outcome.upper()}: {result.test_id} ({result.duration * 1000:.1f}ms)"
+        if result.location:
+            text = f"{result.location}: {text}"
+        lines.append(text + (f": {detail}" if detail and result.outcome != "pass" else ""))
+    lines.append(f"PASS: {summary.passed}/{len(summary.results)}")
+    if summary.failed:
+        lines.append(f"FAIL: {summary.failed}/{len(summary.results)}")
+    if summary.errors:
+        lines.append(f"ERROR: {summary.errors}/{len(summary.results)}")
+    if summary.coverage is not None:
+        lines.append(f"Coverage: {summary.coverage:.2f}%")
+    return "\n".join(lines)
+
+
+def _engine(modules: Sequence[tuple[str, str]]) -> Any:
+    try:
+        import regorus
+    except ImportError as exc:  # pragma: no cover - regorus is a hard dependency
+        raise EngineUnavailable("the embedded Rego engine is not installed: pip install gordon-to-regorus") from exc
+    engine = regorus.Engine()
+    for path, text in modules:
+        try:
+            engine.add_policy(path, text)
+        except Exception as exc:  # regorus raises plain exceptions with a Rust backtrace attached
+            raise EngineError(f"{path}: {_clean_error(exc)}") from exc
+    return engine
+
+
+def _discover(engine: Any) -> list[RegoTest]:
+    found: dict[tuple[str, str], RegoTest] = {}
+    for module in json.loads(engine.get_ast_as_json()):
+        path = module["source"]["file"]
+        package = _ref_text(module["ast"]["package"]["refr"])
+        for rule in module["ast"]["rules"]:
+            spec = rule.get("Spec")
+            if not spec:
+                continue
+            kind, head = next(iter(spec["head"].items()))
+            if kind == "Func":  # a function named test_… is a helper
+                continue
+            name = _root_name(head["refr"])
+            if name is None or not name.startswith(TEST_PREFIX):
+                continue
+            found.setdefault((package, name), RegoTest(package, name, path, spec["span"]["line"]))
+    return list(found.values())
+
+
+def _root_name(ref: Mapping[str, Any]) -> str | None:
+    """The first name of a rule head such as ``test_x``, ``test_x[note]`` or ``test_x.case``."""
+    kind, node = next(iter(ref.items()))
+    if kind == "Var":
+        return str(node["value"])
+    if kind in ("RefBrack", "RefDot"):
+        return _root_name(node["refr"])
+    return None
+
+
+def _ref_text(ref: Mapping[str, Any]) -> str:
+    kind, node = next(iter(ref.items()))
+    if kind == "Var":
+        return str(node["value"])
+    if kind == "RefDot":
+        return f"{_ref_text(node['refr'])}.{node['field'][1]}"
+    if kind == "RefBrack":
+        index = next(iter(node["index"].values()))
+        return f"{_ref_text(node['refr'])}.{index['value']}"
+    raise EngineError(f"unexpected package reference {kind}")
+
+
+def _run_one(engine: Any, test: RegoTest) -> RegoTestResult:
+    location = f"{test.path}:{test.line}"
+    started = time.perf_counter()
+    try:
+        answer = json.loads(engine.eval_query_as_json(test.query))
+    except Exception as exc:  # an evaluation error (conflict, builtin error) is an error, not a failure
+        duration = time.perf_counter() - started
+        return RegoTestResult(test.package, test.name, False, _clean_error(exc), duration, location)
+    duration = time.perf_counter() - started
+    values = [expression["value"] for row in answer.get("result", []) for expression in row["expressions"]]
+    passed, message, failed_cases = _judge(values)
+    return RegoTestResult(test.package, test.name, passed, None, duration, location, failed_cases, message)
+
+
+def _judge(values: list[Any]) -> tuple[bool, str, tuple[str, ...]]:
+    """(passed, message, failed case names) for the values a test rule evaluated to."""
+    if not values:
+        return False, "the test is undefined", ()
+    value = values[0]
+    if value is False:
+        return False, "the test is false", ()
+    if isinstance(value, dict):
+        failed = tuple(sorted(str(case) for case, outcome in value.items() if outcome is False))
+        if failed:
+            return False, "failed cases: " + ", ".join(failed), failed
+        if not value:
+            return False, "the parameterised test has no cases", ()
+    # regorus writes sets as JSON arrays: an empty one is a `contains` test without cases.
+    if isinstance(value, list) and not value:
+        return False, "the parameterised test has no cases", ()
+    return True, "", ()
+
+
+def _coverage(engine: Any, modules: Sequence[tuple[str, str]]) -> CoverageReport:
+    test_files = _test_files(engine, modules)
+    report = json.loads(engine.get_coverage_report_as_json())
+    files = []
+    for entry in report.get("files", []):
+        if entry["path"] in test_files:
+            continue
+        files.append(FileCoverage(entry["path"], tuple(sorted(entry["covered"])), tuple(sorted(entry["not_covered"]))))
+    return CoverageReport(files=tuple(sorted(files, key=lambda item: item.path)))
+
+
+def _test_files(engine: Any, modules: Iterable[tuple[str, str]]) -> set[str]:
+    packages = {
+        module["source"]["file"]: _ref_text(module["ast"]["package"]["refr"])
+        for module in json.loads(engine.get_ast_as_json())
+    }
+    return {path for path, _ in modules if path.endswith("_test.rego") or packages.get(path, "").endswith("_test")}
+
+
+def _clean_error(exc: object) -> str:
+    """regorus' message without the Rust backtrace, on one line: ``file:line:col: error: …``."""
+    text = str(exc).split("Stack backtrace:")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    location = next((line[4:].strip() for line in lines if line.startswith("-->")), "")
+    message = next((line for line in lines if line.startswith("error:")), lines[-1] if lines else "unknown error")
+    return f"{location}: {message}" if location else message
