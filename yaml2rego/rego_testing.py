@@ -232,7 +232,8 @@ def _engine(modules: Sequence[tuple[str, str]]) -> Any:
         try:
             engine.add_policy(path, text)
         except Exception as exc:  # regorus raises plain exceptions with a Rust backtrace attached
-            raise EngineError(f"{path}: {_clean_error(exc)}") from exc
+            message = _clean_error(exc)
+            raise EngineError(message if message.startswith(path) else f"{path}: {message}") from exc
     return engine
 
 

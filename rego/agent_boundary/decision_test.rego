@@ -1,0 +1,384 @@
+package agent_boundary_test
+
+import data.agent_boundary
+
+_source := "examples/support_agent.yaml"
+
+_customer_regex := `^/api/customer/v1(?:/[^/]+)*$`
+
+# data.boundaries as the compiler writes it for examples/support_agent.yaml (max_payload_size_kb lowered to 100 bytes).
+_support := {
+	"agent_id": "support_agent_1",
+	"mode": "enforce",
+	"source": _source,
+	"allowed_endpoints": [
+		{
+			"rule": "allowed_endpoints[0]", "source": "examples/support_agent.yaml:4",
+			"method": "GET", "pattern": "/api/customer/v1/*", "regex": _customer_regex,
+		},
+		{
+			"rule": "allowed_endpoints[1]", "source": "examples/support_agent.yaml:6",
+			"method": "POST", "pattern": "/api/ticket/v1/", "regex": `^/api/ticket/v1$`,
+		},
+	],
+	"denied_endpoints": [
+		{
+			"rule": "denied_endpoints[0]", "source": "examples/support_agent.yaml:9",
+			"method": "*", "pattern": "/api/admin/*", "regex": `^/api/admin(?:/[^/]+)*$`,
+		},
+		{
+			"rule": "denied_endpoints[1]", "source": "examples/support_agent.yaml:11",
+			"method": "DELETE", "pattern": "/api/*", "regex": `^/api(?:/[^/]+)*$`,
+		},
+	],
+	"input_validation": [{
+		"rule": "input_validation[0]", "source": "examples/support_agent.yaml:14",
+		"method": "POST", "pattern": "/api/ticket/v1/", "regex": `^/api/ticket/v1$`,
+		"fields": [
+			{
+				"rule": "input_validation[0].rules[0]", "source": "examples/support_agent.yaml:16",
+				"field": "customer_id", "path": ["customer_id"], "type": "uuid", "required": true,
+			},
+			{
+				"rule": "input_validation[0].rules[1]", "source": "examples/support_agent.yaml:18",
+				"field": "priority", "path": ["priority"], "type": "enum", "required": true,
+				"values": ["low", "medium", "high"],
+			},
+		],
+	}],
+	"rate_limits": [
+		{
+			"rule": "rate_limits[0]", "source": "examples/support_agent.yaml:22",
+			"method": "*", "pattern": "/api/customer/v1/*", "regex": _customer_regex, "requests_per_minute": 30,
+		},
+		{
+			"rule": "rate_limits[1]", "source": "examples/support_agent.yaml:23",
+			"method": "POST", "pattern": "/api/customer/v1/*", "regex": _customer_regex, "requests_per_minute": 5,
+		},
+	],
+	"max_payload": {"rule": "max_payload_size_kb", "source": "examples/support_agent.yaml:24", "bytes": 100},
+}
+
+# A second agent: monitor mode, no payload limit, overlapping allow rules, and an allow that a deny overrides.
+_reporter := {
+	"agent_id": "reporter",
+	"mode": "monitor",
+	"source": "examples/reporter.yaml",
+	"allowed_endpoints": [
+		{"rule": "allowed_endpoints[0]", "source": "r:2", "method": "*", "pattern": "/reports/*", "regex": `^/reports(?:/[^/]+)*$`},
+		{"rule": "allowed_endpoints[1]", "source": "r:3", "method": "GET", "pattern": "/reports/*", "regex": `^/reports(?:/[^/]+)*$`},
+		{"rule": "allowed_endpoints[2]", "source": "r:4", "method": "GET", "pattern": "/", "regex": `^$`},
+	],
+	"denied_endpoints": [
+		{"rule": "denied_endpoints[0]", "source": "r:6", "method": "GET", "pattern": "/reports/secret/*", "regex": `^/reports/secret(?:/[^/]+)*$`},
+	],
+	"input_validation": [],
+	"rate_limits": [],
+}
+
+_boundaries := {"policy_version": "sha256:0123", "agents": {"support_agent_1": _support, "reporter": _reporter}}
+
+_ticket := {"customer_id": "123e4567-e89b-12d3-a456-426614174000", "priority": "low"}
+
+_call(method, path) := {"agent_id": "support_agent_1", "method": method, "path": path}
+
+_decide(request) := result if {
+	result := agent_boundary.decision with input as request with data.boundaries as _boundaries
+}
+
+_codes(result) := {reason.code | some reason in result.reasons}
+
+test_allowed_call if {
+	result := _decide(_call("GET", "/api/customer/v1/42"))
+	result.decision == "allow"
+	result.allow == true
+	result.reasons == []
+	result.decision_reason == "GET /api/customer/v1/42 allowed by allowed_endpoints[0] (GET /api/customer/v1/*)"
+	result.policy_version == "sha256:0123"
+	result.agent_id == "support_agent_1"
+	result.mode == "enforce"
+}
+
+test_rate_limits_that_apply if {
+	result := _decide(_call("GET", "/api/customer/v1/42"))
+	result.rate_limits == [{
+		"rule": "rate_limits[0]", "source": "examples/support_agent.yaml:22",
+		"pattern": "/api/customer/v1/*", "requests_per_minute": 30,
+	}]
+	_decide(_call("POST", "/api/customer/v1/42")).rate_limits[1].requests_per_minute == 5
+	_decide(_call("POST", "/api/ticket/v1")).rate_limits == []
+}
+
+_endpoint_cases := {
+	"method is case-insensitive": {"method": "get", "path": "/api/customer/v1/42", "codes": set()},
+	"subtree covers its prefix": {"method": "GET", "path": "/api/customer/v1", "codes": set()},
+	"subtree covers any depth": {"method": "GET", "path": "/api/customer/v1/42/orders/7", "codes": set()},
+	"trailing slash is not significant": {"method": "GET", "path": "/api/customer/v1/42/", "codes": set()},
+	"query string is ignored": {"method": "POST", "path": "/api/ticket/v1/?draft=1", "codes": {"invalid_input"}},
+	"default deny: other method": {"method": "PUT", "path": "/api/customer/v1/42", "codes": {"endpoint_not_allowed"}},
+	"default deny: other path": {"method": "GET", "path": "/api/billing/v1", "codes": {"endpoint_not_allowed"}},
+	"default deny: root": {"method": "GET", "path": "/", "codes": {"endpoint_not_allowed"}},
+	"matching is case-sensitive": {"method": "GET", "path": "/API/customer/v1/42", "codes": {"endpoint_not_allowed"}},
+	"deny * matches any method": {
+		"method": "PATCH", "path": "/api/admin/users",
+		"codes": {"endpoint_denied", "endpoint_not_allowed"},
+	},
+	"deny /api/* covers any depth": {
+		"method": "DELETE", "path": "/api/customer/v1/42",
+		"codes": {"endpoint_denied", "endpoint_not_allowed"},
+	},
+	"dot-dot is refused, not resolved": {"method": "GET", "path": "/api/customer/v1/../../admin", "codes": {"non_canonical_path"}},
+	"encoded slash is refused": {"method": "GET", "path": "/api/customer/v1/42%2F..", "codes": {"non_canonical_path"}},
+	"relative path is refused": {"method": "GET", "path": "api/customer/v1/42", "codes": {"non_canonical_path"}},
+	"empty path is refused": {"method": "GET", "path": "", "codes": {"non_canonical_path"}},
+}
+
+test_endpoints[note] if {
+	some note, case in _endpoint_cases
+	result := _decide(_call(case.method, case.path))
+	_codes(result) == case.codes
+	result.allow == (count(case.codes) == 0)
+}
+
+test_endpoints_every_case if count(test_endpoints) == count(_endpoint_cases)
+
+test_deny_wins_over_allow if {
+	result := _decide({"agent_id": "reporter", "method": "GET", "path": "/reports/secret/q3"})
+	result.decision == "deny"
+	result.reasons == [{
+		"code": "endpoint_denied", "control": "CC6.1",
+		"message": "GET /reports/secret/q3 is denied by denied_endpoints[0] (GET /reports/secret/*)",
+		"rule": "denied_endpoints[0]", "source": "r:6",
+	}]
+}
+
+test_first_matching_allow_rule_is_named if {
+	result := _decide({"agent_id": "reporter", "method": "GET", "path": "/reports/q3"})
+	result.decision_reason == "GET /reports/q3 allowed by allowed_endpoints[0] (* /reports/*)"
+}
+
+test_root_path_matches_root_pattern if {
+	result := _decide({"agent_id": "reporter", "method": "GET", "path": "/?page=2"})
+	result.decision_reason == "GET / allowed by allowed_endpoints[2] (GET /)"
+}
+
+test_mode_comes_from_the_agent if {
+	result := _decide({"agent_id": "reporter", "method": "DELETE", "path": "/x"})
+	result.mode == "monitor"
+	result.decision == "deny"
+}
+
+test_non_canonical_path_reason if {
+	result := _decide(_call("GET", "/api/customer/v1/./42?x=1"))
+	result.reasons == [{
+		"code": "non_canonical_path", "control": "CC6.1",
+		"message": "path `/api/customer/v1/./42` is refused: the path contains a '.' or '..' segment",
+		"rule": "canonical_path", "source": "input.path",
+	}]
+	result.rate_limits == []
+}
+
+test_control_characters_do_not_break_the_line if {
+	result := _decide(_call("GET", "/api/\n/x"))
+	result.decision_reason == "path `/api/\ufffd/x` is refused: the path contains a control character"
+}
+
+test_unknown_agent if {
+	result := _decide({"agent_id": "ghost", "method": "GET", "path": "/api/customer/v1/42"})
+	result.decision == "deny"
+	result.mode == "enforce"
+	result.agent_id == "ghost"
+	result.rate_limits == []
+	result.reasons == [{
+		"code": "unknown_agent", "control": "CC6.1",
+		"message": "no boundary is defined for agent `ghost`",
+		"rule": "agent_id", "source": "data.boundaries.agents",
+	}]
+}
+
+test_agent_id_is_a_key_not_a_prefix if {
+	_codes(_decide({"agent_id": "support_agent", "method": "GET", "path": "/api/customer/v1/42"})) == {"unknown_agent"}
+}
+
+test_kill_switch_with_reason if {
+	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {
+		"support_agent_1": {"reason": "incident INC-42"},
+	}
+	result.decision == "deny"
+	result.reasons == [{
+		"code": "agent_suspended", "control": "CC7.4",
+		"message": "agent `support_agent_1` is suspended: incident INC-42",
+		"rule": "kill_switch", "source": "data.agent_boundary_runtime.suspended",
+	}]
+}
+
+test_kill_switch_without_reason if {
+	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {
+		"support_agent_1": {},
+	}
+	result.decision_reason == "agent `support_agent_1` is suspended"
+}
+
+test_kill_switch_of_another_agent if {
+	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {
+		"reporter": {"reason": "x"},
+	}
+	result.allow
+}
+
+_malformed_cases := {
+	"string input": {"input": "GET /", "messages": ["the request must be a JSON object"]},
+	"array input": {"input": [1], "messages": ["the request must be a JSON object"]},
+	"null input": {"input": null, "messages": ["the request must be a JSON object"]},
+	"empty object": {"input": {}, "messages": [
+		"the request needs `agent_id` as a string",
+		"the request needs `method` as a string",
+		"the request needs `path` as a string",
+	]},
+	"numeric method": {
+		"input": {"agent_id": "support_agent_1", "method": 1, "path": "/api/customer/v1/42"},
+		"messages": ["the request needs `method` as a string"],
+	},
+	"object agent id": {
+		"input": {"agent_id": {"id": "support_agent_1"}, "method": "GET", "path": "/api/customer/v1/42"},
+		"messages": ["the request needs `agent_id` as a string"],
+	},
+	"null path": {
+		"input": {"agent_id": "support_agent_1", "method": "GET", "path": null},
+		"messages": ["the request needs `path` as a string"],
+	},
+}
+
+test_malformed_requests[note] if {
+	some note, case in _malformed_cases
+	result := _decide(case.input)
+	result.decision == "deny"
+	result.allow == false
+	_codes(result) == {"invalid_request"}
+	[reason.message | some reason in result.reasons] == case.messages
+	result.decision_reason == concat("; ", case.messages)
+	result.mode == "enforce"
+	result.rate_limits == []
+	result.policy_version == "sha256:0123"
+}
+
+test_malformed_requests_every_case if count(test_malformed_requests) == count(_malformed_cases)
+
+test_agent_id_of_a_malformed_request if {
+	_decide({"agent_id": 7}).agent_id == null
+	_decide({"agent_id": "support_agent_1"}).agent_id == "support_agent_1"
+}
+
+test_decision_without_any_boundaries if {
+	result := agent_boundary.decision with input as _call("GET", "/api/customer/v1/42")
+		with data.boundaries as {}
+	result.decision == "deny"
+	result.policy_version == null
+	_codes(result) == {"unknown_agent"}
+}
+
+_ticket_call(body) := object.union(_call("POST", "/api/ticket/v1/"), {"body": body})
+
+test_valid_ticket_is_allowed if {
+	_decide(_ticket_call(_ticket)).allow
+	_decide(_ticket_call(json.marshal(_ticket))).allow
+}
+
+test_invalid_ticket_names_each_field if {
+	result := _decide(_ticket_call({"customer_id": "42", "priority": "urgent"}))
+	result.decision == "deny"
+	result.reasons == [
+		{
+			"code": "invalid_input", "control": "CC6.1",
+			"message": "field `customer_id` must be a UUID, got \"42\"",
+			"rule": "input_validation[0].rules[0]", "source": "examples/support_agent.yaml:16",
+		},
+		{
+			"code": "invalid_input", "control": "CC6.1",
+			"message": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got \"urgent\"",
+			"rule": "input_validation[0].rules[1]", "source": "examples/support_agent.yaml:18",
+		},
+	]
+}
+
+test_body_that_is_not_an_object_has_no_fields if {
+	result := _decide(_ticket_call("not json"))
+	[reason.message | some reason in result.reasons] == [
+		"missing required field `customer_id`",
+		"missing required field `priority`",
+	]
+}
+
+test_missing_body_has_no_fields if {
+	_codes(_decide(_call("POST", "/api/ticket/v1"))) == {"invalid_input"}
+}
+
+test_validation_applies_only_to_its_method if {
+	# input_validation[0] is POST only; a GET on the same path is refused for the endpoint, not for its body.
+	_codes(_decide(object.union(_call("GET", "/api/ticket/v1"), {"body": {}}))) == {"endpoint_not_allowed"}
+}
+
+test_payload_size_from_the_caller if {
+	result := _decide(object.union(_call("GET", "/api/customer/v1/42"), {"payload_size_bytes": 101}))
+	result.reasons == [{
+		"code": "payload_too_large", "control": "CC6.1",
+		"message": "payload of 101 bytes exceeds the limit of 100 bytes",
+		"rule": "max_payload_size_kb", "source": "examples/support_agent.yaml:24",
+	}]
+	_decide(object.union(_call("GET", "/api/customer/v1/42"), {"payload_size_bytes": 100})).allow
+}
+
+_repeat(text, times) := concat("", [text | some _ in numbers.range(1, times)])
+
+test_payload_size_of_a_string_body_counts_utf8_bytes if {
+	# "é" is one character and two bytes: 50 of them fit the 100-byte limit, 51 do not.
+	_decide(object.union(_call("GET", "/api/customer/v1/42"), {"body": _repeat("é", 50)})).allow
+	result := _decide(object.union(_call("GET", "/api/customer/v1/42"), {"body": _repeat("é", 51)}))
+	result.decision_reason == "payload of 102 bytes exceeds the limit of 100 bytes"
+}
+
+test_payload_size_of_an_object_body_is_its_json_text if {
+	small := {"note": "abc"}
+	_decide(object.union(_call("GET", "/api/customer/v1/42"), {"body": small})).allow
+	big := {"note": _repeat("a", 90)}
+	result := _decide(object.union(_call("GET", "/api/customer/v1/42"), {"body": big}))
+	_codes(result) == {"payload_too_large"}
+}
+
+test_payload_size_that_is_not_a_number_is_ignored if {
+	request := object.union(_call("GET", "/api/customer/v1/42"), {"payload_size_bytes": "1", "body": {"a": 1}})
+	_decide(request).allow
+}
+
+test_no_payload_limit if {
+	request := {"agent_id": "reporter", "method": "GET", "path": "/reports/q3", "payload_size_bytes": 1e9}
+	_decide(request).allow
+}
+
+test_reasons_are_sorted_and_joined if {
+	request := object.union(_call("DELETE", "/api/admin/users"), {"payload_size_bytes": 200})
+	result := _decide(request)
+	messages := [reason.message | some reason in result.reasons]
+	messages == [
+		"DELETE /api/admin/users is denied by denied_endpoints[0] (* /api/admin/*)",
+		"DELETE /api/admin/users is denied by denied_endpoints[1] (DELETE /api/*)",
+		"DELETE /api/admin/users matches no allowed endpoint",
+		"payload of 200 bytes exceeds the limit of 100 bytes",
+	]
+	result.decision_reason == concat("; ", messages)
+}
+
+test_every_reason_code_has_a_control if {
+	every code, control in agent_boundary.reason_controls {
+		regex.match(`^CC[0-9]+\.[0-9]+$`, control)
+		code != ""
+	}
+	agent_boundary.reason_controls.agent_suspended == "CC7.4"
+}
+
+test_decision_keys_are_always_present if {
+	keys := {"decision", "allow", "reasons", "decision_reason", "policy_version", "agent_id", "mode", "rate_limits"}
+	every request in [_call("GET", "/api/customer/v1/42"), {}, "x", _call("GET", "//")] {
+		object.keys(_decide(request)) == keys
+	}
+}

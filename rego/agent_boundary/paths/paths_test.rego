@@ -1,0 +1,127 @@
+package agent_boundary.paths_test
+
+import data.agent_boundary.paths
+
+# Each table test has a companion asserting every case is present: a case whose body fails simply does not appear.
+
+_encoded := "the path contains an encoded dot, slash, backslash or percent sign"
+
+_non_canonical_cases := {
+	"number": {"path": 42, "reason": "the path is not a string"},
+	"null": {"path": null, "reason": "the path is not a string"},
+	"empty": {"path": "", "reason": "the path is empty"},
+	"only a query": {"path": "?a=1", "reason": "the path is empty"},
+	"relative": {"path": "api/x", "reason": "the path is relative (it must start with '/')"},
+	"control character": {"path": "/api/\u0001x", "reason": "the path contains a control character"},
+	"delete character": {"path": "/api/x\u007f", "reason": "the path contains a control character"},
+	"newline": {"path": "/api/x\n", "reason": "the path contains a control character"},
+	"backslash": {"path": `/api\admin`, "reason": "the path contains a backslash"},
+	"encoded dot": {"path": "/api/%2e%2e/admin", "reason": _encoded},
+	"encoded slash, upper case": {"path": "/api%2Fadmin", "reason": _encoded},
+	"encoded backslash": {"path": "/api%5Cadmin", "reason": _encoded},
+	"double encoding": {"path": "/api%252fadmin", "reason": _encoded},
+	"empty segment": {"path": "/api//admin", "reason": "the path contains an empty segment ('//')"},
+	"leading double slash": {"path": "//api", "reason": "the path contains an empty segment ('//')"},
+	"dot segment": {"path": "/api/./admin", "reason": "the path contains a '.' or '..' segment"},
+	"dot-dot segment": {"path": "/api/v1/../admin", "reason": "the path contains a '.' or '..' segment"},
+	"trailing dot-dot": {"path": "/api/..", "reason": "the path contains a '.' or '..' segment"},
+	"dot-dot before a query": {"path": "/api/..?x=1", "reason": "the path contains a '.' or '..' segment"},
+}
+
+test_non_canonical_paths[note] if {
+	some note, case in _non_canonical_cases
+	paths.non_canonical_reason(case.path) == case.reason
+	not paths.canonical(case.path)
+}
+
+test_non_canonical_paths_every_case if count(test_non_canonical_paths) == count(_non_canonical_cases)
+
+_canonical_cases := {
+	"root": "/",
+	"plain": "/api/customer/v1/42",
+	"trailing slash": "/api/ticket/v1/",
+	"query string is ignored": "/api/x?next=../admin//%2f",
+	"fragment is ignored": "/api/x#/../y",
+	"dots inside a segment": "/api/file.v1..json",
+	"hidden file name": "/api/.well-known",
+	"other percent-encodings": "/api/caf%C3%A9",
+}
+
+test_canonical_paths[note] if {
+	some note, path in _canonical_cases
+	paths.canonical(path)
+	not paths.non_canonical_reason(path)
+}
+
+test_canonical_paths_every_case if count(test_canonical_paths) == count(_canonical_cases)
+
+_match_target_cases := {
+	"root becomes empty": {"path": "/", "target": ""},
+	"root with a query": {"path": "/?a=1", "target": ""},
+	"trailing slash removed": {"path": "/api/ticket/v1/", "target": "/api/ticket/v1"},
+	"query removed": {"path": "/api/x?y=1", "target": "/api/x"},
+	"fragment removed": {"path": "/api/x#top", "target": "/api/x"},
+	"fragment before query": {"path": "/api/x#a?b", "target": "/api/x"},
+	"slash before query": {"path": "/api/x/?y=1", "target": "/api/x"},
+}
+
+test_match_target[note] if {
+	some note, case in _match_target_cases
+	paths.match_target(case.path) == case.target
+}
+
+test_match_target_every_case if count(test_match_target) == count(_match_target_cases)
+
+test_strip_query if {
+	paths.strip_query("/a?b#c") == "/a"
+	paths.strip_query("/a") == "/a"
+}
+
+# Regexes as yaml2rego/paths.py writes them for the patterns in the comments.
+_subtree := {"method": "*", "regex": `^/api(?:/[^/]+)*$`} # /api/*
+
+_one_segment := {"method": "GET", "regex": `^/api/[^/]+/items$`} # /api/*/items
+
+_any_segments := {"method": "GET", "regex": `^/a(?:/[^/]+)*/z$`} # /a/**/z
+
+_root := {"method": "GET", "regex": `^$`} # /
+
+_literal := {"method": "POST", "regex": `^/a\.b/c\+d$`} # /a.b/c+d
+
+_rule_cases := {
+	"subtree covers its prefix": {"rule": _subtree, "method": "DELETE", "path": "/api", "want": true},
+	"subtree covers one level": {"rule": _subtree, "method": "DELETE", "path": "/api/x", "want": true},
+	"subtree covers any depth": {"rule": _subtree, "method": "DELETE", "path": "/api/customer/v1/42", "want": true},
+	"subtree does not cover a sibling": {"rule": _subtree, "method": "GET", "path": "/apix", "want": false},
+	"one segment matches one": {"rule": _one_segment, "method": "GET", "path": "/api/7/items", "want": true},
+	"one segment is not zero": {"rule": _one_segment, "method": "GET", "path": "/api/items", "want": false},
+	"one segment is not two": {"rule": _one_segment, "method": "GET", "path": "/api/7/8/items", "want": false},
+	"any segments may be zero": {"rule": _any_segments, "method": "GET", "path": "/a/z", "want": true},
+	"any segments may be many": {"rule": _any_segments, "method": "GET", "path": "/a/b/c/z", "want": true},
+	"any segments keep the tail": {"rule": _any_segments, "method": "GET", "path": "/a/b/c", "want": false},
+	"root matches root": {"rule": _root, "method": "GET", "path": "/", "want": true},
+	"root is not a prefix": {"rule": _root, "method": "GET", "path": "/x", "want": false},
+	"literal dots are literal": {"rule": _literal, "method": "POST", "path": "/a.b/c+d", "want": true},
+	"literal dot is not a wildcard": {"rule": _literal, "method": "POST", "path": "/axb/c+d", "want": false},
+	"matching is case-sensitive": {"rule": _one_segment, "method": "GET", "path": "/API/7/items", "want": false},
+	"method must match": {"rule": _literal, "method": "GET", "path": "/a.b/c+d", "want": false},
+}
+
+test_rule_matches[note] if {
+	some note, case in _rule_cases
+	target := paths.match_target(case.path)
+	_matches(case.rule, case.method, target) == case.want
+}
+
+test_rule_matches_every_case if count(test_rule_matches) == count(_rule_cases)
+
+_matches(rule, method, target) := true if {
+	paths.rule_matches(rule, method, target)
+} else := false
+
+test_method_matches if {
+	paths.method_matches("*", "PATCH")
+	paths.method_matches("GET", "GET")
+	not paths.method_matches("GET", "POST")
+	not paths.method_matches("GET", "*")
+}
