@@ -1,0 +1,161 @@
+"""The answer the guard gives for one call: the decision contract's fields as attributes.
+
+>>> decision = Decision(decision="allow", allow=True, reasons=[], decision_reason="allowed by allowed_endpoints[0]",
+...                     policy_version="sha256:ab", agent_id="a1", mode="enforce", decision_id="d-1")
+>>> decision.blocked
+False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from yaml2rego.errors import PolicyDenied
+from yaml2rego.paths import NonCanonicalPath, canonical_path
+
+__all__ = [
+    "ENGINE_UNAVAILABLE",
+    "RATE_LIMITED",
+    "STORE_UNAVAILABLE",
+    "Decision",
+    "PolicyDenied",
+    "Reason",
+    "deny_with",
+    "make_reason",
+    "malformed",
+    "prepare_input",
+]
+
+Reason = dict[str, Any]
+
+# Controls for the guard's own reason codes (docs/runtime.md): refusing a call that cannot be authorised is logical
+# access control (CC6.1); rate limits protect the capacity the agent's targets rely on (A1.1).
+ENGINE_UNAVAILABLE = ("policy_engine_unavailable", "CC6.1")
+RATE_LIMITED = ("rate_limit_exceeded", "A1.1")
+STORE_UNAVAILABLE = ("rate_limit_store_unavailable", "A1.1")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision, as returned by :meth:`Guard.check <yaml2rego.adapters.Guard.check>`.
+
+    ``decision``/``allow``/``reasons``/``decision_reason``/``policy_version``/``agent_id``/``mode``/``rate_limits``
+    are the fields of ``data.agent_boundary.decision`` (see ``docs/architecture.md``), after the guard's own checks
+    (rate limits, fail-closed). ``enforced`` is false for a shadow-mode agent: its would-be denials are recorded but
+    the call goes ahead. Adapters decide with :attr:`blocked`, not with ``allow``.
+    """
+
+    decision: str
+    allow: bool
+    reasons: list[Reason]
+    decision_reason: str
+    policy_version: str | None
+    agent_id: str | None
+    mode: str
+    decision_id: str
+    enforced: bool = True
+    engine: str = ""
+    rate_limits: list[dict[str, Any]] = field(default_factory=list)
+    approval_id: str | None = None
+    latency_us: int = 0
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the call must not go ahead: a denial that is enforced (never true in shadow mode)."""
+        return not self.allow and self.enforced
+
+    @property
+    def codes(self) -> list[str]:
+        """The reason codes, in the reasons' order."""
+        return [str(reason.get("code")) for reason in self.reasons]
+
+    @property
+    def controls(self) -> list[str]:
+        """The SOC 2 controls named by the reasons, sorted and without repeats."""
+        return sorted({str(reason["control"]) for reason in self.reasons if reason.get("control")})
+
+    def raise_if_blocked(self) -> Decision:
+        """Raise :class:`PolicyDenied` when :attr:`blocked`; otherwise return ``self``."""
+        if self.blocked:
+            raise PolicyDenied(self)
+        return self
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any], **extra: Any) -> Decision:
+        """Build a decision from an engine result that has already been checked for shape."""
+        return cls(
+            decision=str(result["decision"]),
+            allow=bool(result["allow"]),
+            reasons=[dict(reason) for reason in result.get("reasons") or []],
+            decision_reason=str(result.get("decision_reason") or ""),
+            policy_version=result.get("policy_version"),
+            agent_id=result.get("agent_id"),
+            mode=str(result.get("mode") or "enforce"),
+            rate_limits=[dict(rule) for rule in result.get("rate_limits") or []],
+            **extra,
+        )
+
+
+def prepare_input(call: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine input for ``call``: canonical path (a non-canonical one is passed as is, for the policy to refuse)
+    and ``payload_size_bytes`` (UTF-8 bytes of the body as sent: str/bytes as is, anything else as compact JSON)."""
+    request = dict(call)
+    path = request.get("path")
+    if isinstance(path, str):
+        with contextlib.suppress(NonCanonicalPath):
+            request["path"] = canonical_path(path)
+    if "body" in request and not isinstance(request.get("payload_size_bytes"), int):
+        body = request["body"]
+        if isinstance(body, (bytes, bytearray)):
+            request["payload_size_bytes"] = len(body)
+            request["body"] = bytes(body).decode("utf-8", errors="replace")
+        elif isinstance(body, str):
+            request["payload_size_bytes"] = len(body.encode("utf-8"))
+        elif body is not None:
+            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+            request["payload_size_bytes"] = len(text.encode("utf-8"))
+    return request
+
+
+def malformed(result: Any) -> str | None:
+    """What is wrong with an engine result, or ``None`` if it has the decision contract's shape."""
+    if not isinstance(result, dict):
+        return f"expected an object, got {type(result).__name__}"
+    if result.get("decision") not in ("allow", "deny"):
+        return f"decision is {result.get('decision')!r}, not 'allow' or 'deny'"
+    if result.get("allow") is not (result["decision"] == "allow"):
+        return "allow does not agree with decision"
+    reasons = result.get("reasons")
+    if not isinstance(reasons, list) or not all(isinstance(reason, dict) for reason in reasons):
+        return "reasons is not a list of objects"
+    if result["decision"] == "deny" and not reasons:
+        return "a denial without reasons"
+    limits = result.get("rate_limits", [])
+    if not isinstance(limits, list) or not all(_valid_limit(limit) for limit in limits):
+        return "rate_limits is not a list of {rule, pattern, requests_per_minute}"
+    return None
+
+
+def _valid_limit(limit: Any) -> bool:
+    rpm = limit.get("requests_per_minute") if isinstance(limit, dict) else None
+    return isinstance(rpm, (int, float)) and not isinstance(rpm, bool) and isinstance(limit.get("rule"), str)
+
+
+def make_reason(kind: tuple[str, str], message: str, rule: str = "guard", source: Any = None) -> dict[str, Any]:
+    code, control = kind
+    return {"code": code, "message": message, "control": control, "rule": rule, "source": source or "yaml2rego guard"}
+
+
+def deny_with(result: Mapping[str, Any], reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    reasons = sorted(reasons, key=lambda reason: json.dumps(reason, sort_keys=True))
+    return {
+        **result,
+        "decision": "deny",
+        "allow": False,
+        "reasons": reasons,
+        "decision_reason": "; ".join(reason["message"] for reason in reasons),
+    }

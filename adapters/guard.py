@@ -1,0 +1,236 @@
+"""The runtime guard: every outbound call of an agent is checked here, and every decision becomes a record.
+
+>>> guard = Guard.from_policy(["examples/support_agent.yaml"], log_file="decisions.jsonl")  # doctest: +SKIP
+>>> guard.check({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"}).allow  # doctest: +SKIP
+True
+>>> guard.enforce({"agent_id": "support_agent_1", "method": "DELETE", "path": "/api/admin/x"})  # doctest: +SKIP
+Traceback (most recent call last):
+PolicyDenied: …
+
+The guard fails closed: an engine that is down, slow, broken or answers nonsense, a rate-limit store that is down,
+or any error of the guard's own becomes a deny (``policy_engine_unavailable`` / ``rate_limit_store_unavailable``),
+recorded like every other decision. Shadow-mode agents are never blocked; their would-be denials are recorded with
+``enforced: false``. One guard serves any number of threads and asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from yaml2rego.adapters.decision import (
+    ENGINE_UNAVAILABLE,
+    RATE_LIMITED,
+    STORE_UNAVAILABLE,
+    Decision,
+    deny_with,
+    make_reason,
+    malformed,
+    prepare_input,
+)
+from yaml2rego.adapters.limits import MemoryRateLimitStore, RateLimitStore, RedisRateLimitStore, limit_key
+from yaml2rego.adapters.records import HashChain, build_record, input_digest
+from yaml2rego.adapters.sinks.base import Sink
+from yaml2rego.adapters.sinks.file import JsonlFileSink
+from yaml2rego.adapters.sinks.otel import current_trace
+from yaml2rego.adapters.sinks.pipeline import RecordPipeline
+
+from yaml2rego.engines.base import Engine
+from yaml2rego.errors import first_line
+
+__all__ = ["RATE_LIMIT_WINDOW_S", "Guard"]
+
+RATE_LIMIT_WINDOW_S = 60.0
+_MODE_CACHE_SIZE = 100_000
+
+
+class Guard:
+    """Checks calls against an :class:`~yaml2rego.engines.base.Engine`, enforces rate limits, records decisions."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        sinks: Sequence[Sink] = (),
+        store: RateLimitStore | None = None,
+        queue_size: int = 10_000,
+        spool_dir: str | os.PathLike[str] | None = None,
+        log_bodies: bool = False,
+        tracing: bool | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store: RateLimitStore = store if store is not None else MemoryRateLimitStore()
+        self.log_bodies = log_bodies
+        self.tracing = any(getattr(s, "name", "") == "otel" for s in sinks) if tracing is None else tracing
+        last = next((h for s in sinks if callable(getattr(s, "last_hash", None)) and (h := s.last_hash())), None)
+        self.pipeline = RecordPipeline(
+            sinks,
+            chain=HashChain(last) if last else HashChain(),
+            queue_size=queue_size,
+            spool_dir=Path(spool_dir) if spool_dir is not None else None,
+        )
+        self._modes: dict[str, str] = {}
+
+    @classmethod
+    def from_policy(cls, paths: Iterable[str | os.PathLike[str]], **options: Any) -> Guard:
+        """A guard on the embedded engine, built from boundary YAML files or directories."""
+        from yaml2rego.engines.embedded import EmbeddedEngine
+
+        return cls(EmbeddedEngine.from_policy_paths(paths), **_with_conveniences(options))
+
+    @classmethod
+    def from_opa(cls, url: str, *, timeout: float = 0.25, token: str | None = None, **options: Any) -> Guard:
+        """A guard asking an OPA daemon at ``url``; no answer within ``timeout`` seconds is a fail-closed deny."""
+        from yaml2rego.engines.opa import OpaEngine
+
+        return cls(OpaEngine(url, timeout=timeout, token=token), **_with_conveniences(options))
+
+    # -- deciding --------------------------------------------------------------------------------------------------
+
+    def check(self, call: Mapping[str, Any]) -> Decision:
+        """Decide on ``call`` (the decision contract's input) and record the decision. Never raises."""
+        started = time.perf_counter_ns()
+        request: Any = call
+        try:
+            request = prepare_input(call) if isinstance(call, Mapping) else call
+            result = self._decide(request)
+        except Exception as exc:  # the last line of fail-closed: nothing of ours may break the agent's call
+            result = self._unavailable(request, exc)
+        agent_id = result.get("agent_id") if isinstance(result.get("agent_id"), str) else None
+        fields = request if isinstance(request, Mapping) else {}
+        approval = fields.get("approval_id") or result.get("approval_id")
+        decision = Decision.from_result(
+            result,
+            decision_id=str(result.get("decision_id") or uuid.uuid4()),
+            enforced=result.get("mode") != "shadow",
+            engine=self.engine_name,
+            approval_id=str(approval) if approval is not None else None,
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+        )
+        if agent_id is not None and "fail_closed" not in result:
+            self._remember_mode(agent_id, decision.mode)
+        self._record(fields, request, decision)
+        return decision
+
+    def enforce(self, call: Mapping[str, Any]) -> Decision:
+        """Like :meth:`check`, but raise :class:`~yaml2rego.errors.PolicyDenied` when the call is blocked."""
+        return self.check(call).raise_if_blocked()
+
+    async def acheck(self, call: Mapping[str, Any]) -> Decision:
+        """:meth:`check` for asyncio code; the engine runs in a worker thread, so the event loop never waits on it."""
+        return await asyncio.to_thread(self.check, call)
+
+    async def aenforce(self, call: Mapping[str, Any]) -> Decision:
+        return (await self.acheck(call)).raise_if_blocked()
+
+    # -- kill switch and lifecycle ---------------------------------------------------------------------------------
+
+    def suspend(self, agent_id: str, reason: str) -> None:
+        """Every later call of ``agent_id`` is denied with ``agent_suspended`` (control CC7.4), on either engine."""
+        self.engine.suspend(agent_id, reason)
+
+    def resume(self, agent_id: str) -> None:
+        self.engine.resume(agent_id)
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every decision so far has reached every sink; ``False`` if ``timeout`` passed first."""
+        return self.pipeline.flush(timeout)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Deliver the records still queued, then close the sinks, the store and the engine."""
+        self.pipeline.close(timeout)
+        with contextlib.suppress(Exception):
+            self.store.close()
+        with contextlib.suppress(Exception):
+            self.engine.close()
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def engine_name(self) -> str:
+        return str(getattr(self.engine, "name", type(self.engine).__name__))
+
+    # -- internals -------------------------------------------------------------------------------------------------
+
+    def _decide(self, request: Any) -> dict[str, Any]:
+        result = self.engine.decide(request)
+        problem = malformed(result)
+        if problem:
+            raise ValueError(f"the {self.engine_name} engine returned a malformed decision: {problem}")
+        if result["allow"] and result.get("rate_limits") and isinstance(result.get("agent_id"), str):
+            result = self._apply_rate_limits(result)
+        return result
+
+    def _apply_rate_limits(self, result: dict[str, Any]) -> dict[str, Any]:
+        rules = result["rate_limits"]
+        agent_id = result["agent_id"]
+        limits = [
+            (limit_key(agent_id, str(r["rule"]), str(r.get("pattern"))), int(r["requests_per_minute"])) for r in rules
+        ]
+        try:
+            full = self.store.acquire(limits, RATE_LIMIT_WINDOW_S)
+        except Exception as exc:
+            return deny_with(
+                result, [make_reason(STORE_UNAVAILABLE, f"the rate-limit store is unavailable: {first_line(exc)}")]
+            )
+        if not full:
+            return result
+        reasons = []
+        for index in full:
+            rule = rules[index]
+            message = (
+                f"rate limit exceeded: more than {rule['requests_per_minute']} requests per minute "
+                f"to {rule.get('pattern')} ({rule['rule']})"
+            )
+            reasons.append(make_reason(RATE_LIMITED, message, str(rule["rule"]), rule.get("source")))
+        return deny_with(result, reasons)
+
+    def _unavailable(self, request: Any, error: BaseException) -> dict[str, Any]:
+        agent_id = request.get("agent_id") if isinstance(request, Mapping) else None
+        agent_id = agent_id if isinstance(agent_id, str) else None
+        message = f"the policy engine is unavailable: {first_line(error)}"
+        base = {
+            "policy_version": None,
+            "agent_id": agent_id,
+            "mode": self._modes.get(agent_id, "enforce") if agent_id else "enforce",
+            "rate_limits": [],
+            "fail_closed": True,
+        }
+        return deny_with(base, [make_reason(ENGINE_UNAVAILABLE, message)])
+
+    def _remember_mode(self, agent_id: str, mode: str) -> None:
+        # Remembered so that a shadow-mode agent stays unblocked even while the engine is unreachable.
+        if self._modes.get(agent_id) != mode:
+            if len(self._modes) >= _MODE_CACHE_SIZE:
+                self._modes.clear()
+            self._modes[agent_id] = mode
+
+    def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> None:
+        try:
+            trace = current_trace() if self.tracing else None
+            record = build_record(fields, decision, digest=input_digest(request), trace=trace, log_body=self.log_bodies)
+            self.pipeline.submit(record)
+        except Exception:  # recording must never break the call path; the pipeline logs its own failures
+            self.pipeline.errors += 1
+
+
+def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:
+    """``log_file=`` adds a JSON-lines sink, ``redis_url=`` a Redis rate-limit store."""
+    options = dict(options)
+    log_file = options.pop("log_file", None)
+    if log_file is not None:
+        options["sinks"] = [*options.get("sinks", ()), JsonlFileSink(log_file)]
+    redis_url = options.pop("redis_url", None)
+    if redis_url is not None:
+        options["store"] = RedisRateLimitStore(redis_url)
+    return options

@@ -1,0 +1,54 @@
+"""What every decision-record sink implements, and the simplest one (a list in memory, for tests and tools)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["MemorySink", "Record", "Sink"]
+
+Record = dict[str, Any]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives sealed records (``hash`` set), in chain order, from one background thread.
+
+    ``write`` must not keep the caller long: a sink that talks to the network spools and sends from its own thread.
+    ``flush`` waits until everything written so far has been delivered (``True``) or ``timeout`` passes (``False``).
+    """
+
+    name: str
+
+    def write(self, records: Sequence[Record]) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps every record in :attr:`records` (a list of plain dicts).
+
+    >>> sink = MemorySink()
+    >>> sink.write([{"decision": "allow"}])
+    >>> sink.records
+    [{'decision': 'allow'}]
+    """
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self._lock = threading.Lock()
+
+    def write(self, records: Sequence[Record]) -> None:
+        with self._lock:
+            self.records.extend(records)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass

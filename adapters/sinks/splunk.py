@@ -1,0 +1,197 @@
+"""The Splunk HTTP Event Collector sink: records spool to disk first, then a sender thread posts them in batches.
+
+Batches are concatenated JSON envelopes (``{"time", "event", …}``) posted to ``/services/collector/event`` with
+``Authorization: Splunk <token>``. A 5xx answer or a connection error is retried with exponential backoff, and
+nothing is lost meanwhile: the spool keeps every record, in order, across outages and process restarts (a batch
+may be sent twice after a crash; ``decision_id`` lets Splunk de-duplicate). A 4xx answer is not retried: a 400
+batch is set aside in ``rejected.jsonl`` beside the spool; a 401/403 (token) stops sending, keeps the spool, and
+the error is in :attr:`SplunkHecSink.error`.
+
+>>> sink = SplunkHecSink("http://127.0.0.1:8088", "token", spool_dir="/var/spool/yaml2rego/hec")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from yaml2rego.adapters.records import parse_timestamp
+from yaml2rego.adapters.sinks.base import Record
+from yaml2rego.adapters.sinks.spool import Spool
+
+from yaml2rego.errors import SinkError
+
+__all__ = ["HecClient", "HecRetryable", "SplunkHecSink", "hec_event_url"]
+
+log = logging.getLogger("yaml2rego.adapters")
+
+
+def hec_event_url(url: str) -> str:
+    """``http://host:8088`` → ``http://host:8088/services/collector/event``; a full collector URL is kept."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SinkError(f"not a Splunk HEC URL: {url!r} (expected https://host:8088)")
+    path = parts.path.rstrip("/") or "/services/collector/event"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+class HecRetryable(Exception):
+    """Splunk was busy or unreachable: the same batch may be sent again later."""
+
+
+class HecClient:
+    """Posts batches of events to one HEC endpoint over a keep-alive session."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+        self.url = hec_event_url(url)
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.headers.update({"Authorization": f"Splunk {token}", "Content-Type": "application/json"})
+
+    def send(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
+        """Raise :class:`HecRetryable` for 5xx/connection errors, :class:`SinkError` for a refusal (4xx)."""
+        body = b"".join(
+            json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+            for envelope in envelopes
+        )
+        try:
+            response = self._session.post(self.url, data=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise HecRetryable(f"Splunk HEC at {self.url} is unreachable: {exc}") from exc
+        if response.status_code < 300:
+            return
+        text = _splunk_text(response)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise HecRetryable(f"Splunk HEC at {self.url} is unavailable: {text}")
+        error = SinkError(f"Splunk HEC at {self.url} refused {len(envelopes)} events: {text}")
+        error.status = response.status_code  # type: ignore[attr-defined]
+        raise error
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _splunk_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        return f"HTTP {response.status_code} {body.get('text')} (code {body.get('code')})"
+    except ValueError:
+        return f"HTTP {response.status_code} {response.text[:200]}"
+
+
+class SplunkHecSink:
+    """Delivers records to Splunk HEC through a disk spool; see the module docstring for the guarantees."""
+
+    name = "splunk"
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        spool_dir: str | Path | None = None,
+        index: str | None = None,
+        source: str | None = "yaml2rego",
+        sourcetype: str | None = "_json",
+        host: str | None = None,
+        batch_size: int = 100,
+        max_batch_bytes: int = 800_000,
+        timeout: float = 10.0,
+        backoff: tuple[float, float] = (0.2, 30.0),
+        fsync: bool = False,
+        time_field: str = "timestamp",
+        envelope: Callable[[Record], dict[str, Any]] | None = None,
+    ) -> None:
+        self.client = HecClient(url, token, timeout=timeout)
+        directory = Path(spool_dir) if spool_dir is not None else Path(tempfile.mkdtemp(prefix="yaml2rego-hec-"))
+        self.spool = Spool(directory, fsync=fsync)
+        self.metadata = {
+            key: value
+            for key, value in {"index": index, "source": source, "sourcetype": sourcetype, "host": host}.items()
+            if value
+        }
+        self.batch_size = batch_size
+        self.max_batch_bytes = max_batch_bytes
+        self.backoff = backoff
+        self.time_field = time_field
+        self._envelope = envelope or self._default_envelope
+        self.error: SinkError | None = None
+        self.delivered = 0
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="yaml2rego-splunk", daemon=True)
+        self._thread.start()
+
+    def write(self, records: Sequence[Record]) -> None:
+        self.spool.append(records)
+        self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the spool is empty; ``False`` on timeout or when Splunk refused the token."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.spool.pending():
+            if self._stopped() or (deadline is not None and time.monotonic() >= deadline):
+                return False
+            self._wake.set()
+            time.sleep(0.005)
+        return True
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
+        self._thread.join(self.client.timeout + 1)
+        self.spool.close()
+        self.client.close()
+
+    def _stopped(self) -> bool:
+        return self._closed.is_set() or (self.error is not None and getattr(self.error, "status", 0) in (401, 403))
+
+    def _default_envelope(self, record: Record) -> dict[str, Any]:
+        envelope: dict[str, Any] = {}
+        stamp = record.get(self.time_field)
+        if isinstance(stamp, str):
+            with contextlib.suppress(ValueError):
+                envelope["time"] = round(parse_timestamp(stamp), 6)
+        envelope.update(self.metadata)
+        envelope["event"] = record
+        return envelope
+
+    def _run(self) -> None:
+        delay = self.backoff[0]
+        while not self._stopped():
+            records, position = self.spool.peek(self.batch_size, self.max_batch_bytes)
+            if not records:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            try:
+                self.client.send([self._envelope(record) for record in records])
+            except HecRetryable as exc:
+                log.warning("%s; retrying in %.1fs (%d records spooled)", exc, delay, self.spool.pending())
+                self._closed.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            except SinkError as exc:
+                self.error = exc
+                log.error("%s", exc)
+                if getattr(exc, "status", 0) in (401, 403):
+                    return  # a token problem: keep everything spooled for when it is fixed
+                self._reject(records, exc)
+            else:
+                self.delivered += len(records)
+            delay = self.backoff[0]
+            self.spool.ack(position)
+
+    def _reject(self, records: Sequence[Record], error: SinkError) -> None:
+        with open(self.spool.directory / "rejected.jsonl", "a", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps({"error": str(error), "record": record}, ensure_ascii=False) + "\n")
