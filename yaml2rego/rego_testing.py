@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,22 +312,24 @@ def _judge(values: list[Any]) -> tuple[bool, str, tuple[str, ...]]:
 
 
 def _coverage(engine: Any, modules: Sequence[tuple[str, str]]) -> CoverageReport:
-    test_files = _test_files(engine, modules)
-    report = json.loads(engine.get_coverage_report_as_json())
-    files = []
-    for entry in report.get("files", []):
-        if entry["path"] in test_files:
-            continue
-        files.append(FileCoverage(entry["path"], tuple(sorted(entry["covered"])), tuple(sorted(entry["not_covered"]))))
-    return CoverageReport(files=tuple(sorted(files, key=lambda item: item.path)))
-
-
-def _test_files(engine: Any, modules: Iterable[tuple[str, str]]) -> set[str]:
-    packages = {
-        module["source"]["file"]: _ref_text(module["ast"]["package"]["refr"])
-        for module in json.loads(engine.get_ast_as_json())
+    asts = {module["source"]["file"]: module["ast"] for module in json.loads(engine.get_ast_as_json())}
+    test_files = {
+        path
+        for path, _ in modules
+        if path.endswith("_test.rego") or (path in asts and _ref_text(asts[path]["package"]["refr"]).endswith("_test"))
     }
-    return {path for path, _ in modules if path.endswith("_test.rego") or packages.get(path, "").endswith("_test")}
+    report = json.loads(engine.get_coverage_report_as_json())
+    files = {
+        entry["path"]: FileCoverage(entry["path"], tuple(sorted(entry["covered"])), tuple(sorted(entry["not_covered"])))
+        for entry in report.get("files", [])
+        if entry["path"] not in test_files
+    }
+    # regorus leaves out modules that no test evaluated at all; count their rules as uncovered lines.
+    for path, module in asts.items():
+        if path not in test_files and path not in files:
+            lines = sorted({rule["Spec"]["span"]["line"] for rule in module["rules"] if "Spec" in rule})
+            files[path] = FileCoverage(path, (), tuple(lines))
+    return CoverageReport(files=tuple(files[path] for path in sorted(files)))
 
 
 def _clean_error(exc: object) -> str:

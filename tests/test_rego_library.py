@@ -1,0 +1,335 @@
+"""The hand-written Rego library (``rego/``) and the embedded Rego test runner (:mod:`yaml2rego.rego_testing`).
+
+Every Rego test in ``rego/`` runs on the embedded engine as its own pytest case, so a failure names the Rego test.
+With a real ``opa`` binary the same files also go through ``opa test``, ``opa fmt`` and ``opa check --strict``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from yaml2rego.errors import EngineError
+from yaml2rego.paths import non_canonical_reason
+from yaml2rego.rego_testing import (
+    RegoTest,
+    RegoTestResult,
+    RegoTestSummary,
+    discover_tests,
+    format_summary,
+    load_rego_modules,
+    run_tests,
+)
+
+REGO_DIR = Path(__file__).resolve().parent.parent / "rego"
+LIBRARY_MODULES = load_rego_modules(REGO_DIR)
+LIBRARY_TESTS = discover_tests(LIBRARY_MODULES)
+MIN_COVERAGE = 80.0
+
+
+@cache
+def library_run() -> RegoTestSummary:
+    return run_tests(LIBRARY_MODULES, coverage=True)
+
+
+def result_named(summary: RegoTestSummary, name: str) -> RegoTestResult:
+    matches = [result for result in summary.results if result.name == name]
+    assert len(matches) == 1, f"expected one result named {name}, got {matches}"
+    return matches[0]
+
+
+# --- the library ------------------------------------------------------------------------------------------------
+
+
+def test_library_has_tests_for_every_package() -> None:
+    """Each library package has a test package beside it."""
+    packages = {test.package for test in LIBRARY_TESTS}
+    assert packages == {"agent_boundary_test", "agent_boundary.paths_test", "agent_boundary.validation_test"}
+
+
+@pytest.mark.parametrize("rego_test", LIBRARY_TESTS, ids=lambda test: f"{test.package}.{test.name}")
+def test_rego_library_test_passes(rego_test: RegoTest) -> None:
+    """One Rego test of the library passes on the embedded engine."""
+    result = next(
+        result
+        for result in library_run().results
+        if (result.package, result.name) == (rego_test.package, rego_test.name)
+    )
+    assert result.outcome == "pass", f"{result.location}: {result.error or result.message}"
+
+
+def test_rego_library_coverage() -> None:
+    """The library's tests cover at least 80% of its non-test lines, every module included."""
+    report = library_run().coverage_report
+    assert report is not None
+    assert {Path(item.path).name for item in report.files} == {"decision.rego", "paths.rego", "validation.rego"}
+    assert report.percent >= MIN_COVERAGE, format_summary(library_run())
+
+
+PATH_TABLE = [
+    "/",
+    "/api/customer/v1/42",
+    "/api/ticket/v1/?draft=1",
+    "/api/x#frag/../y",
+    "",
+    "?only=query",
+    "relative/path",
+    "/api/../admin",
+    "/api/./x",
+    "/api/..",
+    "/api//admin",
+    "/api%2fadmin",
+    "/api%2Eadmin",
+    "/api%5cadmin",
+    "/api%255cadmin",
+    "/api/caf%C3%A9",
+    "/api\\admin",
+    "/api/\x00x",
+    "/api/\x1fx",
+    "/api/\x7fx",
+    "/api/.well-known",
+    "/api/file..json",
+    42,
+    None,
+    ["/api"],
+]
+
+
+@pytest.mark.parametrize("path", PATH_TABLE, ids=repr)
+def test_rego_and_python_agree_on_canonical_paths(path: object) -> None:
+    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.paths.non_canonical_reason exactly."""
+    import regorus
+
+    engine = regorus.Engine()
+    for module_path, text in LIBRARY_MODULES:
+        if not module_path.endswith("_test.rego"):
+            engine.add_policy(module_path, text)
+    engine.set_input({"path": path})
+    answer = json.loads(engine.eval_query_as_json("data.agent_boundary.paths.non_canonical_reason(input.path)"))
+    rows = answer.get("result", [])
+    rego_reason = rows[0]["expressions"][0]["value"] if rows else None
+    assert rego_reason == non_canonical_reason(path)
+
+
+# --- the runner ---------------------------------------------------------------------------------------------------
+
+LIB = (
+    "lib/calc.rego",
+    """package calc
+
+double(x) := x * 2
+
+half(x) := x / 2 if {
+	x != 0
+}
+""",
+)
+
+
+def make_test_module(body: str, package: str = "calc_test") -> tuple[str, str]:
+    return (f"lib/{package}.rego", f"package {package}\n\nimport data.calc\n\n{body}\n")
+
+
+def run_body(
+    body: str, *, coverage: bool = False, run: str | None = None, data: dict[str, object] | None = None
+) -> RegoTestSummary:
+    return run_tests([LIB, make_test_module(body)], data, coverage=coverage, run=run)
+
+
+def test_passing_test_is_reported_as_passed() -> None:
+    summary = run_body("test_double if calc.double(2) == 4")
+    result = result_named(summary, "test_double")
+    assert (result.package, result.passed, result.error, result.outcome) == ("calc_test", True, None, "pass")
+    assert result.location == "lib/calc_test.rego:5"
+    assert result.duration >= 0
+    assert summary.ok
+
+
+def test_failing_test_is_reported_as_failed() -> None:
+    """A test whose body fails is undefined: a failure, not an error."""
+    summary = run_body("test_double if calc.double(2) == 5")
+    result = result_named(summary, "test_double")
+    assert (result.passed, result.error, result.outcome) == (False, None, "fail")
+    assert result.message == "the test is undefined"
+    assert (summary.passed, summary.failed, summary.errors, summary.ok) == (0, 1, 0, False)
+
+
+def test_false_test_is_reported_as_failed() -> None:
+    result = result_named(run_body("test_false := false"), "test_false")
+    assert result.outcome == "fail"
+    assert result.message == "the test is false"
+
+
+def test_erroring_test_is_reported_as_error() -> None:
+    """An evaluation error is an error, with the location and without the engine's backtrace."""
+    summary = run_body("test_divide if calc.double(1) / 0 == 1")
+    result = result_named(summary, "test_divide")
+    assert result.outcome == "error"
+    assert result.passed is False
+    assert result.error is not None
+    assert result.error.startswith("lib/calc_test.rego:5:")
+    assert "divide by zero" in result.error
+    assert "backtrace" not in result.error.lower()
+    assert "\n" not in result.error
+    assert summary.errors == 1
+
+
+def test_conflicting_values_are_an_error() -> None:
+    summary = run_body("test_conflict := 1 if true\n\ntest_conflict := 2 if true")
+    assert result_named(summary, "test_conflict").outcome == "error"
+
+
+def test_parameterised_test_passes_when_every_case_passes() -> None:
+    body = """cases := {"one": 1, "two": 2}
+
+test_double[note] if {
+	some note, n in cases
+	calc.double(n) == n + n
+}"""
+    assert result_named(run_body(body), "test_double").outcome == "pass"
+
+
+def test_parameterised_test_names_the_cases_that_are_false() -> None:
+    body = """cases := {"one": 1, "two": 2, "three": 3}
+
+test_double[note] := ok if {
+	some note, n in cases
+	ok := calc.double(n) == 4
+}"""
+    result = result_named(run_body(body), "test_double")
+    assert result.outcome == "fail"
+    assert result.failed_cases == ("one", "three")
+    assert result.message == "failed cases: one, three"
+
+
+def test_parameterised_test_without_cases_fails() -> None:
+    summary = run_body("test_none contains note if {\n\tsome note in []\n}")
+    result = result_named(summary, "test_none")
+    assert result.outcome == "fail"
+    assert result.message == "the parameterised test has no cases"
+
+
+def test_contains_test_with_cases_passes() -> None:
+    assert result_named(run_body('test_some contains "a" if true'), "test_some").outcome == "pass"
+
+
+def test_only_test_rules_are_run() -> None:
+    """todo_ tests are skipped, functions named test_ are helpers, rules with several bodies run once."""
+    body = """todo_test_later if false
+
+test_helper(x) := x
+
+helper := 1
+
+test_twice if calc.double(1) == 2
+
+test_twice if calc.double(1) == 3"""
+    summary = run_body(body)
+    assert [result.name for result in summary.results] == ["test_twice"]
+    assert summary.results[0].outcome == "pass"
+
+
+def test_tests_in_every_package_are_found() -> None:
+    modules = [
+        LIB,
+        make_test_module("test_a if true", "calc_test"),
+        make_test_module("test_b if true", "other.deep_test"),
+    ]
+    found = [(test.package, test.name, test.line) for test in discover_tests(modules)]
+    assert found == [("calc_test", "test_a", 5), ("other.deep_test", "test_b", 5)]
+
+
+def test_run_selects_tests_by_name() -> None:
+    summary = run_body("test_keep if true\n\ntest_drop if false", run="keep$")
+    assert [result.name for result in summary.results] == ["test_keep"]
+
+
+def test_data_is_loaded() -> None:
+    summary = run_body("test_limit if data.settings.limit == 3", data={"settings": {"limit": 3}})
+    assert result_named(summary, "test_limit").outcome == "pass"
+
+
+def test_module_that_does_not_compile_raises_engine_error() -> None:
+    with pytest.raises(EngineError) as caught:
+        run_tests([("broken.rego", "package broken\n\nallow if {\n")])
+    message = str(caught.value)
+    assert message.startswith("broken.rego")
+    assert "backtrace" not in message.lower()
+
+
+def test_coverage_counts_only_modules_that_are_not_tests() -> None:
+    untouched = ("lib/unused.rego", "package unused\n\nvalue := 1\n\ncheck if {\n\tvalue == 1\n}\n")
+    summary = run_tests([LIB, untouched, make_test_module("test_double if calc.double(2) == 4")], coverage=True)
+    report = summary.coverage_report
+    assert report is not None
+    by_path = {item.path: item for item in report.files}
+    assert set(by_path) == {"lib/calc.rego", "lib/unused.rego"}
+    assert by_path["lib/calc.rego"].covered  # double() ran
+    assert 5 in by_path["lib/calc.rego"].not_covered  # half() never did
+    assert by_path["lib/unused.rego"].covered == ()
+    assert by_path["lib/unused.rego"].not_covered == (3, 5)
+    assert summary.coverage == report.percent
+    assert 0 < report.percent < 100
+
+
+def test_no_coverage_unless_asked() -> None:
+    summary = run_body("test_double if calc.double(2) == 4")
+    assert summary.coverage is None
+    assert summary.coverage_report is None
+
+
+def test_format_summary_shows_failures_and_totals() -> None:
+    summary = run_body("test_ok if true\n\ntest_bad if false", coverage=True)
+    text = format_summary(summary)
+    assert "FAIL: calc_test.test_bad" in text
+    assert "test_ok" not in text
+    assert "PASS: 1/2" in text
+    assert "FAIL: 1/2" in text
+    assert "Coverage: " in text
+    assert "PASS: calc_test.test_ok" in format_summary(summary, verbose=True)
+
+
+def test_load_rego_modules_reads_every_file_in_order(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.rego").write_text("package b\n", encoding="utf-8")
+    (tmp_path / "a.rego").write_text("package a\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not rego\n", encoding="utf-8")
+    modules = load_rego_modules(tmp_path)
+    assert [Path(path).relative_to(tmp_path).as_posix() for path, _ in modules] == ["a.rego", "b/x.rego"]
+    assert modules[0][1] == "package a\n"
+
+
+# --- the real opa binary ------------------------------------------------------------------------------------------
+
+
+def run_opa(opa_binary: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([opa_binary, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.opa
+def test_opa_test_passes_with_coverage(opa_binary: str) -> None:
+    """opa test runs the same library tests; all pass and coverage is at least 80%."""
+    result = run_opa(opa_binary, "test", str(REGO_DIR), "--format=json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {item["name"] for item in json.loads(result.stdout)}
+    assert {test.name for test in LIBRARY_TESTS} <= names
+    covered = run_opa(opa_binary, "test", str(REGO_DIR), "--coverage", "--format=json")
+    assert covered.returncode == 0, covered.stderr
+    assert json.loads(covered.stdout)["coverage"] >= MIN_COVERAGE
+
+
+@pytest.mark.opa
+def test_opa_fmt_has_nothing_to_change(opa_binary: str) -> None:
+    result = run_opa(opa_binary, "fmt", "--list", str(REGO_DIR))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+@pytest.mark.opa
+def test_opa_check_strict_is_clean(opa_binary: str) -> None:
+    result = run_opa(opa_binary, "check", "--strict", str(REGO_DIR))
+    assert result.returncode == 0, result.stdout + result.stderr
