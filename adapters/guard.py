@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -107,7 +108,7 @@ class Guard:
         approval = fields.get("approval_id") or result.get("approval_id")
         decision = Decision.from_result(
             result,
-            decision_id=str(result.get("decision_id") or uuid.uuid4()),
+            decision_id=str(result.get("decision_id") or new_decision_id()),
             enforced=result.get("mode") != "shadow",
             engine=self.engine_name,
             approval_id=str(approval) if approval is not None else None,
@@ -222,6 +223,12 @@ class Guard:
             self.pipeline.submit(record)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
+
+
+def new_decision_id() -> str:
+    """A random (version 4) UUID. Not from ``os.urandom``, which costs more than the rest of the guard: decision ids
+    must be unique, not unguessable, and ``random`` is reseeded in every forked child."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:

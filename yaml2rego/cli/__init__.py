@@ -15,3 +15,4 @@ __all__ = ["main"]
 # Importing a command module registers its commands on `main`.
 from yaml2rego.cli import policy_commands  # noqa: E402,F401
 from yaml2rego.cli import bundle_commands  # noqa: E402,F401
+from yaml2rego.cli import logs_commands  # noqa: E402,F401

@@ -1,0 +1,175 @@
+"""``logs verify``, ``logs ship`` and ``logs relay``: decision records after the fact, and OPA's own logs to Splunk."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from yaml2rego.cli._base import fail, handle_errors, main
+
+__all__ = ["logs"]
+
+splunk_options = [
+    click.option("--splunk-url", required=True, help="Splunk HEC, e.g. https://splunk:8088 (the event endpoint)."),
+    click.option("--token", required=True, envvar="SPLUNK_HEC_TOKEN", help="HEC token (or SPLUNK_HEC_TOKEN)."),
+    click.option("--index", help="Splunk index (default: the token's)."),
+    click.option("--source", help="Splunk source."),
+    click.option("--sourcetype", default="_json", show_default=True, help="Splunk sourcetype."),
+]
+
+
+def _with_splunk_options(command: Any) -> Any:
+    for option in reversed(splunk_options):
+        command = option(command)
+    return command
+
+
+@main.group()
+def logs() -> None:
+    """Check, back-fill and relay decision records."""
+
+
+@logs.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@handle_errors
+def verify(files: tuple[str, ...]) -> None:
+    """Check the hash chain of decision-record files (give rotated files oldest first); name the first broken record.
+
+    Exit code 0 when every record is intact and linked to the one before, 1 otherwise.
+
+    \b
+    Example:
+      yaml2rego logs verify decisions.jsonl.1 decisions.jsonl
+    """
+    from yaml2rego.adapters.records import verify_file
+
+    previous: str | None = None
+    total = 0
+    for name in files:
+        result = verify_file(name, prev_hash=previous)
+        if not result.ok:
+            record = f" (decision_id {result.decision_id})" if result.decision_id else ""
+            fail(f"{name}:{result.line}: broken chain at record {result.records + 1}{record}: {result.problem}")
+        total += result.records
+        previous = result.last_hash
+    click.echo(f"ok: {total} record{'' if total == 1 else 's'}, hash chain intact (last hash {previous})")
+
+
+@logs.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_with_splunk_options
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--retries", default=8, show_default=True, type=click.IntRange(0), help="Retries per batch on 5xx.")
+@handle_errors
+def ship(
+    file: str,
+    splunk_url: str,
+    token: str,
+    index: str | None,
+    source: str | None,
+    sourcetype: str,
+    batch_size: int,
+    retries: int,
+) -> None:
+    """Back-fill a decision-record file into Splunk HEC (Splunk de-duplicates on decision_id).
+
+    \b
+    Example:
+      yaml2rego logs ship decisions.jsonl --splunk-url https://splunk:8088 --token "$TOKEN"
+    """
+    from yaml2rego.adapters.records import parse_timestamp
+    from yaml2rego.adapters.sinks.splunk import HecClient, HecRetryable
+
+    client = HecClient(splunk_url, token)
+    metadata = {
+        k: v for k, v in {"index": index, "source": source or "yaml2rego", "sourcetype": sourcetype}.items() if v
+    }
+    shipped = 0
+    for batch in _batches(Path(file), batch_size):
+        envelopes = [
+            {"time": round(parse_timestamp(r["timestamp"]), 6), **metadata, "event": r}
+            if isinstance(r.get("timestamp"), str)
+            else {**metadata, "event": r}
+            for r in batch
+        ]
+        for attempt in range(retries + 1):
+            try:
+                client.send(envelopes)
+                break
+            except HecRetryable as exc:
+                if attempt == retries:
+                    fail(f"error: {exc} (gave up after {retries} retries; {shipped} records shipped)")
+                time.sleep(min(0.2 * 2**attempt, 30.0))
+        shipped += len(batch)
+    client.close()
+    click.echo(f"shipped {shipped} record{'' if shipped == 1 else 's'} to {client.url}")
+
+
+def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                fail(f"error: {path}:{number}: not a JSON record")
+            batch.append(record)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+@logs.command()
+@_with_splunk_options
+@click.option("--listen", default="127.0.0.1:8282", show_default=True, help="host:port OPA uploads to.")
+@click.option("--resource", default="/logs", show_default=True, help="Path OPA posts to (decision_logs.resource).")
+@click.option(
+    "--spool-dir",
+    default=".yaml2rego/relay-spool",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where events wait for Splunk (survives restarts).",
+)
+@handle_errors
+def relay(
+    splunk_url: str,
+    token: str,
+    index: str | None,
+    source: str | None,
+    sourcetype: str,
+    listen: str,
+    resource: str,
+    spool_dir: str,
+) -> None:
+    """Receive OPA's decision-log uploads and forward every event to Splunk HEC (spooled; nothing is lost).
+
+    \b
+    Example:
+      yaml2rego logs relay --splunk-url https://splunk:8088 --token "$TOKEN" --listen 127.0.0.1:8282
+    """
+    from yaml2rego.adapters.relay import DecisionLogRelay
+    from yaml2rego.adapters.sinks.splunk import SplunkHecSink
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        fail(f"error: --listen must be host:port, not {listen!r}", exit_code=2)
+    sink = SplunkHecSink(
+        splunk_url, token, spool_dir=spool_dir, index=index, source=source or "opa", sourcetype=sourcetype, fsync=True
+    )
+    server = DecisionLogRelay(sink, host=host, port=int(port), resource=resource)
+    click.echo(f"relaying OPA decision logs from {server.url} to {sink.client.url} (spool: {spool_dir})", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop(timeout=5.0)
