@@ -22,7 +22,6 @@ found in a file is reported at once, each with the line and column of the offend
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import os
 import re
@@ -114,7 +113,7 @@ class _Marks:
 class _Document:
     value: Any
     marks: dict[JSONPath, _Marks]
-    aliases: set[JSONPath]  # already reported; the schema's complaints about their null stand-ins would be noise
+    refused: set[JSONPath]  # aliases and tagged nodes, already reported: the schema's complaints would be noise
 
 
 class _Source:
@@ -147,7 +146,7 @@ class _Composer:
         self.parser = parser
         self.source = source
         self.errors = errors
-        self.aliases: set[JSONPath] = set()
+        self.refused: set[JSONPath] = set()
 
     def documents(self) -> Iterator[_Document]:
         self.parser.get_event()  # StreamStartEvent
@@ -159,10 +158,10 @@ class _Composer:
                 self._error(PolicySyntaxError, f"more than {MAX_DOCUMENTS:,} YAML documents in one file", start)
                 raise _Fatal
             marks: dict[JSONPath, _Marks] = {}
-            self.aliases = set()
+            self.refused = set()
             value = self._node((), 0, None, marks)
             self.parser.get_event()  # DocumentEndEvent
-            yield _Document(value, marks, self.aliases)
+            yield _Document(value, marks, self.refused)
 
     def _error(self, cls: type[PolicyError], message: str, event_or_mark: Any) -> None:
         mark = event_or_mark if isinstance(event_or_mark, _Mark) else _mark(event_or_mark.start_mark)
@@ -175,11 +174,13 @@ class _Composer:
         if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
             self._error(PolicySyntaxError, _ALIAS_MESSAGE, event)
             if isinstance(event, yaml.AliasEvent):
-                self.aliases.add(path)
+                self.refused.add(path)
                 return None
         tag = event.tag
         if tag is not None and tag not in _ALLOWED_TAGS:
-            self._error(PolicySyntaxError, f"YAML tags are not allowed in policy files (found {tag!r})", event)
+            shown = "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+            self._error(PolicySyntaxError, f"YAML tags are not allowed in policy files (found '{shown}')", event)
+            self.refused.add(path)
         if isinstance(event, yaml.ScalarEvent):
             return self._scalar(event)
         if depth >= MAX_DEPTH:
@@ -363,6 +364,14 @@ _EXPECTED = {
 }
 
 
+def _expected(types: list[str]) -> str:
+    if len(types) == 1:
+        return _EXPECTED.get(types[0], types[0])
+    names = [name for name in types if not (name == "integer" and "number" in types)]
+    shown = ["a boolean" if name == "boolean" else _EXPECTED.get(name, name) for name in names]
+    return ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
 def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     if not isinstance(word, str):
         return ""
@@ -418,13 +427,16 @@ class _Checker:
                     hint = _did_you_mean(name, known) or f"; expected one of: {', '.join(known)}"
                     self.add(f"unknown key {name!r}{hint}", (*path, name), key=True)
         elif validator == "required" and isinstance(instance, dict):
+            known = list(schema.get("properties", {}))
+            # A misspelt key is reported once, as an unknown key with a hint, not also as a missing one.
+            misspelt = {_did_you_mean(key, known) for key in instance if key not in known}
             for name in error.validator_value:
-                if name not in instance:
+                if name not in instance and f"; did you mean {name!r}?" not in misspelt:
                     why = " (a field of type 'enum' lists its allowed values)" if name == "values" else ""
                     self.add_at(f"missing required key {name!r}{why}", self.mapping_mark(path))
         elif validator == "type":
             types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-            expected = " or ".join(_EXPECTED.get(str(name), str(name)) for name in types)
+            expected = _expected(types)
             if not path:
                 self.add(
                     f"a policy document must be a mapping with the key 'agent_boundary', got {_show(instance)}", path
@@ -447,13 +459,10 @@ class _Checker:
         elif validator in ("minLength", "minItems") and error.validator_value == 1:
             self.add(f"{label} must not be empty", path)
         elif validator == "uniqueItems" and isinstance(instance, list):
-            seen: list[str] = []
             for index, item in enumerate(instance):
-                item_key = json.dumps(item, sort_keys=True)
-                if item_key in seen:
+                if any(_same_json(item, earlier) for earlier in instance[:index]):
                     self.add(f"duplicate value {_show(item)} in {label}", (*path, index))
                     break
-                seen.append(item_key)
         else:  # pragma: no cover - a schema keyword without a tailored message yet
             self.add(f"{label}: {error.message}", path)
 
@@ -516,7 +525,12 @@ def _regex_problem(pattern: str) -> str | None:
 
 
 def _same_json(left: Any, right: Any) -> bool:
-    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+    """JSON equality, as Rego sees it: ``1 == 1.0``, but ``true`` is not ``1``."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+        return left == right
+    return type(left) is type(right) and bool(left == right)
 
 
 def example_problem(rule: dict[str, Any], value: Any) -> str | None:
@@ -752,7 +766,9 @@ class _Loaded:
 def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, SourceLocation]) -> None:
     source = _Source(filename, text)
     file_errors: list[PolicyError] = []
-    documents = _read_documents(text, source, file_errors)
+    # An empty document (a trailing '---', a file of comments) declares nothing; it is skipped, not an error.
+    documents = [document for document in _read_documents(text, source, file_errors) if document.value is not None]
+    unsafe = bool(file_errors)  # aliases, tags, duplicate keys: still validated, but never turned into agents
     agents: list[AgentBoundary] = []
     if not documents and not file_errors:
         file_errors.append(
@@ -762,14 +778,14 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
         checker = _Checker(document, source)
         schema_errors = list(_validator().iter_errors(document.value))
         for error in schema_errors:
-            if tuple(error.absolute_path) not in document.aliases:
+            if tuple(error.absolute_path) not in document.refused:
                 checker.schema_error(error)
         bad = {tuple(error.absolute_path) for error in schema_errors}
         boundary = document.value.get("agent_boundary") if isinstance(document.value, dict) else None
         if isinstance(boundary, dict):
             _semantic_checks(checker, boundary, bad)
         file_errors.extend(checker.errors)
-        if checker.errors or not isinstance(boundary, dict):
+        if unsafe or checker.errors or not isinstance(boundary, dict):
             continue
         agent = _build_agent(checker, boundary)
         id_location = source.location(checker.mark(("agent_boundary", "agent_id")))
