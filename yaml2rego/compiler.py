@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -42,6 +43,10 @@ __all__ = [
 # Where the agents' facts live in the output and in every bundle: `data.boundaries`.
 DATA_FILE = "boundaries/data.json"
 _MODULE_NAME_UNSAFE = re.compile(r"[^a-z0-9_]")
+_REGO_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REGO_KEYWORDS = frozenset(
+    "as contains default else every false if import in not null package some true with".split()
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def compile_policy_set(policy_set: PolicySet, *, policy_version: str | None = No
 def agent_module_name(agent_id: str) -> str:
     """The Rego package segment for an agent: lower case, every character outside ``[a-z0-9_]`` replaced by ``_``."""
     name = _MODULE_NAME_UNSAFE.sub("_", agent_id.lower())
-    return name if name[:1].isalpha() else f"agent_{name}"
+    return name if name[:1].isalpha() and name not in _REGO_KEYWORDS else f"agent_{name}"
 
 
 @cache
@@ -144,21 +149,26 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     return data
 
 
-def render_rego_value(value: Any, indent: int = 1, width: int = 100) -> str:
-    """A JSON value as a Rego literal, laid out as ``opa fmt`` lays it out.
+def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int = 120) -> str:
+    """A JSON value as a Rego literal, laid out as ``opa fmt`` lays it out, within ``width`` columns.
 
-    Short values stay on one line; longer objects and arrays put one element per line with a trailing comma,
-    indented with tabs.
+    ``prefix`` is how many characters already stand on the line after the ``indent`` tabs (counted as four columns).
+    A value that fits stays on one line; a longer object or array puts one element per line with a trailing comma.
     """
     flat = json.dumps(value, ensure_ascii=False)
-    if len(flat) + indent * 4 <= width or not isinstance(value, (dict, list)) or not value:
+    if indent * 4 + prefix + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
         return flat
     inner = "\t" * (indent + 1)
     if isinstance(value, dict):
-        items = [f"{inner}{json.dumps(key)}: {render_rego_value(item, indent + 1, width)}," for key, item in value.items()]
-        return "{\n" + "\n".join(items) + "\n" + "\t" * indent + "}"
-    items = [f"{inner}{render_rego_value(item, indent + 1, width)}," for item in value]
-    return "[\n" + "\n".join(items) + "\n" + "\t" * indent + "]"
+        items = []
+        for key, item in value.items():
+            head = f"{json.dumps(key, ensure_ascii=False)}: "
+            items.append(f"{inner}{head}{render_rego_value(item, indent + 1, len(head) + 1, width)},")
+        opening, closing = "{", "}"
+    else:
+        items = [f"{inner}{render_rego_value(item, indent + 1, 1, width)}," for item in value]
+        opening, closing = "[", "]"
+    return opening + "\n" + "\n".join(items) + "\n" + "\t" * indent + closing
 
 
 # -- internals ---------------------------------------------------------------------------------------------------
@@ -243,7 +253,22 @@ def _environment() -> jinja2.Environment:
     environment.filters["rego"] = render_rego_value
     environment.filters["rego_string"] = lambda value: json.dumps(str(value), ensure_ascii=False)
     environment.filters["yaml_text"] = _yaml_text
+    environment.filters["ref_key"] = _ref_key
+    environment.filters["comment"] = _comment
     return environment
+
+
+def _ref_key(key: str) -> str:
+    """A reference step as ``opa fmt`` writes it: ``.name`` for an identifier, ``["key"]`` otherwise."""
+    if _REGO_IDENTIFIER.fullmatch(key) and key not in _REGO_KEYWORDS:
+        return "." + key
+    return "[" + json.dumps(key, ensure_ascii=False) + "]"
+
+
+def _comment(text: str, width: int = 116) -> str:
+    """``text`` as ``#`` comment lines of at most 120 columns (long words, such as paths, are not broken)."""
+    lines = textwrap.wrap(str(text), width=width, break_long_words=False, break_on_hyphens=False) or [""]
+    return "\n".join(f"# {line}" for line in lines)
 
 
 def _yaml_text(value: Any) -> str:

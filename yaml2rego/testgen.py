@@ -57,6 +57,15 @@ class _Planner:
     def validations_for(self, method: str, path: str) -> list[InputValidation]:
         return [entry for entry in self.agent.input_validation if _applies(entry.method, entry.endpoint.regex, method, path)]
 
+    def method_for(self, rule_method: str, path: str) -> str:
+        """A concrete method for a rule: its own, else the method an allowed endpoint uses for ``path``."""
+        if rule_method != ANY_METHOD:
+            return rule_method.upper()
+        for rule in self.agent.allowed_endpoints:
+            if rule.method != ANY_METHOD and _applies(rule.method, rule.path.regex, rule.method, path):
+                return rule.method.upper()
+        return "POST"
+
     def valid_body(self, method: str, path: str) -> dict[str, Any] | None:
         """A body every applicable field rule accepts, or ``None`` when one cannot be built from the model."""
         body: dict[str, Any] = {}
@@ -120,8 +129,8 @@ class _Planner:
     def validation_cases(self) -> list[TestCase]:
         cases = []
         for entry in self.agent.input_validation:
-            method = _concrete_method(entry.method)
             path = entry.endpoint.example_path()
+            method = self.method_for(entry.method, path)
             body = self.valid_body(method, path)
             if body is None:
                 continue

@@ -1,0 +1,155 @@
+"""The compiler: golden output, determinism, the data layout, and generated tests that pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from yaml2rego import rego_testing
+from yaml2rego.compiler import DATA_FILE, agent_module_name, compile_policy_set, library_files, render_rego_value
+from yaml2rego.errors import CompileError
+from yaml2rego.loader import load_policies, load_policy_text
+
+from .conftest import REPO_ROOT, SEED_POLICY
+
+GOLDEN = REPO_ROOT / "tests" / "golden"
+GOLDEN_CASES = sorted(path.name for path in GOLDEN.iterdir() if (path / "policy.yaml").is_file())
+# Golden output is compiled with a fixed version so a library change does not rewrite every expected data.json.
+GOLDEN_VERSION = "golden"
+
+
+def _compile_golden(case: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(REPO_ROOT)
+    return compile_policy_set(load_policies([f"tests/golden/{case}/policy.yaml"]), policy_version=GOLDEN_VERSION)
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES)
+def test_golden_output(case: str, monkeypatch: pytest.MonkeyPatch, update_golden: bool) -> None:
+    """Generated data and per-agent modules equal tests/golden/<case>/expected byte for byte."""
+    compiled = _compile_golden(case, monkeypatch)
+    generated = {path: content for path, content in compiled.files.items() if path not in library_files()}
+    expected_root = GOLDEN / case / "expected"
+    if update_golden:
+        for stale in sorted(expected_root.rglob("*"), reverse=True) if expected_root.exists() else []:
+            stale.unlink() if stale.is_file() else stale.rmdir()
+        for path, content in generated.items():
+            (expected_root / path).parent.mkdir(parents=True, exist_ok=True)
+            (expected_root / path).write_bytes(content)
+    expected = {
+        path.relative_to(expected_root).as_posix(): path.read_bytes()
+        for path in sorted(expected_root.rglob("*"))
+        if path.is_file()
+    }
+    assert sorted(generated) == sorted(expected), "a generated file was added or removed (run with --update-golden)"
+    for path, content in generated.items():
+        assert content.decode() == expected[path].decode(), f"{case}/{path} differs (run with --update-golden)"
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES)
+def test_golden_case_tests_pass_on_the_embedded_engine(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every generated and user-written Rego test of each golden case passes, with the library's tests."""
+    compiled = _compile_golden(case, monkeypatch)
+    summary = rego_testing.run_tests(
+        sorted(compiled.modules(include_tests=True).items()), data=compiled.data_document(), coverage=True
+    )
+    failures = [f"{result.package}.{result.name}: {result.error}" for result in summary.results if not result.passed]
+    assert not failures
+    assert len(summary.results) > 0
+    assert summary.coverage is not None and summary.coverage >= 80
+
+
+def test_compiling_twice_gives_identical_bytes() -> None:
+    first = compile_policy_set(load_policies([SEED_POLICY]))
+    second = compile_policy_set(load_policies([SEED_POLICY]))
+    assert first.files == second.files
+    assert first.policy_version == second.policy_version
+
+
+def test_policy_version_is_a_content_digest_that_changes_with_the_policy() -> None:
+    text = SEED_POLICY.read_text()
+    original = compile_policy_set(load_policy_text(text, "seed.yaml"))
+    changed = compile_policy_set(load_policy_text(text.replace("requests_per_minute: 30", "requests_per_minute: 31"), "seed.yaml"))
+    assert original.policy_version.startswith("sha256:")
+    assert original.policy_version != changed.policy_version
+
+
+def test_explicit_policy_version_is_written_into_the_data() -> None:
+    compiled = compile_policy_set(load_policies([SEED_POLICY]), policy_version="v1.4.0")
+    assert json.loads(compiled.files[DATA_FILE])["policy_version"] == "v1.4.0"
+
+
+def test_seed_data_layout() -> None:
+    """The seed compiles to the documented data layout (docs/architecture.md)."""
+    compiled = compile_policy_set(load_policy_text(SEED_POLICY.read_text(), "support_agent.yaml"))
+    agent = compiled.data_document()["boundaries"]["agents"]["support_agent_1"]
+    assert agent["allowed_endpoints"][0] == {
+        "rule": "allowed_endpoints[0]",
+        "source": "support_agent.yaml:4",
+        "method": "GET",
+        "pattern": "/api/customer/v1/*",
+        "regex": "^/api/customer/v1(?:/[^/]+)*$",
+    }
+    assert agent["denied_endpoints"][0]["method"] == "*"
+    assert agent["input_validation"][0]["fields"][1]["values"] == ["low", "medium", "high"]
+    assert agent["rate_limits"][0]["requests_per_minute"] == 30
+    assert agent["max_payload"]["bytes"] == 1024 * 1024
+
+
+def test_output_layout_puts_each_agent_in_its_own_package() -> None:
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    assert "agents/support_agent_1/policy.rego" in compiled.files
+    assert compiled.files["agents/support_agent_1/policy.rego"].decode().count("package agents.support_agent_1\n") == 1
+    assert "agent_boundary/decision.rego" in compiled.files
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "module"),
+    [("support_agent_1", "support_agent_1"), ("Billing-Agent.v2", "billing_agent_v2"), ("7up", "agent_7up"), ("if", "agent_if")],
+)
+def test_agent_module_names_are_valid_rego_package_segments(agent_id: str, module: str) -> None:
+    assert agent_module_name(agent_id) == module
+
+
+def test_agents_mapping_to_the_same_package_are_refused() -> None:
+    text = "\n---\n".join(
+        f"agent_boundary:\n  agent_id: {name}\n  allowed_endpoints:\n    - {{method: GET, path: /x}}\n"
+        for name in ("billing-agent", "billing_agent")
+    )
+    with pytest.raises(CompileError, match="both map to the Rego package agents.billing_agent"):
+        compile_policy_set(load_policy_text(text, "two.yaml"))
+
+
+def test_generated_rego_lines_stay_within_120_columns() -> None:
+    compiled = compile_policy_set(load_policies([GOLDEN / "field_types" / "policy.yaml"]))
+    for path, content in compiled.files.items():
+        if path.startswith("agents/"):
+            for number, line in enumerate(content.decode().splitlines(), start=1):
+                assert len(line.expandtabs(4)) <= 120, f"{path}:{number}"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": 1}, '{"a": 1}'),
+        ([1, "x"], '[1, "x"]'),
+        ({"long": "x" * 130}, '{\n\t\t"long": "' + "x" * 130 + '",\n\t}'),
+        ([], "[]"),
+    ],
+)
+def test_rego_values_are_laid_out_like_opa_fmt(value: object, expected: str) -> None:
+    assert render_rego_value(value, indent=1) == expected
+
+
+def test_library_ships_with_the_package() -> None:
+    files = library_files()
+    assert "agent_boundary/decision.rego" in files
+    assert any(path.endswith("_test.rego") for path in files)
+
+
+def test_write_creates_the_directory_tree(tmp_path: Path) -> None:
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    written = compiled.write(tmp_path / "out")
+    assert (tmp_path / "out" / DATA_FILE).is_file()
+    assert len(written) == len(compiled.files)
