@@ -1,0 +1,361 @@
+"""The runtime guard: decisions, fail-closed, shadow mode, kill switch, rate limits, records, threads and asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from yaml2rego.adapters import Decision, Guard, MemorySink, PolicyDenied, verify_records
+from yaml2rego.adapters.decision import prepare_input
+
+from yaml2rego.errors import EngineError, EngineUnavailable
+
+SUPPORT = """\
+agent_boundary:
+  agent_id: "support_agent_1"
+  allowed_endpoints:
+    - method: GET
+      path: "/api/customer/v1/*"
+    - method: POST
+      path: "/api/ticket/v1/"
+  denied_endpoints:
+    - method: "*"
+      path: "/api/admin/*"
+  input_validation:
+    - endpoint: "/api/ticket/v1/"
+      rules:
+        - field: "priority"
+          type: "enum"
+          values: ["low", "medium", "high"]
+  rate_limits:
+    - endpoint: "/api/customer/v1/*"
+      requests_per_minute: 30
+  max_payload_size_kb: 1
+"""
+
+SHADOW = """\
+agent_boundary:
+  agent_id: "trial_agent"
+  mode: shadow
+  allowed_endpoints:
+    - method: GET
+      path: "/api/public/*"
+"""
+
+ALLOWED = {"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"}
+DENIED = {"agent_id": "support_agent_1", "method": "GET", "path": "/api/admin/users"}
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("boundaries")
+    (directory / "support.yaml").write_text(SUPPORT, encoding="utf-8")
+    (directory / "trial.yaml").write_text(SHADOW, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+@pytest.fixture
+def guard(policy_dir: Path, sink: MemorySink) -> Iterator[Guard]:
+    guard = Guard.from_policy([policy_dir], sinks=[sink])
+    yield guard
+    guard.close()
+
+
+class FakeEngine:
+    """An engine that answers from a script: a decision dict, or an exception to raise."""
+
+    name = "fake"
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.calls: list[Mapping[str, Any]] = []
+
+    def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append(call)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    def suspend(self, agent_id: str, reason: str) -> None:
+        pass
+
+    def resume(self, agent_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def shadow_deny(agent_id: str = "trial_agent") -> dict[str, Any]:
+    reason = {"code": "endpoint_not_allowed", "message": "no rule", "control": "CC6.1", "rule": "x", "source": "y"}
+    return {"decision": "deny", "allow": False, "reasons": [reason], "decision_reason": "no rule",
+            "policy_version": "v1", "agent_id": agent_id, "mode": "shadow", "rate_limits": []}  # fmt: skip
+
+
+# -- decisions -------------------------------------------------------------------------------------------------------
+
+
+def test_check_returns_the_contract_fields_and_a_decision_id(guard: Guard) -> None:
+    decision = guard.check(ALLOWED)
+    assert isinstance(decision, Decision)
+    assert (decision.decision, decision.allow, decision.reasons) == ("allow", True, [])
+    assert decision.agent_id == "support_agent_1" and decision.mode == "enforce" and decision.enforced
+    assert decision.policy_version and decision.policy_version.startswith("sha256:")
+    assert len(decision.decision_id) == 36 and decision.engine == "embedded"
+    assert "allowed_endpoints[0]" in decision.decision_reason
+
+
+def test_enforce_raises_policy_denied_with_the_reasons(guard: Guard) -> None:
+    with pytest.raises(PolicyDenied) as raised:
+        guard.enforce(DENIED)
+    assert "endpoint_denied" in [reason["code"] for reason in raised.value.reasons]
+    assert raised.value.decision.blocked
+
+
+def test_path_is_canonicalised_before_the_engine_sees_it(guard: Guard, sink: MemorySink) -> None:
+    decision = guard.check({**ALLOWED, "path": "/api/customer/v1/42/?expand=orders"})
+    guard.flush()
+    assert decision.allow
+    assert sink.records[-1]["path"] == "/api/customer/v1/42"
+
+
+def test_non_canonical_path_reaches_the_policy_unchanged_and_is_denied_by_it(guard: Guard, sink: MemorySink) -> None:
+    decision = guard.check({**ALLOWED, "path": "/api/customer/v1/%2e%2e/admin"})
+    guard.flush()
+    assert decision.codes == ["non_canonical_path"]
+    assert sink.records[-1]["path"] == "/api/customer/v1/%2e%2e/admin"
+
+
+@pytest.mark.parametrize(
+    ("body", "size"),
+    [
+        pytest.param("héllo", 6, id="str-utf8"),
+        pytest.param(b"\x00\x01\x02", 3, id="bytes"),
+        pytest.param({"a": "é", "b": [1, 2]}, len('{"a":"é","b":[1,2]}'.encode()), id="json-compact"),
+        pytest.param([], 2, id="empty-list"),
+    ],
+)
+def test_payload_size_is_the_utf8_bytes_of_the_body_as_sent(body: Any, size: int) -> None:
+    assert prepare_input({"agent_id": "a", "method": "POST", "path": "/x", "body": body})["payload_size_bytes"] == size
+
+
+def test_a_body_over_the_limit_is_denied_as_payload_too_large(guard: Guard) -> None:
+    call = {"agent_id": "support_agent_1", "method": "POST", "path": "/api/ticket/v1/", "body": {"priority": "low"}}
+    assert guard.check(call).allow
+    big = {**call, "body": {"priority": "low", "note": "é" * 600}}  # 1,200+ bytes against a 1 KiB limit
+    assert guard.check(big).codes == ["payload_too_large"]
+
+
+# -- fail closed -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(EngineUnavailable("OPA at http://x did not answer within 0.25s"), id="unreachable"),
+        pytest.param(EngineError("evaluation failed"), id="engine-error"),
+        pytest.param(RuntimeError("boom"), id="any-exception"),
+        pytest.param(None, id="not-an-object"),
+        pytest.param({"decision": "maybe", "allow": True, "reasons": []}, id="unknown-decision"),
+        pytest.param({"decision": "allow", "allow": False, "reasons": []}, id="allow-disagrees"),
+        pytest.param({"decision": "deny", "allow": False, "reasons": []}, id="deny-without-reasons"),
+        pytest.param(
+            {"decision": "allow", "allow": True, "reasons": [], "rate_limits": [{"rule": "r"}]}, id="bad-limits"
+        ),
+    ],
+)
+def test_engine_failures_become_a_recorded_deny(answer: Any) -> None:
+    sink = MemorySink()
+    with Guard(FakeEngine(answer), sinks=[sink]) as guard:
+        decision = guard.check(ALLOWED)
+        assert decision.codes == ["policy_engine_unavailable"]
+        assert decision.blocked and decision.controls == ["CC6.1"]
+        with pytest.raises(PolicyDenied):
+            guard.enforce(ALLOWED)
+        guard.flush()
+    assert [record["reasons"][0]["code"] for record in sink.records] == ["policy_engine_unavailable"] * 2
+    assert sink.records[0]["decision_reason"].startswith("the policy engine is unavailable")
+
+
+def test_unreachable_opa_daemon_is_a_deny_not_an_exception() -> None:
+    with Guard.from_opa("http://127.0.0.1:9", timeout=0.2) as guard:
+        decision = guard.check(ALLOWED)
+    assert decision.codes == ["policy_engine_unavailable"] and decision.engine == "opa"
+
+
+def test_an_opa_daemon_slower_than_the_timeout_is_a_deny() -> None:
+    release = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            release.wait(5)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Guard.from_opa(f"http://127.0.0.1:{server.server_address[1]}", timeout=0.2) as guard:
+            decision = guard.check(ALLOWED)
+        assert decision.codes == ["policy_engine_unavailable"]
+        assert "did not answer within 0.2s" in decision.decision_reason
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+# -- shadow mode -----------------------------------------------------------------------------------------------------
+
+
+def test_shadow_agents_are_never_blocked_but_would_be_denials_are_recorded(guard: Guard, sink: MemorySink) -> None:
+    call = {"agent_id": "trial_agent", "method": "GET", "path": "/api/private/x"}
+    decision = guard.enforce(call)  # does not raise
+    assert (decision.decision, decision.enforced, decision.blocked) == ("deny", False, False)
+    guard.flush()
+    assert sink.records[-1]["enforced"] is False and sink.records[-1]["decision"] == "deny"
+
+
+def test_a_known_shadow_agent_stays_unblocked_while_the_engine_is_down() -> None:
+    engine = FakeEngine(shadow_deny(), EngineUnavailable("down"))
+    with Guard(engine) as guard:
+        guard.check({"agent_id": "trial_agent", "method": "GET", "path": "/x"})
+        decision = guard.check({"agent_id": "trial_agent", "method": "GET", "path": "/x"})
+    assert decision.codes == ["policy_engine_unavailable"] and not decision.blocked
+
+
+# -- kill switch -----------------------------------------------------------------------------------------------------
+
+
+def test_suspend_denies_the_next_call_and_resume_lifts_it(guard: Guard) -> None:
+    assert guard.check(ALLOWED).allow
+    guard.suspend("support_agent_1", "incident 42")
+    decision = guard.check(ALLOWED)
+    assert decision.codes == ["agent_suspended"] and decision.controls == ["CC7.4"]
+    guard.resume("support_agent_1")
+    assert guard.check(ALLOWED).allow
+
+
+# -- rate limits -----------------------------------------------------------------------------------------------------
+
+
+def test_200_threads_racing_on_a_limit_of_30_let_exactly_30_through(guard: Guard) -> None:
+    barrier = threading.Barrier(200)
+    decisions: list[Decision] = []
+    lock = threading.Lock()
+
+    def call(n: int) -> None:
+        barrier.wait()
+        decision = guard.check({**ALLOWED, "path": f"/api/customer/v1/{n}"})
+        with lock:
+            decisions.append(decision)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(decision.allow for decision in decisions) == 30
+    refused = [decision for decision in decisions if not decision.allow]
+    assert {tuple(decision.codes) for decision in refused} == {("rate_limit_exceeded",)}
+    assert refused[0].reasons[0]["rule"] == "rate_limits[0]" and refused[0].controls == ["A1.1"]
+    assert "30 requests per minute" in refused[0].decision_reason
+
+
+def test_only_calls_that_are_otherwise_allowed_are_counted(guard: Guard) -> None:
+    for _ in range(40):  # POST is not allowed on the rate-limited pattern: denied by the policy, never counted
+        assert guard.check({**ALLOWED, "method": "POST"}).codes == ["endpoint_not_allowed"]
+    assert all(guard.check(ALLOWED).allow for _ in range(30))
+    assert guard.check(ALLOWED).codes == ["rate_limit_exceeded"]
+
+
+# -- records ---------------------------------------------------------------------------------------------------------
+
+
+def test_every_decision_becomes_one_chained_record(guard: Guard, sink: MemorySink) -> None:
+    first = guard.check({**ALLOWED, "tool": "crm_lookup"})
+    second = guard.check(DENIED)
+    assert guard.flush(5)
+    assert [record["decision_id"] for record in sink.records] == [first.decision_id, second.decision_id]
+    record = sink.records[0]
+    assert record["tool"] == "crm_lookup" and record["allow"] is True and record["enforced"] is True
+    assert record["engine"] == "embedded" and isinstance(record["latency_us"], int)
+    assert record["input_sha256"].startswith("sha256:") and "body" not in record
+    assert sink.records[1]["controls"] == ["CC6.1"]
+    assert "endpoint_denied" in [reason["code"] for reason in sink.records[1]["reasons"]]
+    assert verify_records(sink.records).ok
+
+
+def test_records_carry_the_callers_trace_when_tracing_is_on(policy_dir: Path) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    sink = MemorySink()
+    tracer = TracerProvider().get_tracer("test")
+    with Guard.from_policy([policy_dir], sinks=[sink], tracing=True) as guard:
+        with tracer.start_as_current_span("agent step") as span:
+            guard.check(ALLOWED)
+        guard.check(ALLOWED)
+        guard.flush()
+    context = span.get_span_context()
+    assert sink.records[0]["trace_id"] == format(context.trace_id, "032x")
+    assert sink.records[0]["span_id"] == format(context.span_id, "016x")
+    assert "trace_id" not in sink.records[1]
+
+
+def test_approval_id_from_the_call_is_recorded(guard: Guard, sink: MemorySink) -> None:
+    decision = guard.check({**ALLOWED, "approval_id": "apr-7"})
+    guard.flush()
+    assert decision.approval_id == "apr-7" and sink.records[-1]["approval_id"] == "apr-7"
+
+
+# -- concurrency -----------------------------------------------------------------------------------------------------
+
+
+def test_one_guard_serves_threads_and_asyncio_tasks_at_once(guard: Guard, sink: MemorySink) -> None:
+    async def many() -> list[Decision]:
+        return await asyncio.gather(*(guard.acheck(DENIED) for _ in range(50)))
+
+    results: list[Decision] = []
+    worker = threading.Thread(target=lambda: results.extend(guard.check(DENIED) for _ in range(50)))
+    worker.start()
+    results.extend(asyncio.run(many()))
+    worker.join()
+    assert len(results) == 100 and all("endpoint_denied" in decision.codes for decision in results)
+    guard.flush()
+    assert len({record["decision_id"] for record in sink.records}) == 100
+
+
+def test_aenforce_raises_for_a_blocked_call(guard: Guard) -> None:
+    with pytest.raises(PolicyDenied):
+        asyncio.run(guard.aenforce(DENIED))
+
+
+def test_flush_waits_for_a_slow_sink(policy_dir: Path) -> None:
+    class SlowSink(MemorySink):
+        def write(self, records: Any) -> None:
+            time.sleep(0.01)
+            super().write(records)
+
+    sink = SlowSink()
+    with Guard.from_policy([policy_dir], sinks=[sink]) as guard:
+        for _ in range(20):
+            guard.check(DENIED)
+        assert guard.flush(10)
+        assert len(sink.records) == 20
+    assert json.dumps(sink.records)  # plain data all the way down
