@@ -110,15 +110,22 @@ class RedisRateLimitStore:
         client: Any = None,
         prefix: str = "yaml2rego:rl:",
         timeout: float = 0.25,
+        max_connections: int = 256,
     ) -> None:
         if client is None:
             try:
                 import redis
             except ImportError as exc:  # pragma: no cover - depends on the environment
                 raise RateLimitStoreError("the Redis store needs redis-py: pip install 'yaml2rego[redis]'") from exc
-            client = redis.Redis.from_url(
-                url or "redis://127.0.0.1:6379/0", socket_timeout=timeout, socket_connect_timeout=timeout
+            # A blocking pool: under a burst, threads wait (up to `timeout`) for a connection instead of failing.
+            pool = redis.BlockingConnectionPool.from_url(
+                url or "redis://127.0.0.1:6379/0",
+                max_connections=max_connections,
+                timeout=timeout,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
             )
+            client = redis.Redis(connection_pool=pool)
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_ACQUIRE_SCRIPT)
