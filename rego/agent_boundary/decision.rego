@@ -149,7 +149,7 @@ _payload_size := input.payload_size_bytes if {
 # hex.encode writes two characters per byte, so this counts UTF-8 bytes in both OPA and regorus.
 _utf8_length(text) := count(hex.encode(text)) / 2
 
-_printable(text) := regex.replace(text, `[\x00-\x1f\x7f]`, "\ufffd")
+_printable(text) := regex.replace(text, `[\x00-\x1f\x7f]`, "�")
 
 _reason(code, message, rule, source) := {
 	"code": code,
@@ -193,11 +193,9 @@ deny_reasons contains _reason("agent_suspended", message, "kill_switch", "data.a
 	message := _suspension_message(input.agent_id, suspension)
 }
 
-_suspension_message(agent_id, suspension) := sprintf("agent `%s` is suspended: %s", [
-	_printable(agent_id),
-	_printable(suspension.reason),
-]) if {
+_suspension_message(agent_id, suspension) := message if {
 	is_string(suspension.reason)
+	message := sprintf("agent `%s` is suspended: %s", [_printable(agent_id), _printable(suspension.reason)])
 } else := sprintf("agent `%s` is suspended", [_printable(agent_id)])
 
 # METADATA

@@ -4,60 +4,61 @@ import data.agent_boundary
 
 _source := "examples/support_agent.yaml"
 
+_at(line) := sprintf("%s:%d", [_source, line])
+
+_reporter_at(line) := sprintf("examples/reporter.yaml:%d", [line])
+
 _customer_regex := `^/api/customer/v1(?:/[^/]+)*$`
 
-# data.boundaries as the compiler writes it for examples/support_agent.yaml (max_payload_size_kb lowered to 100 bytes).
+# An endpoint-style rule as the compiler writes it: rule id, source line, method, pattern and anchored regex.
+_endpoint(rule, source, method, pattern, regex) := {
+	"rule": rule,
+	"source": source,
+	"method": method,
+	"pattern": pattern,
+	"regex": regex,
+}
+
+_field(index, line, name, type) := {
+	"rule": sprintf("input_validation[0].rules[%d]", [index]),
+	"source": _at(line),
+	"field": name,
+	"path": [name],
+	"type": type,
+	"required": true,
+}
+
+_rate_limit(index, line, method, per_minute) := object.union(limit, {"requests_per_minute": per_minute}) if {
+	limit := _endpoint(sprintf("rate_limits[%d]", [index]), _at(line), method, "/api/customer/v1/*", _customer_regex)
+}
+
+_ticket_fields := [
+	_field(0, 16, "customer_id", "uuid"),
+	object.union(_field(1, 18, "priority", "enum"), {"values": ["low", "medium", "high"]}),
+]
+
+_ticket_rule := _endpoint("input_validation[0]", _at(14), "POST", "/api/ticket/v1/", `^/api/ticket/v1$`)
+
+# data.boundaries.agents[_] as the compiler writes it for examples/support_agent.yaml (with a second rate limit, and
+# max_payload_size_kb lowered to 100 bytes).
 _support := {
 	"agent_id": "support_agent_1",
 	"mode": "enforce",
 	"source": _source,
 	"allowed_endpoints": [
-		{
-			"rule": "allowed_endpoints[0]", "source": "examples/support_agent.yaml:4",
-			"method": "GET", "pattern": "/api/customer/v1/*", "regex": _customer_regex,
-		},
-		{
-			"rule": "allowed_endpoints[1]", "source": "examples/support_agent.yaml:6",
-			"method": "POST", "pattern": "/api/ticket/v1/", "regex": `^/api/ticket/v1$`,
-		},
+		_endpoint("allowed_endpoints[0]", _at(4), "GET", "/api/customer/v1/*", _customer_regex),
+		_endpoint("allowed_endpoints[1]", _at(6), "POST", "/api/ticket/v1/", `^/api/ticket/v1$`),
 	],
 	"denied_endpoints": [
-		{
-			"rule": "denied_endpoints[0]", "source": "examples/support_agent.yaml:9",
-			"method": "*", "pattern": "/api/admin/*", "regex": `^/api/admin(?:/[^/]+)*$`,
-		},
-		{
-			"rule": "denied_endpoints[1]", "source": "examples/support_agent.yaml:11",
-			"method": "DELETE", "pattern": "/api/*", "regex": `^/api(?:/[^/]+)*$`,
-		},
+		_endpoint("denied_endpoints[0]", _at(9), "*", "/api/admin/*", `^/api/admin(?:/[^/]+)*$`),
+		_endpoint("denied_endpoints[1]", _at(11), "DELETE", "/api/*", `^/api(?:/[^/]+)*$`),
 	],
-	"input_validation": [{
-		"rule": "input_validation[0]", "source": "examples/support_agent.yaml:14",
-		"method": "POST", "pattern": "/api/ticket/v1/", "regex": `^/api/ticket/v1$`,
-		"fields": [
-			{
-				"rule": "input_validation[0].rules[0]", "source": "examples/support_agent.yaml:16",
-				"field": "customer_id", "path": ["customer_id"], "type": "uuid", "required": true,
-			},
-			{
-				"rule": "input_validation[0].rules[1]", "source": "examples/support_agent.yaml:18",
-				"field": "priority", "path": ["priority"], "type": "enum", "required": true,
-				"values": ["low", "medium", "high"],
-			},
-		],
-	}],
-	"rate_limits": [
-		{
-			"rule": "rate_limits[0]", "source": "examples/support_agent.yaml:22",
-			"method": "*", "pattern": "/api/customer/v1/*", "regex": _customer_regex, "requests_per_minute": 30,
-		},
-		{
-			"rule": "rate_limits[1]", "source": "examples/support_agent.yaml:23",
-			"method": "POST", "pattern": "/api/customer/v1/*", "regex": _customer_regex, "requests_per_minute": 5,
-		},
-	],
+	"input_validation": [object.union(_ticket_rule, {"fields": _ticket_fields})],
+	"rate_limits": [_rate_limit(0, 22, "*", 30), _rate_limit(1, 23, "POST", 5)],
 	"max_payload": {"rule": "max_payload_size_kb", "source": "examples/support_agent.yaml:24", "bytes": 100},
 }
+
+_reports_regex := `^/reports(?:/[^/]+)*$`
 
 # A second agent: monitor mode, no payload limit, overlapping allow rules, and an allow that a deny overrides.
 _reporter := {
@@ -65,12 +66,12 @@ _reporter := {
 	"mode": "monitor",
 	"source": "examples/reporter.yaml",
 	"allowed_endpoints": [
-		{"rule": "allowed_endpoints[0]", "source": "r:2", "method": "*", "pattern": "/reports/*", "regex": `^/reports(?:/[^/]+)*$`},
-		{"rule": "allowed_endpoints[1]", "source": "r:3", "method": "GET", "pattern": "/reports/*", "regex": `^/reports(?:/[^/]+)*$`},
-		{"rule": "allowed_endpoints[2]", "source": "r:4", "method": "GET", "pattern": "/", "regex": `^$`},
+		_endpoint("allowed_endpoints[0]", _reporter_at(2), "*", "/reports/*", _reports_regex),
+		_endpoint("allowed_endpoints[1]", _reporter_at(3), "GET", "/reports/*", _reports_regex),
+		_endpoint("allowed_endpoints[2]", _reporter_at(4), "GET", "/", `^$`),
 	],
 	"denied_endpoints": [
-		{"rule": "denied_endpoints[0]", "source": "r:6", "method": "GET", "pattern": "/reports/secret/*", "regex": `^/reports/secret(?:/[^/]+)*$`},
+		_endpoint("denied_endpoints[0]", _reporter_at(6), "GET", "/reports/secret/*", `^/reports/secret(?:/[^/]+)*$`),
 	],
 	"input_validation": [],
 	"rate_limits": [],
@@ -101,10 +102,13 @@ test_allowed_call if {
 
 test_rate_limits_that_apply if {
 	result := _decide(_call("GET", "/api/customer/v1/42"))
-	result.rate_limits == [{
-		"rule": "rate_limits[0]", "source": "examples/support_agent.yaml:22",
-		"pattern": "/api/customer/v1/*", "requests_per_minute": 30,
-	}]
+	expected := {
+		"rule": "rate_limits[0]",
+		"source": "examples/support_agent.yaml:22",
+		"pattern": "/api/customer/v1/*",
+		"requests_per_minute": 30,
+	}
+	result.rate_limits == [expected]
 	_decide(_call("POST", "/api/customer/v1/42")).rate_limits[1].requests_per_minute == 5
 	_decide(_call("POST", "/api/ticket/v1")).rate_limits == []
 }
@@ -120,14 +124,16 @@ _endpoint_cases := {
 	"default deny: root": {"method": "GET", "path": "/", "codes": {"endpoint_not_allowed"}},
 	"matching is case-sensitive": {"method": "GET", "path": "/API/customer/v1/42", "codes": {"endpoint_not_allowed"}},
 	"deny * matches any method": {
-		"method": "PATCH", "path": "/api/admin/users",
+		"method": "PATCH",
+		"path": "/api/admin/users",
 		"codes": {"endpoint_denied", "endpoint_not_allowed"},
 	},
 	"deny /api/* covers any depth": {
-		"method": "DELETE", "path": "/api/customer/v1/42",
+		"method": "DELETE",
+		"path": "/api/customer/v1/42",
 		"codes": {"endpoint_denied", "endpoint_not_allowed"},
 	},
-	"dot-dot is refused, not resolved": {"method": "GET", "path": "/api/customer/v1/../../admin", "codes": {"non_canonical_path"}},
+	"dot-dot is refused, not resolved": {"method": "GET", "path": "/api/v1/../../admin", "codes": {"non_canonical_path"}},
 	"encoded slash is refused": {"method": "GET", "path": "/api/customer/v1/42%2F..", "codes": {"non_canonical_path"}},
 	"relative path is refused": {"method": "GET", "path": "api/customer/v1/42", "codes": {"non_canonical_path"}},
 	"empty path is refused": {"method": "GET", "path": "", "codes": {"non_canonical_path"}},
@@ -145,11 +151,14 @@ test_endpoints_every_case if count(test_endpoints) == count(_endpoint_cases)
 test_deny_wins_over_allow if {
 	result := _decide({"agent_id": "reporter", "method": "GET", "path": "/reports/secret/q3"})
 	result.decision == "deny"
-	result.reasons == [{
-		"code": "endpoint_denied", "control": "CC6.1",
+	expected := {
+		"code": "endpoint_denied",
+		"control": "CC6.1",
 		"message": "GET /reports/secret/q3 is denied by denied_endpoints[0] (GET /reports/secret/*)",
-		"rule": "denied_endpoints[0]", "source": "r:6",
-	}]
+		"rule": "denied_endpoints[0]",
+		"source": "examples/reporter.yaml:6",
+	}
+	result.reasons == [expected]
 }
 
 test_first_matching_allow_rule_is_named if {
@@ -170,17 +179,20 @@ test_mode_comes_from_the_agent if {
 
 test_non_canonical_path_reason if {
 	result := _decide(_call("GET", "/api/customer/v1/./42?x=1"))
-	result.reasons == [{
-		"code": "non_canonical_path", "control": "CC6.1",
+	expected := {
+		"code": "non_canonical_path",
+		"control": "CC6.1",
 		"message": "path `/api/customer/v1/./42` is refused: the path contains a '.' or '..' segment",
-		"rule": "canonical_path", "source": "input.path",
-	}]
+		"rule": "canonical_path",
+		"source": "input.path",
+	}
+	result.reasons == [expected]
 	result.rate_limits == []
 }
 
 test_control_characters_do_not_break_the_line if {
 	result := _decide(_call("GET", "/api/\n/x"))
-	result.decision_reason == "path `/api/\ufffd/x` is refused: the path contains a control character"
+	result.decision_reason == "path `/api/�/x` is refused: the path contains a control character"
 }
 
 test_unknown_agent if {
@@ -189,11 +201,14 @@ test_unknown_agent if {
 	result.mode == "enforce"
 	result.agent_id == "ghost"
 	result.rate_limits == []
-	result.reasons == [{
-		"code": "unknown_agent", "control": "CC6.1",
+	expected := {
+		"code": "unknown_agent",
+		"control": "CC6.1",
 		"message": "no boundary is defined for agent `ghost`",
-		"rule": "agent_id", "source": "data.boundaries.agents",
-	}]
+		"rule": "agent_id",
+		"source": "data.boundaries.agents",
+	}
+	result.reasons == [expected]
 }
 
 test_agent_id_is_a_key_not_a_prefix if {
@@ -201,28 +216,28 @@ test_agent_id_is_a_key_not_a_prefix if {
 }
 
 test_kill_switch_with_reason if {
-	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {
-		"support_agent_1": {"reason": "incident INC-42"},
-	}
+	suspended := {"support_agent_1": {"reason": "incident INC-42"}}
+	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as suspended
 	result.decision == "deny"
-	result.reasons == [{
-		"code": "agent_suspended", "control": "CC7.4",
+	expected := {
+		"code": "agent_suspended",
+		"control": "CC7.4",
 		"message": "agent `support_agent_1` is suspended: incident INC-42",
-		"rule": "kill_switch", "source": "data.agent_boundary_runtime.suspended",
-	}]
+		"rule": "kill_switch",
+		"source": "data.agent_boundary_runtime.suspended",
+	}
+	result.reasons == [expected]
 }
 
 test_kill_switch_without_reason if {
-	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {
-		"support_agent_1": {},
-	}
+	suspended := {"support_agent_1": {}}
+	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as suspended
 	result.decision_reason == "agent `support_agent_1` is suspended"
 }
 
 test_kill_switch_of_another_agent if {
-	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {
-		"reporter": {"reason": "x"},
-	}
+	suspended := {"reporter": {"reason": "x"}}
+	result := _decide(_call("GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as suspended
 	result.allow
 }
 
@@ -230,11 +245,14 @@ _malformed_cases := {
 	"string input": {"input": "GET /", "messages": ["the request must be a JSON object"]},
 	"array input": {"input": [1], "messages": ["the request must be a JSON object"]},
 	"null input": {"input": null, "messages": ["the request must be a JSON object"]},
-	"empty object": {"input": {}, "messages": [
-		"the request needs `agent_id` as a string",
-		"the request needs `method` as a string",
-		"the request needs `path` as a string",
-	]},
+	"empty object": {
+		"input": {},
+		"messages": [
+			"the request needs `agent_id` as a string",
+			"the request needs `method` as a string",
+			"the request needs `path` as a string",
+		],
+	},
 	"numeric method": {
 		"input": {"agent_id": "support_agent_1", "method": 1, "path": "/api/customer/v1/42"},
 		"messages": ["the request needs `method` as a string"],
@@ -289,14 +307,18 @@ test_invalid_ticket_names_each_field if {
 	result.decision == "deny"
 	result.reasons == [
 		{
-			"code": "invalid_input", "control": "CC6.1",
+			"code": "invalid_input",
+			"control": "CC6.1",
 			"message": "field `customer_id` must be a UUID, got \"42\"",
-			"rule": "input_validation[0].rules[0]", "source": "examples/support_agent.yaml:16",
+			"rule": "input_validation[0].rules[0]",
+			"source": "examples/support_agent.yaml:16",
 		},
 		{
-			"code": "invalid_input", "control": "CC6.1",
+			"code": "invalid_input",
+			"control": "CC6.1",
 			"message": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got \"urgent\"",
-			"rule": "input_validation[0].rules[1]", "source": "examples/support_agent.yaml:18",
+			"rule": "input_validation[0].rules[1]",
+			"source": "examples/support_agent.yaml:18",
 		},
 	]
 }
@@ -320,11 +342,14 @@ test_validation_applies_only_to_its_method if {
 
 test_payload_size_from_the_caller if {
 	result := _decide(object.union(_call("GET", "/api/customer/v1/42"), {"payload_size_bytes": 101}))
-	result.reasons == [{
-		"code": "payload_too_large", "control": "CC6.1",
+	expected := {
+		"code": "payload_too_large",
+		"control": "CC6.1",
 		"message": "payload of 101 bytes exceeds the limit of 100 bytes",
-		"rule": "max_payload_size_kb", "source": "examples/support_agent.yaml:24",
-	}]
+		"rule": "max_payload_size_kb",
+		"source": "examples/support_agent.yaml:24",
+	}
+	result.reasons == [expected]
 	_decide(object.union(_call("GET", "/api/customer/v1/42"), {"payload_size_bytes": 100})).allow
 }
 

@@ -4,7 +4,7 @@
 #   Reusable checks of a JSON document against a list of field rules (as written by the compiler under
 #   data.boundaries.agents[_].input_validation[_].fields). Request bodies use them today; tool-call arguments can reuse
 #   them unchanged. Each finding is `{code, message, rule, source}`; the caller adds the SOC 2 control, so the
-#   code-to-control map stays in one place (agent_boundary.controls).
+#   code-to-control map stays in one place (agent_boundary.reason_controls).
 package agent_boundary.validation
 
 _uuid := `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
@@ -71,14 +71,11 @@ _value_problem(field, value) := _wrong_type(field, "a boolean", value) if {
 	not is_boolean(value)
 }
 
-_value_problem(field, value) := sprintf("field `%s` must be one of %s, got %s", [
-	field.field,
-	_show_list(allowed),
-	_show(value),
-]) if {
+_value_problem(field, value) := message if {
 	field.type == "enum"
 	allowed := field.values
 	not value in allowed
+	message := sprintf("field `%s` must be one of %s, got %s", [field.field, _show_list(allowed), _show(value)])
 }
 
 _value_problem(field, value) := _string_problem(field, value) if field.type == "string"
@@ -120,35 +117,26 @@ _is_integer(value) if {
 
 _string_problem(field, value) := _wrong_type(field, "a string", value) if {
 	not is_string(value)
-} else := sprintf("field `%s` must be at least %s characters long, got %s", [
-	field.field,
-	_show(field.min_length),
-	_show(count(value)),
-]) if {
+} else := message if {
 	count(value) < field.min_length
-} else := sprintf("field `%s` must be at most %s characters long, got %s", [
-	field.field,
-	_show(field.max_length),
-	_show(count(value)),
-]) if {
+	template := "field `%s` must be at least %v characters long, got %v"
+	message := sprintf(template, [field.field, field.min_length, count(value)])
+} else := message if {
 	count(value) > field.max_length
-} else := sprintf("field `%s` must match the pattern `%s`", [field.field, pattern]) if {
+	template := "field `%s` must be at most %v characters long, got %v"
+	message := sprintf(template, [field.field, field.max_length, count(value)])
+} else := message if {
 	pattern := field.pattern
 	not regex.match(pattern, value)
+	message := sprintf("field `%s` must match the pattern `%s`", [field.field, pattern])
 }
 
-_range_problem(field, value) := sprintf("field `%s` must be at least %s, got %s", [
-	field.field,
-	_show(field.minimum),
-	_show(value),
-]) if {
+_range_problem(field, value) := message if {
 	value < field.minimum
-} else := sprintf("field `%s` must be at most %s, got %s", [
-	field.field,
-	_show(field.maximum),
-	_show(value),
-]) if {
+	message := sprintf("field `%s` must be at least %v, got %v", [field.field, field.minimum, value])
+} else := message if {
 	value > field.maximum
+	message := sprintf("field `%s` must be at most %v, got %v", [field.field, field.maximum, value])
 }
 
 _wrong_type(field, kind, value) := sprintf("field `%s` must be %s, got %s", [field.field, kind, _show(value)])
@@ -156,7 +144,7 @@ _wrong_type(field, kind, value) := sprintf("field `%s` must be %s, got %s", [fie
 # Values are shown as JSON would write them, but built by hand: json.marshal escapes `<`, `>` and `&` in OPA and not
 # in regorus, and messages must read the same in both. Control characters are replaced to keep messages on one line.
 # Arrays and objects are only named, never printed: a message names what is wrong, it does not echo the body.
-_show(value) := concat("", [`"`, regex.replace(value, _control_character, "\ufffd"), `"`]) if {
+_show(value) := concat("", [`"`, regex.replace(value, _control_character, "�"), `"`]) if {
 	is_string(value)
 } else := "an array" if {
 	is_array(value)

@@ -2,17 +2,16 @@ package agent_boundary.validation_test
 
 import data.agent_boundary.validation
 
-_field(name, type, extra) := object.union(
-	{
+_field(name, type, extra) := object.union(base, extra) if {
+	base := {
 		"rule": sprintf("input_validation[0].rules[%s]", [name]),
 		"source": "examples/support_agent.yaml:16",
 		"field": name,
 		"path": split(name, "."),
 		"type": type,
 		"required": true,
-	},
-	extra,
-)
+	}
+}
 
 # The one message the field rule produces for `doc`, or "ok" when the document passes.
 _message(field, doc) := finding.message if {
@@ -39,58 +38,75 @@ _email := _field("email", "email", {})
 
 _plain := _field("note", "string", {"required": false})
 
+_uuid := "123e4567-e89b-12d3-a456-426614174000"
+
 _cases := {
-	"uuid ok": {"field": _customer, "doc": {"customer_id": "123e4567-e89b-12d3-a456-426614174000"}, "want": "ok"},
-	"uuid upper case ok": {"field": _customer, "doc": {"customer_id": "123E4567-E89B-12D3-A456-426614174000"}, "want": "ok"},
+	"uuid ok": {"field": _customer, "doc": {"customer_id": _uuid}, "want": "ok"},
+	"uuid upper case ok": {"field": _customer, "doc": {"customer_id": upper(_uuid)}, "want": "ok"},
 	"uuid malformed": {
-		"field": _customer, "doc": {"customer_id": "123e4567"},
+		"field": _customer,
+		"doc": {"customer_id": "123e4567"},
 		"want": "field `customer_id` must be a UUID, got \"123e4567\"",
 	},
-	"uuid not a string": {"field": _customer, "doc": {"customer_id": 7}, "want": "field `customer_id` must be a UUID, got 7"},
+	"uuid not a string": {
+		"field": _customer,
+		"doc": {"customer_id": 7},
+		"want": "field `customer_id` must be a UUID, got 7",
+	},
 	"uuid missing": {"field": _customer, "doc": {}, "want": "missing required field `customer_id`"},
 	"uuid null is not missing": {
-		"field": _customer, "doc": {"customer_id": null},
+		"field": _customer,
+		"doc": {"customer_id": null},
 		"want": "field `customer_id` must be a UUID, got null",
 	},
 	"enum ok": {"field": _priority, "doc": {"priority": "high"}, "want": "ok"},
 	"enum outside": {
-		"field": _priority, "doc": {"priority": "urgent"},
+		"field": _priority,
+		"doc": {"priority": "urgent"},
 		"want": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got \"urgent\"",
 	},
 	"enum wrong case": {
-		"field": _priority, "doc": {"priority": "HIGH"},
+		"field": _priority,
+		"doc": {"priority": "HIGH"},
 		"want": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got \"HIGH\"",
 	},
 	"enum object value": {
-		"field": _priority, "doc": {"priority": {"a": 1}},
+		"field": _priority,
+		"doc": {"priority": {"a": 1}},
 		"want": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got an object",
 	},
 	"string ok, nested": {"field": _title, "doc": {"ticket": {"title": "café"}}, "want": "ok"},
 	"string counts characters, not bytes": {"field": _title, "doc": {"ticket": {"title": "éééé"}}, "want": "ok"},
 	"string too short": {
-		"field": _title, "doc": {"ticket": {"title": "ab"}},
+		"field": _title,
+		"doc": {"ticket": {"title": "ab"}},
 		"want": "field `ticket.title` must be at least 3 characters long, got 2",
 	},
 	"string too long": {
-		"field": _title, "doc": {"ticket": {"title": "abcdef"}},
+		"field": _title,
+		"doc": {"ticket": {"title": "abcdef"}},
 		"want": "field `ticket.title` must be at most 5 characters long, got 6",
 	},
 	"string pattern": {
-		"field": _title, "doc": {"ticket": {"title": "ABC"}},
+		"field": _title,
+		"doc": {"ticket": {"title": "ABC"}},
 		"want": "field `ticket.title` must match the pattern `^[a-zé]+$`",
 	},
 	"string wrong type": {
-		"field": _title, "doc": {"ticket": {"title": ["abc"]}},
+		"field": _title,
+		"doc": {"ticket": {"title": ["abc"]}},
 		"want": "field `ticket.title` must be a string, got an array",
 	},
 	"string parent not an object": {
-		"field": _title, "doc": {"ticket": "abc"},
+		"field": _title,
+		"doc": {"ticket": "abc"},
 		"want": "missing required field `ticket.title`",
 	},
 	"string without constraints": {"field": _plain, "doc": {"note": ""}, "want": "ok"},
 	"optional string absent": {"field": _plain, "doc": {}, "want": "ok"},
 	"string control characters stay on one line": {
-		"field": _title, "doc": {"ticket": {"title": "a\nb"}},
+		"field": _title,
+		"doc": {"ticket": {"title": "a\nb"}},
 		"want": "field `ticket.title` must match the pattern `^[a-zé]+$`",
 	},
 	"integer ok": {"field": _count, "doc": {"count": 10}, "want": "ok"},
@@ -108,14 +124,20 @@ _cases := {
 	"boolean string": {"field": _flag, "doc": {"flag": "true"}, "want": "field `flag` must be a boolean, got \"true\""},
 	"email ok": {"field": _email, "doc": {"email": "ada@example.com"}, "want": "ok"},
 	"email no domain dot": {
-		"field": _email, "doc": {"email": "ada@example"},
+		"field": _email,
+		"doc": {"email": "ada@example"},
 		"want": "field `email` must be an email address, got \"ada@example\"",
 	},
 	"email two ats": {
-		"field": _email, "doc": {"email": "a@b@example.com"},
+		"field": _email,
+		"doc": {"email": "a@b@example.com"},
 		"want": "field `email` must be an email address, got \"a@b@example.com\"",
 	},
-	"email not a string": {"field": _email, "doc": {"email": null}, "want": "field `email` must be an email address, got null"},
+	"email not a string": {
+		"field": _email,
+		"doc": {"email": null},
+		"want": "field `email` must be an email address, got null",
+	},
 }
 
 test_field_rules[note] if {
@@ -126,12 +148,13 @@ test_field_rules[note] if {
 test_field_rules_every_case if count(test_field_rules) == count(_cases)
 
 test_violation_names_rule_and_source if {
-	validation.violations([_priority], {}) == {{
+	expected := {
 		"code": "invalid_input",
 		"message": "missing required field `priority`",
 		"rule": "input_validation[0].rules[priority]",
 		"source": "examples/support_agent.yaml:16",
-	}}
+	}
+	validation.violations([_priority], {}) == {expected}
 }
 
 test_one_reason_per_failing_field if {
