@@ -57,14 +57,18 @@ class JsonlFileSink:
     def write(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        data = b"".join(
+        lines = [
             json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
             for record in records
-        )
+        ]
         with self._lock:
-            if self.max_bytes and self._handle.tell() > 0 and self._handle.tell() + len(data) > self.max_bytes:
-                self._rotate()
-            self._handle.write(data)
+            if self.max_bytes:
+                for line in lines:  # rotation happens between records, never inside a batch's line
+                    if self._handle.tell() > 0 and self._handle.tell() + len(line) > self.max_bytes:
+                        self._rotate()
+                    self._handle.write(line)
+            else:
+                self._handle.write(b"".join(lines))
             self._handle.flush()
             now = time.monotonic()
             if self.fsync == "always" or (self.fsync == "interval" and now - self._last_sync >= self.fsync_interval):

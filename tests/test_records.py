@@ -1,0 +1,166 @@
+"""Decision records: fields, digest, hash chain, tamper detection, rotation, and ``yaml2rego logs verify``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from yaml2rego.adapters import Decision, Guard, JsonlFileSink, verify_file
+from yaml2rego.adapters.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
+
+from yaml2rego.cli import main
+
+CALL = {"agent_id": "a1", "method": "POST", "path": "/api/ticket/v1", "tool": "open_ticket", "body": {"p": "low"}}
+
+
+class AllowAll:
+    name = "fake"
+
+    def decide(self, call: Any) -> dict[str, Any]:
+        return {"decision": "allow", "allow": True, "reasons": [], "decision_reason": "allowed by test",
+                "policy_version": "sha256:00", "agent_id": call.get("agent_id"), "mode": "enforce"}  # fmt: skip
+
+    def suspend(self, agent_id: str, reason: str) -> None:
+        pass
+
+    def resume(self, agent_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def decision(**overrides: Any) -> Decision:
+    fields: dict[str, Any] = {
+        "decision": "deny",
+        "allow": False,
+        "reasons": [{"code": "endpoint_denied", "message": "m", "control": "CC6.1", "rule": "r", "source": "s"}],
+        "decision_reason": "m",
+        "policy_version": "sha256:ab",
+        "agent_id": "a1",
+        "mode": "enforce",
+        "decision_id": "d-1",
+        "engine": "embedded",
+        "latency_us": 120,
+    }
+    return Decision(**{**fields, **overrides})
+
+
+def write_log(path: Path, count: int, **sink_options: Any) -> None:
+    with Guard(AllowAll(), sinks=[JsonlFileSink(path, **sink_options)]) as guard:
+        for n in range(count):
+            guard.check({**CALL, "path": f"/api/ticket/v1/{n}"})
+
+
+def test_record_has_the_documented_fields() -> None:
+    record = build_record(CALL, decision(approval_id="apr-1"), digest=input_digest(CALL), trace=("t" * 32, "s" * 16))
+    assert list(record) == [
+        "timestamp", "decision_id", "trace_id", "span_id", "agent_id", "method", "path", "tool", "decision", "allow",
+        "enforced", "reasons", "decision_reason", "controls", "policy_version", "mode", "approval_id", "engine",
+        "latency_us", "input_sha256",
+    ]  # fmt: skip
+    assert record["timestamp"].endswith("Z") and record["controls"] == ["CC6.1"]
+    assert "body" not in record
+
+
+def test_bodies_are_logged_only_when_asked() -> None:
+    assert build_record(CALL, decision(), digest="x", log_body=True)["body"] == {"p": "low"}
+
+
+def test_input_digest_ignores_key_order_but_not_content() -> None:
+    reordered = dict(reversed(list(CALL.items())))
+    assert input_digest(CALL) == input_digest(reordered)
+    assert input_digest(CALL) != input_digest({**CALL, "body": {"p": "high"}})
+
+
+def test_timestamps_parse_to_the_epoch_with_nanosecond_fractions() -> None:
+    assert parse_timestamp("1970-01-01T00:00:01.500000000Z") == 1.5
+    assert parse_timestamp("1970-01-01T01:00:00+01:00") == 0.0
+
+
+def test_chain_starts_at_genesis_and_links_each_record() -> None:
+    chain = HashChain()
+    first, second = chain.seal({"n": 1}), chain.seal({"n": 2})
+    assert first["prev_hash"] == GENESIS_HASH and second["prev_hash"] == first["hash"]
+
+
+def test_a_written_log_verifies(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 5, fsync="always")
+    result = verify_file(log)
+    assert (result.ok, result.records) == (True, 5)
+
+
+def tamper(log: Path, index: int, change: Any) -> None:
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    change(lines, index)
+    log.write_text("".join(lines), encoding="utf-8")
+
+
+def edit_decision(lines: list[str], index: int) -> None:
+    record = json.loads(lines[index])
+    record["decision"] = "deny"
+    lines[index] = json.dumps(record) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "problem"),
+    [
+        pytest.param(edit_decision, 3, "hash does not match", id="edited"),
+        pytest.param(lambda lines, i: lines.pop(i), 3, "prev_hash does not match", id="deleted"),
+        pytest.param(lambda lines, i: lines.insert(i + 1, lines.pop(i)), 3, "prev_hash", id="reordered"),
+        pytest.param(lambda lines, i: lines.__setitem__(i, "{oops\n"), 3, "not a JSON object", id="garbage"),
+        pytest.param(lambda lines, i: lines.__setitem__(-1, lines[-1][:-9]), 5, "incomplete", id="torn-last-line"),
+    ],
+)
+def test_verify_names_the_first_broken_record(tmp_path: Path, change: Any, line: int, problem: str) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 5)
+    tamper(log, 2, change)
+    result = verify_file(log)
+    assert not result.ok and result.line == line and problem in str(result.problem)
+
+
+def test_a_restarted_guard_continues_the_chain_in_the_same_file(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 3)
+    write_log(log, 2)
+    result = verify_file(log)
+    assert (result.ok, result.records) == (True, 5)
+
+
+def test_rotation_keeps_one_chain_across_files(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 20, max_bytes=4000)
+    rotated = sorted(tmp_path.glob("decisions.jsonl.*"), key=lambda p: int(p.suffix[1:]))
+    assert len(rotated) >= 2
+    files = [str(p) for p in [*rotated, log]]
+    result = CliRunner().invoke(main, ["logs", "verify", *files])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 20 records, hash chain intact")
+    # Out of order, the link between files breaks.
+    result = CliRunner().invoke(main, ["logs", "verify", files[1], files[0]])
+    assert result.exit_code == 1 and "prev_hash does not match" in result.output
+
+
+def test_logs_verify_cli_names_the_broken_record(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 4)
+    broken_id = json.loads(log.read_text().splitlines()[1])["decision_id"]
+    tamper(log, 1, edit_decision)
+    result = CliRunner().invoke(main, ["logs", "verify", str(log)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"{log}:2: broken chain at record 2 (decision_id {broken_id}): "
+        "the record's hash does not match its content (the record was altered)"
+    )
+
+
+def test_logs_verify_cli_accepts_an_intact_file(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 1)
+    result = CliRunner().invoke(main, ["logs", "verify", str(log)])
+    assert result.exit_code == 0 and result.output.startswith("ok: 1 record, hash chain intact")
