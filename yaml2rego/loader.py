@@ -65,6 +65,7 @@ __all__ = [
     "example_problem",
     "load_policies",
     "load_policy_text",
+    "read_yaml_documents",
 ]
 
 DEFAULT_MAX_FILE_BYTES = 1_048_576
@@ -885,6 +886,21 @@ def load_policies(
             _load_text(text, filename, loaded, first_seen)
     _raise(loaded.errors)
     return PolicySet(tuple(loaded.agents))
+
+
+def read_yaml_documents(text: str, filename: str = "<string>") -> list[Any]:
+    """The non-empty documents of a YAML text as JSON-compatible values, read with the loader's safety rules.
+
+    Raises a :class:`~yaml2rego.errors.PolicySyntaxError` (or :class:`~yaml2rego.errors.PolicyErrors`) for aliases,
+    tags, duplicate keys and syntax errors. No schema is applied.
+
+    >>> read_yaml_documents("a: yes\\n---\\nb: 0x1f\\n")
+    [{'a': 'yes'}, {'b': 31}]
+    """
+    errors: list[PolicyError] = []
+    documents = _read_documents(text, _Source(filename, text), errors)
+    _raise(errors)
+    return [document.value for document in documents if document.value is not None]
 
 
 def load_policy_text(
