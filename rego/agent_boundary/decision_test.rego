@@ -11,12 +11,12 @@ _reporter_at(line) := sprintf("examples/reporter.yaml:%d", [line])
 _customer_regex := `^/api/customer/v1(?:/[^/]+)*$`
 
 # An endpoint-style rule as the compiler writes it: rule id, source line, method, pattern and anchored regex.
-_endpoint(rule, source, method, pattern, regex) := {
+_endpoint(rule, source, method, pattern, expression) := {
 	"rule": rule,
 	"source": source,
 	"method": method,
 	"pattern": pattern,
-	"regex": regex,
+	"regex": expression,
 }
 
 _field(index, line, name, type) := {
