@@ -125,9 +125,7 @@ def read_history(path: str | Path) -> list[HistoryEntry]:
     return entries
 
 
-def _check_entry(
-    entry: HistoryEntry, previous: HistoryEntry | None, key: bytes, algorithm: str, position: int
-) -> list[str]:
+def _check_entry(entry: HistoryEntry, previous: HistoryEntry | None, key: bytes, algorithm: str) -> list[str]:
     where = f"line {entry.line} (seq {entry.seq}, revision {entry.revision})"
     problems = []
     if entry_hash(entry.as_dict()) != entry.hash:
@@ -137,13 +135,17 @@ def _check_entry(
         if payload.get("hash") != entry.hash or payload.get("seq") != entry.seq:
             problems.append(f"{where}: signature is for another entry (signature copied or entry edited)")
     except (SignatureError, BundleError) as exc:
-        problems.append(f"{where}: signature does not verify ({exc})")
+        problems.append(f"{where}: bad signature: {exc}")
     expected_prev = previous.hash if previous else GENESIS_HASH
     if entry.prev_hash != expected_prev:
         before = f"line {previous.line}" if previous else "the start of the history"
         problems.append(f"{where}: does not chain to {before} (an entry was inserted, deleted or reordered here)")
-    if entry.seq != position:
-        problems.append(f"{where}: sequence number {entry.seq}, expected {position} (entry deleted, inserted or moved)")
+    # Counted from the previous entry, not the line number, so one deleted entry is reported once, where it was.
+    expected_seq = previous.seq + 1 if previous else 1
+    if entry.seq != expected_seq:
+        problems.append(
+            f"{where}: sequence number {entry.seq}, expected {expected_seq} (entry deleted, inserted or moved)"
+        )
     if previous is not None:
         try:
             if parse_timestamp(entry.timestamp) < parse_timestamp(previous.timestamp):
@@ -169,8 +171,8 @@ def verify_history(
     entries = read_history(path)
     problems: list[str] = []
     previous: HistoryEntry | None = None
-    for position, entry in enumerate(entries, start=1):
-        problems.extend(_check_entry(entry, previous, key, algorithm, position))
+    for entry in entries:
+        problems.extend(_check_entry(entry, previous, key, algorithm))
         previous = entry
     if expected_head is not None:
         head = entries[-1].hash if entries else GENESIS_HASH

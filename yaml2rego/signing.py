@@ -19,6 +19,7 @@ b'{"a":[1.0,"x"],"b":1}'
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import posixpath
@@ -193,7 +194,7 @@ def sign_jws(payload: Mapping[str, Any], key: bytes, algorithm: str, key_id: str
     _check_algorithm(algorithm)
     headers = {"kid": key_id} if key_id else None
     try:
-        return jwt.encode(dict(payload), key, algorithm=algorithm, headers=headers)
+        return jwt.encode(dict(payload), _signing_key(key, algorithm), algorithm=algorithm, headers=headers)
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise BundleError(f"cannot sign with {algorithm}: {_key_error(exc)}") from exc
 
@@ -222,6 +223,18 @@ def verify_jws(token: str, key: bytes, algorithm: str) -> dict[str, Any]:
     return payload
 
 
+@functools.lru_cache(maxsize=16)
+def _signing_key(key: bytes, algorithm: str) -> Any:
+    """A loaded private key (loading an RSA key validates it, which is slow; a history signs many entries)."""
+    if algorithm.startswith("HS") or b"PRIVATE KEY-----" not in key:
+        return key
+    try:
+        return serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"the signing key is not a usable PEM private key: {_key_error(exc)}") from exc
+
+
+@functools.lru_cache(maxsize=16)
 def _verification_key(key: bytes, algorithm: str) -> Any:
     """A public key object for asymmetric algorithms, accepting what OPA accepts: a public key (PKIX or PKCS#1), a
     certificate, or a private key (its public half is used)."""
