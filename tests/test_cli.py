@@ -1,0 +1,159 @@
+"""The command line, through click's CliRunner: exit codes and exact messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from yaml2rego.cli import main
+
+from .conftest import SEED_POLICY
+
+UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_check_accepts_the_seed(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["check", str(SEED_POLICY)])
+    assert result.exit_code == 0
+    assert result.output == "ok: 1 agent boundary valid\n"
+
+
+def test_check_reports_file_line_col_and_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agent_boundary:\n  agent_id: a\n  allowed_endpoint:\n    - {method: GET, path: /x}\n")
+    result = runner.invoke(main, ["check", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:3:3:" in result.output
+    assert "did you mean 'allowed_endpoints'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_reports_yaml_syntax_errors_without_traceback(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("agent_boundary:\n  agent_id: [unclosed\n")
+    result = runner.invoke(main, ["check", str(bad)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"{bad}:")
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["check", "no/such/file.yaml"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_compile_writes_a_loadable_directory(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out), "--policy-version", "v9"])
+    assert result.exit_code == 0, result.output
+    assert "policy_version v9" in result.output
+    assert (out / "agent_boundary" / "decision.rego").is_file()
+    assert (out / "agents" / "support_agent_1" / "policy_test.rego").is_file()
+    assert json.loads((out / "boundaries" / "data.json").read_text())["policy_version"] == "v9"
+
+
+def test_compile_removes_files_of_agents_that_no_longer_exist(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stale = out / "agents" / "retired_agent" / "policy.rego"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("package agents.retired_agent\n")
+    result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out)])
+    assert result.exit_code == 0
+    assert not stale.exists()
+    assert "removed 1 stale files" in result.output
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["object", "array", "jsonl"],
+)
+def test_eval_reads_json_object_array_and_lines(runner: CliRunner, tmp_path: Path, form: str) -> None:
+    calls = [
+        {"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"},
+        {"agent_id": "support_agent_1", "method": "DELETE", "path": "/api/customer/v1/42"},
+    ]
+    if form == "object":
+        calls = calls[:1]
+        text = json.dumps(calls[0])
+    elif form == "array":
+        text = json.dumps(calls)
+    else:
+        text = "\n".join(json.dumps(c) for c in calls) + "\n"
+    source = tmp_path / "calls.json"
+    source.write_text(text)
+    result = runner.invoke(main, ["eval", str(SEED_POLICY), "--input", str(source)])
+    assert result.exit_code == 0, result.output
+    decisions = [json.loads(line) for line in result.output.splitlines()]
+    assert [d["decision"] for d in decisions] == ["allow", "deny"][: len(calls)]
+
+
+def test_eval_reads_stdin(runner: CliRunner) -> None:
+    line = json.dumps({"agent_id": "support_agent_1", "method": "POST", "path": "/api/ticket/v1/",
+                       "body": {"customer_id": UUID, "priority": "urgent"}})
+    result = runner.invoke(main, ["eval", str(SEED_POLICY), "--input", "-"], input=line)
+    assert result.exit_code == 0
+    decision = json.loads(result.output)
+    assert decision["decision"] == "deny"
+    assert "priority" in decision["decision_reason"]
+
+
+def test_eval_names_the_bad_json_line(runner: CliRunner) -> None:
+    text = json.dumps({"agent_id": "a", "method": "GET", "path": "/"}) + "\n{not json\n"
+    result = runner.invoke(main, ["eval", str(SEED_POLICY), "--input", "-"], input=text)
+    assert result.exit_code == 1
+    assert "<stdin>:2:2: not JSON" in result.output
+
+
+def test_eval_on_unreachable_opa_is_a_clear_error(runner: CliRunner) -> None:
+    line = json.dumps({"agent_id": "support_agent_1", "method": "GET", "path": "/"})
+    result = runner.invoke(
+        main, ["eval", str(SEED_POLICY), "--input", "-", "--opa-url", "http://127.0.0.1:9", "--timeout", "0.5"], input=line
+    )
+    assert result.exit_code == 1
+    assert "error: OPA at http://127.0.0.1:9 is unreachable" in result.output
+
+
+def test_test_command_passes_for_the_seed(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["test", str(SEED_POLICY), "--engine", "embedded"])
+    assert result.exit_code == 0, result.output
+    assert " passed, 0 failed" in result.output.splitlines()[-1]
+
+
+def test_test_command_fails_on_a_wrong_user_expectation(runner: CliRunner, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "agent_boundary:\n  agent_id: a\n  allowed_endpoints:\n    - {method: GET, path: /x}\n"
+        "  tests:\n    - name: wrong expectation\n      input: {method: GET, path: /x}\n      expect: deny\n"
+    )
+    result = runner.invoke(main, ["test", str(policy), "--engine", "embedded"])
+    assert result.exit_code == 1
+    assert "FAIL data.agents.a_test.test_user_wrong_expectation" in result.output
+    assert "1 failed" in result.output
+
+
+@pytest.mark.parametrize("output_format", ["json", "junit"])
+def test_test_command_machine_formats(runner: CliRunner, output_format: str) -> None:
+    result = runner.invoke(main, ["test", str(SEED_POLICY), "--engine", "embedded", "--format", output_format])
+    assert result.exit_code == 0
+    if output_format == "json":
+        report = json.loads(result.output)
+        assert report["passed"] is True and report["failed"] == 0 and report["total"] > 10
+    else:
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(result.output)
+        assert root.tag == "testsuites" and int(root.get("failures", "1")) == 0
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("yaml2rego, version ")
