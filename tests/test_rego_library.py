@@ -115,6 +115,104 @@ def test_rego_and_python_agree_on_canonical_paths(path: object) -> None:
     assert rego_reason == non_canonical_reason(path)
 
 
+AGENT = {
+    "agent_id": "a1",
+    "mode": "enforce",
+    "source": "a.yaml",
+    "allowed_endpoints": [
+        {
+            "rule": "allowed_endpoints[0]",
+            "source": "a.yaml:3",
+            "method": "*",
+            "pattern": "/x/*",
+            "regex": "^/x(?:/[^/]+)*$",
+        }
+    ],
+    "denied_endpoints": [],
+    "input_validation": [
+        {
+            "rule": "input_validation[0]",
+            "source": "a.yaml:5",
+            "method": "*",
+            "pattern": "/x/*",
+            "regex": "^/x(?:/[^/]+)*$",
+            "fields": [
+                {"rule": "r0", "source": "a.yaml:6", "field": "n", "path": ["n"], "type": "integer", "required": False},
+                {
+                    "rule": "r1",
+                    "source": "a.yaml:7",
+                    "field": "s.t",
+                    "path": ["s", "t"],
+                    "type": "string",
+                    "required": False,
+                    "min_length": 1,
+                    "pattern": "^[a-z]+$",
+                },
+            ],
+        }
+    ],
+    "rate_limits": [],
+    "max_payload": {"rule": "max_payload_size_kb", "source": "a.yaml:9", "bytes": 1024},
+}
+
+ODD_INPUTS = [
+    None,
+    0,
+    "text",
+    [],
+    {},
+    {"agent_id": "a1", "method": "GET", "path": "/x"},
+    {"agent_id": "a1", "method": "", "path": "/x/\u00e9?q=\u0000"},
+    {"agent_id": "a1", "method": "GET", "path": "/x", "body": 12, "payload_size_bytes": "12"},
+    {"agent_id": "a1", "method": "GET", "path": "/x", "body": None, "payload_size_bytes": -1},
+    {"agent_id": "a1", "method": "GET", "path": "/x", "body": {"n": "1", "s": "flat"}},
+    {"agent_id": "a1", "method": "GET", "path": "/x", "body": {"n": 1e300, "s": {"t": ["x"]}}},
+    {"agent_id": "a1", "method": "GET", "path": "/x", "body": '{"n": 2, "s": {"t": 5}}'},
+    {"agent_id": "a1", "method": "GET", "path": "/x", "body": [1, 2]},
+    {"agent_id": "suspended", "method": "GET", "path": "/x"},
+    {"agent_id": ["a1"], "method": "GET", "path": "/x"},
+    {"agent_id": "a1", "method": "GET", "path": "/x/%2e%2E/y"},
+]
+
+
+@pytest.mark.parametrize("request_input", ODD_INPUTS, ids=repr)
+def test_decision_is_always_a_full_object(request_input: object) -> None:
+    """Whatever the input, the decision is defined, has every key, and a denial carries reasons."""
+    import regorus
+
+    engine = regorus.Engine()
+    for module_path, text in LIBRARY_MODULES:
+        if not module_path.endswith("_test.rego"):
+            engine.add_policy(module_path, text)
+    engine.add_data(
+        {
+            "boundaries": {"policy_version": "v1", "agents": {"a1": AGENT}},
+            "agent_boundary_runtime": {"suspended": {"suspended": True}},
+        }
+    )
+    engine.set_input_json(json.dumps(request_input))
+    decision = json.loads(engine.eval_rule_as_json("data.agent_boundary.decision"))
+    assert set(decision) == {
+        "decision",
+        "allow",
+        "reasons",
+        "decision_reason",
+        "policy_version",
+        "agent_id",
+        "mode",
+        "rate_limits",
+    }
+    assert decision["allow"] is (decision["decision"] == "allow")
+    assert "\n" not in decision["decision_reason"]
+    if decision["decision"] == "deny":
+        assert decision["reasons"]
+        assert decision["decision_reason"] == "; ".join(reason["message"] for reason in decision["reasons"])
+    texts = [
+        json.dumps(reason, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for reason in decision["reasons"]
+    ]
+    assert texts == sorted(texts)
+
+
 # --- the runner ---------------------------------------------------------------------------------------------------
 
 LIB = (

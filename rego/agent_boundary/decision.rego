@@ -105,6 +105,9 @@ _request_problems contains sprintf("the request needs `%s` as a string", [key]) 
 	not is_string(input[key])
 }
 
+# An empty method would slip through rules that allow any method ("*").
+_request_problems contains "the request's `method` is empty" if input.method == ""
+
 _well_formed if count(_request_problems) == 0
 
 # The one keyed lookup: decisions cost the same at 10 agents and at 10,000.

@@ -261,6 +261,10 @@ _malformed_cases := {
 		"input": {"agent_id": {"id": "support_agent_1"}, "method": "GET", "path": "/api/customer/v1/42"},
 		"messages": ["the request needs `agent_id` as a string"],
 	},
+	"empty method": {
+		"input": {"agent_id": "support_agent_1", "method": "", "path": "/api/customer/v1/42"},
+		"messages": ["the request's `method` is empty"],
+	},
 	"null path": {
 		"input": {"agent_id": "support_agent_1", "method": "GET", "path": null},
 		"messages": ["the request needs `path` as a string"],
