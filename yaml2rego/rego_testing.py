@@ -12,6 +12,9 @@
   library also assert that every case is present (``count(test_x) == count(cases)``). Stricter than ``opa test`` on
   one point: an empty parameterised test fails here, because a table test that checked nothing is a broken test.
 
+Tests are found in the engine's parsed modules (``get_ast_as_json``), not by scanning text, so a ``test_`` in a
+comment or a string is never mistaken for a test.
+
 Coverage (``coverage=True``) uses regorus' line coverage and counts only modules that are not tests (paths ending
 in ``_test.rego`` or packages ending in ``_test``).
 
