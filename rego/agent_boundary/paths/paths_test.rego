@@ -77,16 +77,22 @@ test_strip_query if {
 	paths.strip_query("/a") == "/a"
 }
 
-# Regexes as yaml2rego/paths.py writes them for the patterns in the comments.
-_subtree := {"method": "*", "regex": `^/api(?:/[^/]+)*$`} # /api/*
+# Endpoint rules with the regexes yaml2rego/paths.py writes for each pattern.
 
-_one_segment := {"method": "GET", "regex": `^/api/[^/]+/items$`} # /api/*/items
+# Pattern /api/*
+_subtree := {"method": "*", "regex": `^/api(?:/[^/]+)*$`}
 
-_any_segments := {"method": "GET", "regex": `^/a(?:/[^/]+)*/z$`} # /a/**/z
+# Pattern /api/*/items
+_one_segment := {"method": "GET", "regex": `^/api/[^/]+/items$`}
 
-_root := {"method": "GET", "regex": `^$`} # /
+# Pattern /a/**/z
+_any_segments := {"method": "GET", "regex": `^/a(?:/[^/]+)*/z$`}
 
-_literal := {"method": "POST", "regex": `^/a\.b/c\+d$`} # /a.b/c+d
+# Pattern /
+_root := {"method": "GET", "regex": `^$`}
+
+# Pattern /a.b/c+d
+_literal := {"method": "POST", "regex": `^/a\.b/c\+d$`}
 
 _rule_cases := {
 	"subtree covers its prefix": {"rule": _subtree, "method": "DELETE", "path": "/api", "want": true},
