@@ -391,3 +391,7 @@ def test_malformed_input_gives_a_policy_error_never_a_crash(text: str) -> None:
 )
 def test_example_problem(rule: dict[str, object], value: object, problem: str | None) -> None:
     assert example_problem(rule, value) == problem
+
+
+def test_a_single_path_is_not_read_as_its_characters(in_fixtures: Path) -> None:
+    assert load_policies("good/minimal.yaml").agent_ids == ("quarantined_agent",)  # type: ignore[arg-type]
