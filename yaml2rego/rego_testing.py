@@ -16,7 +16,8 @@ Tests are found in the engine's parsed modules (``get_ast_as_json``), not by sca
 comment or a string is never mistaken for a test.
 
 Coverage (``coverage=True``) uses regorus' line coverage and counts only modules that are not tests (paths ending
-in ``_test.rego`` or packages ending in ``_test``).
+in ``_test.rego`` or packages ending in ``_test``). regorus reports only modules that some test evaluated; a module no
+test touched counts with every rule line uncovered.
 
 >>> summary = run_tests([("x_test.rego", "package x_test\\n\\ntest_sum if 1 + 1 == 2\\n")])
 >>> [(result.name, result.passed) for result in summary.results]
