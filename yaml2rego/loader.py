@@ -183,7 +183,7 @@ class _Composer:
             self._error(PolicySyntaxError, f"YAML tags are not allowed in policy files (found '{shown}')", event)
             self.refused.add(path)
         if isinstance(event, yaml.ScalarEvent):
-            return self._scalar(event)
+            return self._scalar(event, path)
         if depth >= MAX_DEPTH:
             self._error(PolicySyntaxError, f"the YAML is nested more than {MAX_DEPTH} levels deep", event)
             raise _Fatal
@@ -209,7 +209,7 @@ class _Composer:
                 # Composite, aliased or tagged keys have no JSON meaning; read the key only to report it.
                 self._node((), depth + 1, None, None)
                 if not self.errors or self.errors[-1].location != self.source.location(key_mark):
-                    self._error(PolicyValidationError, "a mapping key must be a plain string", key_mark)
+                    self._error(PolicyValidationError, "a mapping key must be a string", key_mark)
                 self._node((), depth + 1, None, None)
                 continue
             self.parser.get_event()
@@ -228,7 +228,7 @@ class _Composer:
         self.parser.get_event()
         return result
 
-    def _scalar(self, event: Any) -> Any:
+    def _scalar(self, event: Any, path: JSONPath) -> Any:
         value: str = event.value
         plain = event.implicit[0] and event.tag is None
         if not plain:
@@ -244,6 +244,7 @@ class _Composer:
             return value
         if len(value) > _MAX_NUMBER_CHARS:
             self._error(PolicyValidationError, f"the number {value[:20]}… is too long", event)
+            self.refused.add(path)
             return 0
         if is_int:
             if value.startswith(("0o", "0x")):
@@ -252,6 +253,7 @@ class _Composer:
         number = float(value)
         if not math.isfinite(number):
             self._error(PolicyValidationError, f"the number {value} is out of range", event)
+            self.refused.add(path)
             return 0
         return number
 
