@@ -394,4 +394,4 @@ def test_example_problem(rule: dict[str, object], value: object, problem: str | 
 
 
 def test_a_single_path_is_not_read_as_its_characters(in_fixtures: Path) -> None:
-    assert load_policies("good/minimal.yaml").agent_ids == ("quarantined_agent",)  # type: ignore[arg-type]
+    assert load_policies("good/minimal.yaml").agent_ids == ("quarantined_agent",)
