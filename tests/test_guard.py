@@ -359,3 +359,25 @@ def test_flush_waits_for_a_slow_sink(policy_dir: Path) -> None:
         assert guard.flush(10)
         assert len(sink.records) == 20
     assert json.dumps(sink.records)  # plain data all the way down
+
+
+# -- a real OPA daemon (skipped without an opa binary) ---------------------------------------------------------------
+
+
+@pytest.mark.opa
+def test_guard_on_a_real_opa_daemon(policy_dir: Path, opa_binary: str, tmp_path: Path) -> None:
+    """Same decisions, kill switch through OPA's data API, and rate limits counted by the guard."""
+    from tests.opa_server import running_opa
+    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.loader import load_policies
+
+    compile_policy_set(load_policies([policy_dir])).write(tmp_path / "policy")
+    sink = MemorySink()
+    with running_opa(opa_binary, [str(tmp_path / "policy")]) as url, Guard.from_opa(url, sinks=[sink]) as guard:
+        assert guard.check(ALLOWED).allow and guard.check(DENIED).blocked
+        guard.suspend("support_agent_1", "drill")
+        assert guard.check(ALLOWED).codes == ["agent_suspended"]
+        guard.resume("support_agent_1")
+        assert sum(guard.check(ALLOWED).allow for _ in range(40)) == 29  # one of the 30 was used above
+        guard.flush()
+    assert {record["engine"] for record in sink.records} == {"opa"} and verify_records(sink.records).ok

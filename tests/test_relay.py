@@ -156,3 +156,36 @@ def test_the_logs_relay_command_forwards_uploads(hec: HecReceiver, tmp_path: Pat
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0
     assert stderr.startswith(f"relaying OPA decision logs from http://127.0.0.1:{port}/logs to {hec.url}")
+
+
+@pytest.mark.opa
+def test_a_real_opa_uploads_its_decision_logs_through_the_relay(
+    relay: DecisionLogRelay, hec: HecReceiver, opa_binary: str, tmp_path: Path
+) -> None:
+    """OPA configured as opa/decision-logs.md describes: its decisions arrive in HEC, one event each."""
+    import time
+
+    from tests.opa_server import running_opa
+    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.loader import load_policies
+
+    from .conftest import SEED_POLICY
+
+    compile_policy_set(load_policies([SEED_POLICY])).write(tmp_path / "policy")
+    settings = [
+        f"services.relay.url=http://127.0.0.1:{relay.port}",
+        "decision_logs.service=relay",
+        "decision_logs.reporting.min_delay_seconds=1",
+        "decision_logs.reporting.max_delay_seconds=2",
+    ]
+    arguments = [argument for setting in settings for argument in ("--set", setting)]
+    with running_opa(opa_binary, [*arguments, str(tmp_path / "policy")]) as url:
+        call = {"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"}
+        answer = requests.post(f"{url}/v1/data/agent_boundary/decision", json={"input": call}, timeout=5).json()
+        deadline = time.monotonic() + 30
+        while not hec.events and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert hec.events, "OPA uploaded nothing to the relay within 30s"
+    event = hec.events[0]["event"]
+    assert event["decision_id"] == answer["decision_id"] and event["input"] == call
+    assert event["result"]["decision"] == "allow"
