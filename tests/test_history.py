@@ -328,3 +328,17 @@ def test_cli_bundle_appends_to_the_history(tmp_path: Path, keys: tuple[bytes, by
     (entry,) = verify_history(history_file, keys[1])
     assert (entry.author, entry.reviewer, entry.approval_id) == ("dev", "alice", "PR-9")
     assert entry.agents_changed["added"] == ["support_agent_1"]
+
+
+def test_cli_bundle_refuses_to_build_on_a_tampered_history(
+    tmp_path: Path, history: Path, keys: tuple[bytes, bytes]
+) -> None:
+    private = tmp_path / "private.pem"
+    private.write_bytes(keys[0])
+    _rewrite(history, _edit_field(_lines(history)))
+    output = tmp_path / "b.tar.gz"
+    seed = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
+    result = _run("bundle", seed, "-o", output, "--signing-key", private, "--history", history)
+    assert result.exit_code == 1
+    assert "content does not match its hash (entry edited)" in result.output
+    assert not output.exists()

@@ -113,6 +113,9 @@ def bundle_command(
     if history_file and not signing_key:
         fail("error: --history needs --signing-key: history entries are signed with the bundle key")
     key = load_key(Path(signing_key)) if signing_key else None
+    if history_file and key is not None:
+        # Refuse before writing anything: a bundle that cannot be recorded should not be shipped.
+        verify_history(history_file, key, algorithm=algorithm)
     signing = None
     if key is not None:
         signing = SigningOptions(key, algorithm, key_id, scope, issued_at=_issued_at(signed_at))
