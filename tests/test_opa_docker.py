@@ -202,3 +202,23 @@ def test_real_opa_with_the_config_activates_the_signed_bundle(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_opa_up_needs_the_configuration_folder(tmp_path: Path, bundle_dir: Path, key_pair: tuple[Path, Path]) -> None:
+    empty = tmp_path / "no-config"
+    empty.mkdir()
+    result = CliRunner().invoke(
+        main,
+        [
+            "opa",
+            "up",
+            "--bundle-dir",
+            str(bundle_dir),
+            "--verification-key",
+            str(key_pair[1]),
+            "--config-dir",
+            str(empty),
+        ],
+    )
+    assert result.exit_code == 1
+    assert f"error: OPA configuration {empty / 'config.yaml'} not found (pass --config-dir" in result.output

@@ -20,6 +20,7 @@ from yaml2rego.errors import EngineUnavailable, first_line
 
 __all__ = [
     "NGINX_IMAGE",
+    "OPA_DIR",
     "OPA_IMAGE",
     "LocalOpa",
     "docker_client",
@@ -71,7 +72,7 @@ def docker_client() -> Any:
 def _config_file(opa_dir: Path) -> Path:
     config = opa_dir / "config.yaml"
     if not config.is_file():
-        raise EngineUnavailable(f"OPA configuration {config} not found")
+        raise EngineUnavailable(f"OPA configuration {config} not found (pass --config-dir, see opa/README.md)")
     return config
 
 
@@ -95,6 +96,8 @@ def start_local_opa(
     if not key.is_file():
         raise EngineUnavailable(f"verification key {key} does not exist")
     config = _config_file(Path(opa_dir))
+    if not (Path(opa_dir) / "nginx.conf").is_file():
+        raise EngineUnavailable(f"nginx configuration {Path(opa_dir) / 'nginx.conf'} not found")
     docker_api = client or docker_client()
     stop_local_opa(client=docker_api)
     docker_api.networks.create(NETWORK, driver="bridge")

@@ -362,18 +362,27 @@ def opa() -> None:
 @click.option("--verification-key", required=True, type=click.Path(dir_okay=False), help="Public key (PEM).")
 @click.option("--port", default=8181, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--image", help="OPA image (default: the pinned release in opa/docker-compose.yaml).")
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Folder with config.yaml and nginx.conf [default: the opa/ folder of this checkout].",
+)
 @handle_errors
-def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None) -> None:
+def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None, config_dir: str | None) -> None:
     """Start OPA polling signed bundles from BUNDLE_DIR (served by nginx) with opa/config.yaml.
 
     \b
     Example:
       yaml2rego opa up --bundle-dir build/bundles --verification-key keys/public.pem
     """
-    from yaml2rego.opa_docker import OPA_IMAGE, start_local_opa
+    from yaml2rego.opa_docker import OPA_DIR, OPA_IMAGE, start_local_opa
 
     started = start_local_opa(
-        bundle_dir=bundle_dir, public_key=verification_key, port=port, opa_image=image or OPA_IMAGE
+        bundle_dir=bundle_dir,
+        public_key=verification_key,
+        port=port,
+        opa_image=image or OPA_IMAGE,
+        opa_dir=config_dir or OPA_DIR,
     )
     click.echo(
         f"OPA is starting at {started.url} (containers {started.opa_container}, {started.bundle_server_container})"
