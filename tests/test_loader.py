@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
-from yaml2rego.loader import MAX_DOCUMENTS, example_problem, load_policies, load_policy_text
+from yaml2rego.loader import (
+    MAX_DOCUMENTS,
+    MAX_ERRORS_PER_FILE,
+    example_problem,
+    load_policies,
+    load_policy_text,
+)
 from yaml2rego.model import (
     AgentBoundary,
     EndpointRule,
@@ -283,6 +289,13 @@ def test_alias_bomb_is_refused_without_expanding_it() -> None:
     assert len(refused) == 81
     assert {item.message for item in refused} == {"YAML aliases and anchors are not allowed in policy files"}
     assert "p.yaml:2:8: YAML aliases and anchors are not allowed in policy files" in error_lines(error)
+
+
+def test_a_flood_of_errors_is_cut_short() -> None:
+    error = text_error("a: &a [1]\nb: [" + ", ".join(["*a"] * 100_000) + "]\n")
+    lines = error_lines(error)
+    assert len(lines) == MAX_ERRORS_PER_FILE + 1
+    assert lines[-1] == "p.yaml:1:1: stopped after 100 errors in this file"
 
 
 def test_single_alias_error_is_a_syntax_error() -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "HTTP_METHODS",
     "MAX_DEPTH",
     "MAX_DOCUMENTS",
+    "MAX_ERRORS_PER_FILE",
     "UUID_PATTERN",
     "example_problem",
     "load_policies",
@@ -72,6 +73,8 @@ DEFAULT_MAX_FILE_BYTES = 1_048_576
 MAX_DOCUMENTS = 10_000
 # Deep enough for any real request body in a test case, far too shallow to exhaust the stack.
 MAX_DEPTH = 64
+# A hostile file (thousands of aliases) must not turn into a flood of messages.
+MAX_ERRORS_PER_FILE = 100
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
 
 _ALIAS_MESSAGE = "YAML aliases and anchors are not allowed in policy files"
@@ -167,6 +170,8 @@ class _Composer:
     def _error(self, cls: type[PolicyError], message: str, event_or_mark: Any) -> None:
         mark = event_or_mark if isinstance(event_or_mark, _Mark) else _mark(event_or_mark.start_mark)
         self.errors.append(self.source.error(cls, message, mark))
+        if len(self.errors) > MAX_ERRORS_PER_FILE:
+            raise _Fatal
 
     def _node(self, path: JSONPath, depth: int, key: _Mark | None, marks: dict[JSONPath, _Marks] | None) -> Any:
         event = self.parser.get_event()
@@ -822,6 +827,13 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
         first_seen[agent.agent_id] = id_location
         agents.append(agent)
     file_errors.sort(key=lambda error: (error.location.line, error.location.column) if error.location else (0, 0))
+    if len(file_errors) > MAX_ERRORS_PER_FILE:
+        del file_errors[MAX_ERRORS_PER_FILE:]
+        file_errors.append(
+            PolicyValidationError(
+                f"stopped after {MAX_ERRORS_PER_FILE} errors in this file", SourceLocation(filename, 1, 1)
+            )
+        )
     loaded.errors.extend(file_errors)
     loaded.agents.extend(agents)
 
