@@ -248,3 +248,15 @@ def test_cli_diff_between_bundles_and_as_json(tmp_path: Path) -> None:
 def test_cli_diff_identical_policies(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["diff", str(SEED), str(SEED)])
     assert (result.exit_code, result.output) == (0, "no policy changes\n")
+
+
+def test_policy_sets_compare_in_their_compiled_form() -> None:
+    from yaml2rego.diff import diff_policy_sets
+    from yaml2rego.loader import load_policy_text
+
+    old = load_policy_text(SEED.read_text(), "agent.yaml")
+    new = load_policy_text(SEED.read_text().replace("requests_per_minute: 30", "requests_per_minute: 90"), "agent.yaml")
+    changes = diff_policy_sets(old, new)
+    assert [(change.kind, change.label, change.detail) for change in changes] == [
+        ("rate_limit_raised", LOOSENS, "rate limit for * /api/customer/v1/*: 30/min -> 90/min")
+    ]

@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -24,7 +25,7 @@ import re
 import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,19 +82,18 @@ class Bundle:
     """The members of a bundle (relative POSIX path -> bytes), with accessors for what a reviewer asks about."""
 
     files: Mapping[str, bytes]
-    _manifest: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def manifest(self) -> dict[str, Any]:
-        if not self._manifest and MANIFEST_FILE in self.files:
-            try:
-                loaded = json.loads(self.files[MANIFEST_FILE])
-            except ValueError as exc:
-                raise BundleError(f"{MANIFEST_FILE}: not valid JSON ({exc})") from exc
-            if not isinstance(loaded, dict):
-                raise BundleError(f"{MANIFEST_FILE}: must be a JSON object")
-            self._manifest.update(loaded)
-        return self._manifest
+        if MANIFEST_FILE not in self.files:
+            return {}
+        try:
+            loaded = json.loads(self.files[MANIFEST_FILE])
+        except ValueError as exc:
+            raise BundleError(f"{MANIFEST_FILE}: not valid JSON ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise BundleError(f"{MANIFEST_FILE}: must be a JSON object")
+        return loaded
 
     @property
     def revision(self) -> str:

@@ -20,16 +20,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yaml2rego.bundle import DATA_FILE, read_bundle
 from yaml2rego.errors import BundleError, Yaml2RegoError
+
+if TYPE_CHECKING:
+    from yaml2rego.model import PolicySet
 
 __all__ = [
     "LOOSENS",
     "TIGHTENS",
     "PolicyChange",
     "diff_agents",
+    "diff_policy_sets",
     "diff_sources",
     "format_markdown",
     "format_text",
@@ -282,6 +286,16 @@ def load_agents(source: str | Path) -> dict[str, Facts]:
 
     compiled = compile_policy_set(load_policies([str(path)]))
     return _agents_of(json.loads(compiled.files[DATA_FILE]), str(path))
+
+
+def diff_policy_sets(old: PolicySet, new: PolicySet) -> list[PolicyChange]:
+    """:func:`diff_agents` between two loaded policy sets, compared in their compiled form."""
+    from yaml2rego.compiler import compile_policy_set
+
+    def agents(policy_set: PolicySet) -> dict[str, Facts]:
+        return _agents_of(json.loads(compile_policy_set(policy_set).files[DATA_FILE]), "policy set")
+
+    return diff_agents(agents(old), agents(new))
 
 
 def diff_sources(old: str | Path, new: str | Path) -> list[PolicyChange]:
