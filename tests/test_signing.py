@@ -205,8 +205,9 @@ def test_unsigned_bundle_is_refused(rsa_keys: tuple[bytes, bytes]) -> None:
         (b'{"signatures": ["a.b.c", "d.e.f"]}', "multiple JWTs not supported (expected exactly one, found 2)"),
         (b"{not json", "not valid JSON"),
         (b'{"signatures": ["garbage"]}', "the JWT cannot be decoded"),
+        (b'{"signatures": ["a.b.c"], "plugin": "hsm"}', "needs verifier plugin 'hsm' (not the default)"),
     ],
-    ids=["zero-jwts", "two-jwts", "bad-json", "garbage-jwt"],
+    ids=["zero-jwts", "two-jwts", "bad-json", "garbage-jwt", "custom-plugin"],
 )
 def test_signatures_file_must_hold_exactly_one_jwt(
     signatures: bytes, expected: str, rsa_keys: tuple[bytes, bytes]

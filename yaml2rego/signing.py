@@ -339,6 +339,10 @@ def _read_signatures(files: Mapping[str, bytes], result: VerificationResult) -> 
     except ValueError as exc:
         result.problems.append(f"{SIGNATURES_FILE}: not valid JSON ({exc})")
         return None
+    if isinstance(document, dict) and document.get("plugin"):
+        # OPA hands such bundles to a custom verifier registered under that name; the stock binary has none.
+        result.problems.append(f"{SIGNATURES_FILE}: needs verifier plugin {document['plugin']!r} (not the default)")
+        return None
     tokens = document.get("signatures") if isinstance(document, dict) else None
     if not isinstance(tokens, list) or not tokens:
         result.problems.append(f"{SIGNATURES_FILE}: missing JWT (expected exactly one)")
