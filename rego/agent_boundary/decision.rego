@@ -51,8 +51,14 @@ _outcome := "allow" if {
 	_allowed_by
 }
 
-# Sorting by JSON text gives the same order in OPA and regorus (their set orders differ for objects).
-_sorted_reasons := [json.unmarshal(text) | some text in sort({json.marshal(r) | some r in deny_reasons})]
+# OPA and regorus order sets of objects differently, so reasons are sorted by a string key: code, rule, message.
+# (Code and rule never contain "|"; control and source follow from them.)
+_sorted_reasons := [_reasons_by_key[key] | some key in sort(object.keys(_reasons_by_key))]
+
+_reasons_by_key[key] := reason if {
+	some reason in deny_reasons
+	key := concat("|", [reason.code, reason.rule, reason.message])
+}
 
 default _decision_reason := "call denied by the agent boundary"
 
@@ -117,15 +123,20 @@ _known if is_object(_agent)
 
 _method := upper(input.method) if _well_formed
 
+# Computed once per decision and shared by every check: string work is the most expensive part of a call.
+_query_free := paths.strip_query(input.path) if _well_formed
+
+_path_problem := paths.query_free_problem(_query_free)
+
 _path_ok if {
 	_well_formed
-	paths.canonical(input.path)
+	not _path_problem
 }
 
-_target := paths.match_target(input.path) if _path_ok
+_target := paths.query_free_target(_query_free) if _path_ok
 
 # Messages show the path without its query string, which may carry tokens; the checks ignore it too.
-_shown_path := _printable(paths.strip_query(input.path)) if _well_formed
+_shown_path := _printable(_query_free)
 
 _call := sprintf("%s %s", [_method, _shown_path])
 
@@ -208,8 +219,13 @@ _suspension_message(agent_id, suspension) := message if {
 #   control: CC6.1
 deny_reasons contains _reason("non_canonical_path", message, "canonical_path", "input.path") if {
 	_well_formed
-	problem := paths.non_canonical_reason(input.path)
-	message := sprintf("path `%s` is refused: %s", [_shown_path, problem])
+	message := sprintf("path `%s` is refused: %s", [_shown_path, _path_problem])
+}
+
+# An explicit denial says why already; "no allowed endpoint" would only repeat it.
+_denied_by_rule if {
+	some rule in _agent.denied_endpoints
+	_applies(rule)
 }
 
 # METADATA
@@ -233,6 +249,7 @@ deny_reasons contains _reason("endpoint_not_allowed", message, "allowed_endpoint
 	_known
 	_path_ok
 	not _allowed_by
+	not _denied_by_rule
 	message := sprintf("%s matches no allowed endpoint", [_call])
 	source := object.get(_agent, "source", "")
 }

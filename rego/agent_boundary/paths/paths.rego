@@ -10,10 +10,14 @@ _encoded_separator := `%(?i:2e|2f|5c|25)`
 
 _control_character := `[\x00-\x1f\x7f]`
 
+# Anything any of the checks below would object to. Most paths are canonical, and one regex decides that; the
+# checks themselves run only to name the problem.
+_any_problem := `^$|^[^/]|[\x00-\x1f\x7f]|\\|%(?i:2e|2f|5c|25)|//|/\.\.?(?:/|$)`
+
 # METADATA
 # title: Path without query string
 # description: The path up to its first `?` or `#`.
-strip_query(path) := split(split(path, "?")[0], "#")[0]
+strip_query(path) := regex.replace(path, `[?#](?s:.*)`, "")
 
 # METADATA
 # title: Why a path is not canonical
@@ -22,22 +26,31 @@ strip_query(path) := split(split(path, "?")[0], "#")[0]
 #   The checks and their order mirror non_canonical_reason in yaml2rego/paths.py. The query string is ignored.
 # custom:
 #   control: CC6.1
-non_canonical_reason(path) := "the path is not a string" if {
-	not is_string(path)
-} else := "the path is empty" if {
-	strip_query(path) == ""
+non_canonical_reason(path) := "the path is not a string" if not is_string(path)
+
+non_canonical_reason(path) := query_free_problem(strip_query(path)) if is_string(path)
+
+# METADATA
+# title: Why a path without query string is not canonical
+# description: non_canonical_reason for a path whose query string is already removed (strip_query).
+# custom:
+#   control: CC6.1
+query_free_problem(path) := _problem(path) if regex.match(_any_problem, path)
+
+_problem(path) := "the path is empty" if {
+	path == ""
 } else := "the path is relative (it must start with '/')" if {
-	not startswith(strip_query(path), "/")
+	not startswith(path, "/")
 } else := "the path contains a control character" if {
-	regex.match(_control_character, strip_query(path))
+	regex.match(_control_character, path)
 } else := "the path contains a backslash" if {
-	contains(strip_query(path), `\`)
+	contains(path, `\`)
 } else := "the path contains an encoded dot, slash, backslash or percent sign" if {
-	regex.match(_encoded_separator, strip_query(path))
+	regex.match(_encoded_separator, path)
 } else := "the path contains an empty segment ('//')" if {
-	contains(strip_query(path), "//")
+	contains(path, "//")
 } else := "the path contains a '.' or '..' segment" if {
-	some segment in split(strip_query(path), "/")
+	some segment in split(path, "/")
 	segment in {".", ".."}
 }
 
@@ -54,6 +67,11 @@ canonical(path) if not non_canonical_reason(path)
 match_target(path) := trim_suffix(strip_query(path), "/")
 
 # METADATA
+# title: Match target of a path without query string
+# description: match_target for a path whose query string is already removed (strip_query).
+query_free_target(path) := trim_suffix(path, "/")
+
+# METADATA
 # title: Method match
 # description: A rule's method matches a request method (already upper case), or the rule says `*` for any method.
 method_matches(rule_method, _) if rule_method == "*"
@@ -66,6 +84,6 @@ method_matches(rule_method, method) if rule_method == method
 #   An endpoint rule (`{method, regex, …}` from data.boundaries) applies to a call with this upper-case method and
 #   match target (see match_target).
 rule_matches(rule, method, target) if {
-	method_matches(rule.method, method)
+	rule.method in {"*", method}
 	regex.match(rule.regex, target)
 }
