@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import socket
@@ -193,6 +194,17 @@ def test_reading_trims_a_leading_slash_and_skips_directories() -> None:
         info.size = 2
         archive.addfile(info, io.BytesIO(b"{}"))
     assert unpack_tar_gz(gzip.compress(raw.getvalue())) == {"boundaries/data.json": b"{}"}
+
+
+def test_digest_of_a_read_bundle_is_that_of_its_file(tmp_path: Path) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as archive:  # packed by another tool: timestamps, any order
+        info = tarfile.TarInfo("boundaries/data.json")
+        info.size, info.mtime = 2, 1_700_000_000
+        archive.addfile(info, io.BytesIO(b"{}"))
+    path = tmp_path / "other.tar.gz"
+    path.write_bytes(raw.getvalue())
+    assert read_bundle(path).digest == "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
 
 
 def test_round_trip_keeps_every_member() -> None:

@@ -25,7 +25,7 @@ import re
 import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ class Bundle:
     """The members of a bundle (relative POSIX path -> bytes), with accessors for what a reviewer asks about."""
 
     files: Mapping[str, bytes]
+    # The .tar.gz bytes a bundle was read from, so its digest is that of the file, even one packed by another tool.
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def manifest(self) -> dict[str, Any]:
@@ -130,7 +132,7 @@ class Bundle:
         return sorted(agents) if isinstance(agents, dict) else []
 
     def to_bytes(self) -> bytes:
-        return pack_tar_gz(self.files)
+        return self.raw if self.raw is not None else pack_tar_gz(self.files)
 
     @property
     def digest(self) -> str:
@@ -335,7 +337,7 @@ def read_bundle(source: str | Path | bytes) -> Bundle:
             content = Path(source).read_bytes()
         except OSError as exc:
             raise BundleError(f"cannot read bundle {source}: {exc.strerror or exc}") from exc
-    return Bundle(unpack_tar_gz(content))
+    return Bundle(unpack_tar_gz(content), raw=content)
 
 
 def describe_signature(bundle: Bundle, key: bytes | None, **verify_options: Any) -> tuple[str, list[str]]:
