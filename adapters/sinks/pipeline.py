@@ -24,6 +24,8 @@ __all__ = ["RecordPipeline"]
 
 log = logging.getLogger("yaml2rego.adapters")
 
+_SLICE = 8
+
 
 class RecordPipeline:
     """Submit records from any thread; :meth:`flush` waits until the sinks have them."""
@@ -142,12 +144,17 @@ class RecordPipeline:
         self._busy = False
 
     def _deliver(self, records: list[Record]) -> None:
-        for record in records:
-            self.chain.seal(record)
-        for sink in self.sinks:
-            try:
-                sink.write(records)
-            except Exception:
-                # A sink that fails must not stop the others or the agent; the error is counted and logged.
-                self.errors += 1
-                log.exception("the %s sink failed to write %d records", getattr(sink, "name", sink), len(records))
+        # Small slices, each followed by a voluntary switch: this thread then never holds the GIL for long while an
+        # agent's thread is waiting for it (otherwise a call could wait a whole switch interval, 5 ms by default).
+        for start in range(0, len(records), _SLICE):
+            chunk = records[start : start + _SLICE]
+            for record in chunk:
+                self.chain.seal(record)
+            for sink in self.sinks:
+                try:
+                    sink.write(chunk)
+                except Exception:
+                    # A failing sink must not stop the others or the agent; the error is counted and logged.
+                    self.errors += 1
+                    log.exception("the %s sink failed to write %d records", getattr(sink, "name", sink), len(chunk))
+                time.sleep(0)

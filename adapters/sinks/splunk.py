@@ -66,7 +66,8 @@ class HecClient:
         try:
             response = self._session.post(self.url, data=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise HecRetryable(f"Splunk HEC at {self.url} is unreachable: {exc}") from exc
+            # requests' own message repeats the whole URL and connection pool; the exception's kind is what matters.
+            raise HecRetryable(f"Splunk HEC at {self.url} is unreachable ({type(exc).__name__})") from exc
         if response.status_code < 300:
             return
         text = _splunk_text(response)

@@ -1,0 +1,197 @@
+"""Guard overhead: what the guard adds on top of the engine's own decision time, at 10 to 10,000 agents.
+
+Run: ``python benchmarks/guard_overhead.py [--calls 3000] [--agents 10,100,1000,10000]``
+
+* Embedded engine: per call, the guard's time minus the engine's ``decide`` time (prepare the input, rate limits,
+  build and enqueue the record). Shown with no sinks and with a file sink plus a Splunk sink whose Splunk is down
+  (records spool to disk in the background): the call path only enqueues, so the two should match.
+* OPA daemon (when ``opa`` is on PATH or ``OPA_BIN`` is set): the guard's full latency next to a raw keep-alive HTTP
+  loop posting the same input to the same OPA.
+
+Targets: embedded overhead p99 < 0.5 ms; daemon within 1.25x of the raw loop; both flat from 10 to 10,000 agents.
+This is a benchmark, not a test: it prints numbers and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from yaml2rego.adapters import Guard, JsonlFileSink, SplunkHecSink
+
+from yaml2rego.compiler import compile_policy_set
+from yaml2rego.engines import EmbeddedEngine
+from yaml2rego.loader import load_policies
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
+BODY = {"customer_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "priority": "low"}
+
+
+class TimedEngine:
+    """Wraps an engine and remembers how long the last ``decide`` took, per thread."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.local = threading.local()
+
+    def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter_ns()
+        try:
+            return self.engine.decide(call)  # type: ignore[no-any-return]
+        finally:
+            self.local.last = time.perf_counter_ns() - started
+
+    def suspend(self, agent_id: str, reason: str) -> None:
+        self.engine.suspend(agent_id, reason)
+
+    def resume(self, agent_id: str) -> None:
+        self.engine.resume(agent_id)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def policy_for(agents: int) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """The example's compiled modules with its agent's facts copied to ``agents`` agent ids (one keyed lookup)."""
+    compiled = compile_policy_set(load_policies([EXAMPLE]))
+    data = copy.deepcopy(compiled.data_document())
+    template = next(iter(data["boundaries"]["agents"].values()))
+    template["rate_limits"][0]["requests_per_minute"] = 10**9  # measure the counting, never hit the limit
+    ids = [f"agent_{n:05d}" for n in range(agents)]
+    data["boundaries"]["agents"] = {agent_id: {**copy.deepcopy(template), "agent_id": agent_id} for agent_id in ids}
+    return compiled.modules(include_tests=False), data, ids
+
+
+def calls(ids: list[str], count: int) -> list[dict[str, Any]]:
+    picks = random.Random(7)
+    shapes = [
+        {"method": "GET", "path": "/api/customer/v1/42/orders"},
+        {"method": "POST", "path": "/api/ticket/v1/", "body": BODY},
+        {"method": "DELETE", "path": "/api/admin/users/7"},
+    ]
+    return [{"agent_id": picks.choice(ids), **picks.choice(shapes)} for _ in range(count)]
+
+
+def percentiles(samples_ns: list[int]) -> str:
+    ordered = sorted(samples_ns)
+    p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
+    return f"p50 {p50 / 1000:8.1f} us   p99 {p99 / 1000:8.1f} us"
+
+
+def bench_embedded(agents: int, count: int, with_sinks: bool) -> tuple[list[int], list[int]]:
+    modules, data, ids = policy_for(agents)
+    engine = TimedEngine(EmbeddedEngine(modules, data))
+    workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-bench-"))
+    sinks: list[Any] = []
+    if with_sinks:
+        down = f"http://127.0.0.1:{_free_port()}"  # nothing listens: the Splunk sink spools and retries
+        sinks = [JsonlFileSink(workdir / "decisions.jsonl"), SplunkHecSink(down, "t", spool_dir=workdir / "hec")]
+    guard = Guard(engine, sinks=sinks, spool_dir=workdir / "overflow")
+    workload = calls(ids, count)
+    for call in workload[:200]:  # warm up: regorus caches, the record thread
+        guard.check(call)
+    totals, overheads = [], []
+    for call in workload:
+        started = time.perf_counter_ns()
+        guard.check(call)
+        total = time.perf_counter_ns() - started
+        totals.append(total)
+        overheads.append(total - engine.local.last)
+    guard.close(timeout=1)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return totals, overheads
+
+
+def bench_opa(opa: str, agents: int, count: int) -> tuple[list[int], list[int]] | None:
+    import requests
+
+    modules, data, ids = policy_for(agents)
+    workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-bench-opa-"))
+    for name, text in modules.items():
+        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / name).write_text(text, encoding="utf-8")
+    (workdir / "boundaries").mkdir(exist_ok=True)
+    import json
+
+    (workdir / "boundaries" / "data.json").write_text(json.dumps(data["boundaries"]), encoding="utf-8")
+    port = _free_port()
+    process = subprocess.Popen([opa, "run", "--server", "--addr", f"127.0.0.1:{port}", str(workdir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if requests.get(f"{url}/health", timeout=0.5).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        workload = calls(ids, count)
+        session = requests.Session()
+        raw = []
+        for call in workload[:200] + workload:
+            started = time.perf_counter_ns()
+            session.post(f"{url}/v1/data/agent_boundary/decision", json={"input": call}, timeout=5).json()
+            raw.append(time.perf_counter_ns() - started)
+        guard = Guard.from_opa(url, timeout=5)
+        guarded = []
+        for call in workload[:200] + workload:
+            started = time.perf_counter_ns()
+            guard.check(call)
+            guarded.append(time.perf_counter_ns() - started)
+        guard.close(timeout=1)
+        return raw[200:], guarded[200:]
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--agents", default="10,100,1000,10000")
+    options = parser.parse_args()
+    logging.getLogger("yaml2rego").setLevel(logging.ERROR)  # the Splunk sink's "unreachable, retrying" warnings
+    sizes = [int(size) for size in options.agents.split(",")]
+    print(f"guard overhead, {options.calls} calls per row (target: embedded overhead p99 < 500 us)")
+    for agents in sizes:
+        for with_sinks in (False, True):
+            totals, overheads = bench_embedded(agents, options.calls, with_sinks)
+            label = "file+splunk-down" if with_sinks else "no sinks"
+            print(f"embedded {agents:>6} agents {label:>16}: overhead {percentiles(overheads)}"
+                  f"   | total {percentiles(totals)}")  # fmt: skip
+    opa = os.environ.get("OPA_BIN") or shutil.which("opa")
+    if opa is None:
+        print("opa daemon: skipped (no opa on PATH and OPA_BIN is unset)")
+        return
+    for agents in sizes:
+        result = bench_opa(opa, agents, options.calls)
+        if result is None:
+            continue
+        raw, guarded = result
+        ratio = sorted(guarded)[len(guarded) // 2] / sorted(raw)[len(raw) // 2]
+        print(f"opa      {agents:>6} agents raw loop: {percentiles(raw)}   | guard: {percentiles(guarded)}"
+              f"   | p50 ratio {ratio:.2f}x (target <= 1.25x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
