@@ -325,3 +325,11 @@ def test_payload_without_files_list_is_refused(rsa_keys: tuple[bytes, bytes]) ->
         ".signatures.json: the signed payload has no 'files' list",
         "a.rego: file not included in bundle signature (added after signing?)",
     ]
+
+
+def test_a_member_that_opa_would_take_for_the_signature_file_is_refused(rsa_keys: tuple[bytes, bytes]) -> None:
+    files = _signed(FILES, rsa_keys[0])
+    files["agents/x/signatures.json"] = b'{"signatures": []}'
+    assert _problems(files, rsa_keys[1]) == [
+        "agents/x/signatures.json: OPA would read this file as the bundle signature; rename it"
+    ]

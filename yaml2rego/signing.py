@@ -411,6 +411,10 @@ def verify_bundle_files(
     for name in sorted(files):
         if name == SIGNATURES_FILE:
             continue
+        if name.endswith("signatures.json"):
+            # OPA's reader takes every member whose path ends in "signatures.json" for the signature file.
+            result.problems.append(f"{name}: OPA would read this file as the bundle signature; rename it")
+            continue
         if _excluded(name, exclude):
             result.excluded_files.append(name)
             listed.pop(name, None)
