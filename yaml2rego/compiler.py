@@ -95,7 +95,7 @@ def compile_policy_set(policy_set: PolicySet, *, policy_version: str | None = No
     data = {"policy_version": version, "agents": agents}
 
     files: dict[str, bytes] = dict(library)
-    files[DATA_FILE] = (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    files[DATA_FILE] = _data_json(data).encode("utf-8")
     for agent in policy_set:
         module = module_names[agent.agent_id]
         context = {"agent": agent, "module": module, "data": agents[agent.agent_id]}
@@ -155,14 +155,14 @@ def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int =
     ``prefix`` is how many characters already stand on the line after the ``indent`` tabs (counted as four columns).
     A value that fits stays on one line; a longer object or array puts one element per line with a trailing comma.
     """
-    flat = json.dumps(value, ensure_ascii=False)
+    flat = _encode(value)
     if indent * 4 + prefix + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
         return flat
     inner = "\t" * (indent + 1)
     if isinstance(value, dict):
         items = []
         for key, item in value.items():
-            head = f"{json.dumps(key, ensure_ascii=False)}: "
+            head = f"{_encode(key)}: "
             items.append(f"{inner}{head}{render_rego_value(item, indent + 1, len(head) + 1, width)},")
         opening, closing = "{", "}"
     else:
@@ -172,6 +172,22 @@ def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int =
 
 
 # -- internals ---------------------------------------------------------------------------------------------------
+
+# One encoder for every literal: json.dumps with options builds a new encoder per call, which dominates large compiles.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+_encode_sorted = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
+def _data_json(data: Mapping[str, Any]) -> str:
+    """``data.json`` with one agent per line: valid JSON, quick to write at 10,000 agents, and a one-line diff per agent.
+
+    The layout is fixed (sorted keys, one agent per line), so the same policy always gives the same bytes.
+    """
+    agents = data["agents"]
+    lines = [f"    {_encode(agent_id)}: {_encode_sorted(agents[agent_id])}" for agent_id in sorted(agents)]
+    others = [f'  {_encode(key)}: {_encode_sorted(data[key])}' for key in sorted(data) if key != "agents"]
+    body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+    return "{\n" + ",\n".join([f'  "agents": {body}', *others]) + "\n}\n"
 
 
 def _where(location: Any) -> str | None:
@@ -267,7 +283,10 @@ def _ref_key(key: str) -> str:
 
 def _comment(text: str, width: int = 116) -> str:
     """``text`` as ``#`` comment lines of at most 120 columns (long words, such as paths, are not broken)."""
-    lines = textwrap.wrap(str(text), width=width, break_long_words=False, break_on_hyphens=False) or [""]
+    text = str(text)
+    if len(text) <= width:
+        return f"# {text}"
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False) or [""]
     return "\n".join(f"# {line}" for line in lines)
 
 

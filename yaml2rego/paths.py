@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 __all__ = [
     "NonCanonicalPath",
@@ -109,7 +110,7 @@ class PathPattern:
     segments: tuple[str, ...]
     subtree: bool
 
-    @property
+    @cached_property
     def regex(self) -> str:
         """An anchored regular expression, valid in RE2 and Rust regex, matching canonical paths.
 
