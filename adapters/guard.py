@@ -69,7 +69,8 @@ class Guard:
         self.store: RateLimitStore = store if store is not None else MemoryRateLimitStore()
         self.log_bodies = log_bodies
         self.tracing = any(getattr(s, "name", "") == "otel" for s in sinks) if tracing is None else tracing
-        last = next((h for s in sinks if callable(getattr(s, "last_hash", None)) and (h := s.last_hash())), None)
+        # A file sink that already holds records: the chain continues from its last record.
+        last = next((h for sink in sinks if (h := _last_hash(sink))), None)
         self.pipeline = RecordPipeline(
             sinks,
             chain=HashChain(last) if last else HashChain(),
@@ -200,7 +201,7 @@ class Guard:
         agent_id = request.get("agent_id") if isinstance(request, Mapping) else None
         agent_id = agent_id if isinstance(agent_id, str) else None
         message = f"the policy engine is unavailable: {first_line(error)}"
-        base = {
+        base: dict[str, Any] = {
             "policy_version": None,
             "agent_id": agent_id,
             "mode": self._modes.get(agent_id, "enforce") if agent_id else "enforce",
@@ -223,6 +224,12 @@ class Guard:
             self.pipeline.submit(record)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
+
+
+def _last_hash(sink: Sink) -> str | None:
+    method = getattr(sink, "last_hash", None)
+    value = method() if callable(method) else None
+    return value if isinstance(value, str) else None
 
 
 def new_decision_id() -> str:
