@@ -8,11 +8,8 @@ Exit codes used by individual commands are documented in ``docs/cli.md``.
 
 from __future__ import annotations
 
+# Importing a command module registers its commands on `main`.
+from yaml2rego.cli import bundle_commands, logs_commands, policy_commands  # noqa: F401
 from yaml2rego.cli._base import main
 
 __all__ = ["main"]
-
-# Importing a command module registers its commands on `main`.
-from yaml2rego.cli import policy_commands  # noqa: E402,F401
-from yaml2rego.cli import bundle_commands  # noqa: E402,F401
-from yaml2rego.cli import logs_commands  # noqa: E402,F401

@@ -85,3 +85,14 @@ test_user_internal_docs_stay_closed_even_in_shadow_mode if {
 	result.decision == "deny"
 	"endpoint_denied" in codes(result)
 }
+
+# another agent id gets no access through this boundary (tests/golden/wildcards_and_shadow/policy.yaml:25)
+test_user_another_agent_id_gets_no_access_through_this_boundary if {
+	result := data.agent_boundary.decision with input as {
+		"agent_id": "someone_else",
+		"method": "GET",
+		"path": "/docs/a/pages/intro",
+	}
+	result.decision == "deny"
+	"unknown_agent" in codes(result)
+}
