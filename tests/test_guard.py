@@ -159,6 +159,16 @@ def test_a_body_over_the_limit_is_denied_as_payload_too_large(guard: Guard) -> N
     assert guard.check(big).codes == ["payload_too_large"]
 
 
+@pytest.mark.parametrize(
+    "call", [pytest.param("GET /", id="string"), pytest.param([1], id="list"), pytest.param({}, id="empty")]
+)
+def test_a_malformed_call_is_denied_by_the_policy_as_invalid_request(guard: Guard, sink: MemorySink, call: Any) -> None:
+    decision = guard.check(call)
+    assert set(decision.codes) == {"invalid_request"} and decision.blocked
+    guard.flush()
+    assert sink.records[-1]["agent_id"] is None and sink.records[-1]["decision"] == "deny"
+
+
 # -- fail closed -----------------------------------------------------------------------------------------------------
 
 

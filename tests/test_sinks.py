@@ -292,3 +292,24 @@ def test_logs_ship_stops_with_a_clear_error_on_a_refused_token(hec: HecReceiver,
         f"error: Splunk HEC at {hec.url}/services/collector/event refused 1 events: HTTP 403 Invalid token (code 4)"
     )
     assert len(hec.requests) == 1
+
+
+def test_records_that_overflowed_before_a_restart_are_delivered_first(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    class StuckSink(MemorySink):
+        def write(self, batch: Any) -> None:
+            gate.wait(0.5)
+
+    stuck = RecordPipeline([StuckSink()], queue_size=2, spool_dir=tmp_path, batch_size=1)
+    for n in range(10):
+        stuck.submit({"n": n})
+    assert stuck.spilled > 0
+    spilled = stuck.spilled
+    stuck._closed.set()  # the process dies: no flush, no close
+    sink = MemorySink()
+    restarted = RecordPipeline([sink], spool_dir=tmp_path)
+    restarted.submit({"n": "new"})
+    assert restarted.flush(5)
+    restarted.close()
+    assert [record["n"] for record in sink.records] == [*range(10 - spilled, 10), "new"]

@@ -51,6 +51,9 @@ class RecordPipeline:
         self._overflow_lock = threading.Lock()
         self._busy = False
         self._closed = threading.Event()
+        if self._spool_dir is not None and any(self._spool_dir.glob("segment-*.jsonl")):
+            # Records that overflowed before a restart go out first, ahead of anything new.
+            self._overflowing = self._spool().pending() > 0
         self._thread = threading.Thread(target=self._run, name="yaml2rego-records", daemon=True)
         self._thread.start()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,9 +168,14 @@ def relay(
     )
     server = DecisionLogRelay(sink, host=host, port=int(port), resource=resource)
     click.echo(f"relaying OPA decision logs from {server.url} to {sink.client.url} (spool: {spool_dir})", err=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, systemd: stop as cleanly as on Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop(timeout=5.0)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
