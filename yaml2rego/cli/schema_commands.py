@@ -15,7 +15,7 @@ __all__ = ["schema_command"]
 
 
 @main.command("schema")
-@click.option("--path", "print_path", is_flag=True, help="Print the installed schema file's path instead of the schema.")
+@click.option("--path", "print_path", is_flag=True, help="Print the installed schema file's path instead.")
 @handle_errors
 def schema_command(print_path: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of agent-boundary files.
