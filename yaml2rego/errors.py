@@ -14,6 +14,7 @@
     │   └── EngineUnavailable        the engine cannot be reached or is not installed
     ├── PolicyDenied                 a call was refused by the boundary (raised by ``Guard.enforce``)
     ├── RateLimitStoreError          the store that counts calls (in-process or Redis) failed
+    ├── ApprovalError                an approval request that is unknown, already decided, expired or unsignable
     └── SinkError                    a decision-record sink refused a record for good (e.g. Splunk said 403)
 
 Errors from libraries underneath are translated with ``raise … from exc`` so the cause is kept for debugging, while
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ApprovalError",
     "BundleError",
     "CompileError",
     "EngineError",
@@ -147,6 +149,10 @@ class PolicyDenied(Yaml2RegoError):
 
 class RateLimitStoreError(Yaml2RegoError):
     """The store that counts calls for rate limits and budgets failed (for example, Redis is down)."""
+
+
+class ApprovalError(Yaml2RegoError):
+    """An approval request cannot be decided (unknown, already decided, expired) or the service has no key."""
 
 
 class SinkError(Yaml2RegoError):
