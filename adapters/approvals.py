@@ -260,9 +260,9 @@ class JsonFileApprovalStore:
 
 def _pending_match(requests: Any, agent_id: str, digest: str, now: float) -> ApprovalRequest | None:
     for request in requests:
-        if (request.agent_id, request.call_digest, request.status) == (agent_id, digest, "pending"):
-            if request.expires_at > now:
-                return request
+        same = (request.agent_id, request.call_digest, request.status) == (agent_id, digest, "pending")
+        if same and request.expires_at > now:
+            return request
     return None
 
 
@@ -377,7 +377,8 @@ class ApprovalService:
             try:
                 notifier.notify(request)
             except Exception as exc:  # an approver not being told must not break the agent's call
-                logger.warning("approval notifier %s failed for %s: %s", type(notifier).__name__, request.request_id, exc)
+                name = type(notifier).__name__
+                logger.warning("approval notifier %s failed for %s: %s", name, request.request_id, exc)
         return request
 
     def get(self, request_id: str) -> ApprovalRequest:
@@ -415,7 +416,12 @@ class ApprovalService:
             }
             token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)  # type: ignore[arg-type]
             return replace(
-                request, status="approved", approver=approver, comment=comment, decided_at=now, token=token,
+                request,
+                status="approved",
+                approver=approver,
+                comment=comment,
+                decided_at=now,
+                token=token,
                 token_expires_at=float(int(expires)),
             )
 
