@@ -18,9 +18,10 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -55,8 +56,20 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
+_second_cache: tuple[int, str] = (0, "")
+
+
 def rfc3339_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, as ``2026-11-21T10:00:00.250000Z``. The part up to the second is formatted once per second (strftime
+    costs more than everything else here, and this runs on every call)."""
+    global _second_cache
+    now = time.time()
+    second = int(now)
+    cached_second, prefix = _second_cache
+    if cached_second != second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_cache = (second, prefix)
+    return f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def parse_timestamp(text: str) -> float:

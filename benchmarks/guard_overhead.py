@@ -91,7 +91,7 @@ def percentiles(samples_ns: list[int]) -> str:
     return f"p50 {p50 / 1000:8.1f} us   p99 {p99 / 1000:8.1f} us"
 
 
-def bench_embedded(agents: int, count: int, with_sinks: bool) -> tuple[list[int], list[int]]:
+def bench_embedded(agents: int, count: int, with_sinks: bool) -> tuple[list[int], list[int], int]:
     modules, data, ids = policy_for(agents)
     engine = TimedEngine(EmbeddedEngine(modules, data))
     workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-bench-"))
@@ -110,9 +110,10 @@ def bench_embedded(agents: int, count: int, with_sinks: bool) -> tuple[list[int]
         total = time.perf_counter_ns() - started
         totals.append(total)
         overheads.append(total - engine.local.last)
+    spilled = guard.pipeline.spilled
     guard.close(timeout=1)
     shutil.rmtree(workdir, ignore_errors=True)
-    return totals, overheads
+    return totals, overheads, spilled
 
 
 def bench_opa(opa: str, agents: int, count: int) -> tuple[list[int], list[int]] | None:
@@ -175,10 +176,10 @@ def main() -> None:
     print(f"guard overhead, {options.calls} calls per row (target: embedded overhead p99 < 500 us)")
     for agents in sizes:
         for with_sinks in (False, True):
-            totals, overheads = bench_embedded(agents, options.calls, with_sinks)
+            totals, overheads, spilled = bench_embedded(agents, options.calls, with_sinks)
             label = "file+splunk-down" if with_sinks else "no sinks"
             print(f"embedded {agents:>6} agents {label:>16}: overhead {percentiles(overheads)}"
-                  f"   | total {percentiles(totals)}")  # fmt: skip
+                  f"   | total {percentiles(totals)}   | overflowed to disk: {spilled}")  # fmt: skip
     opa = os.environ.get("OPA_BIN") or shutil.which("opa")
     if opa is None:
         print("opa daemon: skipped (no opa on PATH and OPA_BIN is unset)")

@@ -304,7 +304,7 @@ def test_every_decision_becomes_one_chained_record(guard: Guard, sink: MemorySin
     assert guard.flush(5)
     assert [record["decision_id"] for record in sink.records] == [first.decision_id, second.decision_id]
     record = sink.records[0]
-    assert record["tool"] == "crm_lookup" and record["allow"] is True and record["enforced"] is True
+    assert record["tool"] == "crm_lookup" and record["decision"] == first.decision and record["enforced"] is True
     assert record["engine"] == "embedded" and isinstance(record["latency_us"], int)
     assert record["input_sha256"].startswith("sha256:") and "body" not in record
     assert sink.records[1]["controls"] == ["CC6.1"]

@@ -24,7 +24,7 @@ __all__ = ["RecordPipeline"]
 
 log = logging.getLogger("yaml2rego.adapters")
 
-_SLICE = 8
+_SLICE = 2
 
 
 class RecordPipeline:
