@@ -48,7 +48,12 @@ def result_named(summary: RegoTestSummary, name: str) -> RegoTestResult:
 def test_library_has_tests_for_every_package() -> None:
     """Each library package has a test package beside it."""
     packages = {test.package for test in LIBRARY_TESTS}
-    assert packages == {"agent_boundary_test", "agent_boundary.paths_test", "agent_boundary.validation_test"}
+    assert packages == {
+        "agent_boundary_test",
+        "agent_boundary.paths_test",
+        "agent_boundary.tools_test",
+        "agent_boundary.validation_test",
+    }
 
 
 @pytest.mark.parametrize("rego_test", LIBRARY_TESTS, ids=lambda test: f"{test.package}.{test.name}")

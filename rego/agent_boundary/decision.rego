@@ -9,6 +9,7 @@
 package agent_boundary
 
 import data.agent_boundary.paths
+import data.agent_boundary.tools
 import data.agent_boundary.validation
 
 # METADATA
@@ -23,13 +24,21 @@ reason_controls := {
 	"endpoint_not_allowed": "CC6.1",
 	"invalid_input": "CC6.1",
 	"payload_too_large": "CC6.1",
+	"unknown_tool": "CC6.1",
+	"action_not_allowed": "CC6.3",
+	"tool_not_allowed_in_environment": "CC6.1",
+	"clearance_denied": "CC6.3",
+	"scope_violation": "CC6.3",
+	"invalid_arguments": "CC6.1",
+	"approval_required": "CC8.1",
 }
 
 # METADATA
 # title: Decision
 # description: |
-#   The decision for `input`: always an object, for any input. Keys: decision ("allow" or "deny"), allow, reasons
-#   (sorted by their JSON text), decision_reason (one line), policy_version, agent_id, mode, rate_limits.
+#   The decision for `input`: always an object, for any input. Keys: decision ("allow", "deny" or
+#   "approval_needed"), allow, reasons (sorted by their JSON text), decision_reason (one line), policy_version,
+#   agent_id, mode, rate_limits.
 # scope: document
 # entrypoint: true
 decision := {
@@ -48,15 +57,33 @@ default _outcome := "deny"
 # Default deny: a call is allowed only when an allowed_endpoints rule names it and no check objects.
 _outcome := "allow" if {
 	count(deny_reasons) == 0
+	count(approval_reasons) == 0
 	_allowed_by
+}
+
+# A tool call is allowed when its tool is registered and no check objects; deny wins over approval.
+_outcome := "allow" if {
+	count(deny_reasons) == 0
+	count(approval_reasons) == 0
+	_tool_entry
+}
+
+_outcome := "approval_needed" if {
+	count(deny_reasons) == 0
+	count(approval_reasons) > 0
 }
 
 # OPA and regorus order sets of objects differently, so reasons are sorted by a string key: code, rule, message.
 # (Code and rule never contain "|"; control and source follow from them.)
 _sorted_reasons := [_reasons_by_key[key] | some key in sort(object.keys(_reasons_by_key))]
 
+# The reasons shown are those of the outcome: why a call needs approval, or why it is denied.
+_shown_reasons := approval_reasons if {
+	_outcome == "approval_needed"
+} else := deny_reasons
+
 _reasons_by_key[key] := reason if {
-	some reason in deny_reasons
+	some reason in _shown_reasons
 	key := concat("|", [reason.code, reason.rule, reason.message])
 }
 
@@ -71,6 +98,13 @@ _decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, al
 	_outcome == "allow"
 	allowed := _allowed_by
 }
+
+_decision_reason := sprintf("tool `%s` allowed by %s", [_printable(input.tool), _tool_entry.rule]) if {
+	_outcome == "allow"
+	_tool_entry
+}
+
+_decision_reason := concat("; ", [r.message | some r in _sorted_reasons]) if _outcome == "approval_needed"
 
 default _policy_version := null
 
@@ -107,8 +141,20 @@ _request_problems contains "the request must be a JSON object" if not is_object(
 
 _request_problems contains sprintf("the request needs `%s` as a string", [key]) if {
 	is_object(input)
-	some key in ["agent_id", "method", "path"]
+	some key in _required_keys
 	not is_string(input[key])
+}
+
+# A call is a tool call when it names a `tool`; it then needs no HTTP method or path.
+_tool_call if tools.is_tool_call(input)
+
+default _required_keys := ["agent_id", "method", "path"]
+
+_required_keys := ["agent_id"] if _tool_call
+
+_request_problems contains problem if {
+	_tool_call
+	some problem in tools.request_problems(input)
 }
 
 # An empty method would slip through rules that allow any method ("*").
@@ -130,6 +176,7 @@ _path_problem := paths.query_free_problem(_query_free)
 
 _path_ok if {
 	_well_formed
+	not _tool_call
 	not _path_problem
 }
 
@@ -276,4 +323,36 @@ deny_reasons contains _reason("payload_too_large", message, limit.rule, limit.so
 	limit := _agent.max_payload
 	_payload_size > limit.bytes
 	message := sprintf("payload of %v bytes exceeds the limit of %v bytes", [_payload_size, limit.bytes])
+}
+
+# METADATA
+# title: Deny reasons
+# description: |
+#   A tool call breaks the agent's tool registry or execution context: an unknown tool, an action, environment,
+#   clearance or scope the boundary does not grant, or arguments that break their rules.
+# custom:
+#   control: CC6.1, CC6.3
+deny_reasons contains _reason(finding.code, finding.message, finding.rule, finding.source) if {
+	_known
+	_tool_call
+	some finding in tools.deny_findings(_agent, input)
+}
+
+# METADATA
+# title: Approval reasons
+# description: |
+#   Why a tool call needs a human's approval before it runs (the tool requires it, or its target environment does
+#   for the call's action). A call with approval reasons and no deny reasons gets `approval_needed`.
+# custom:
+#   control: CC8.1
+approval_reasons contains _reason(finding.code, finding.message, finding.rule, finding.source) if {
+	_known
+	_tool_call
+	_well_formed
+	some finding in tools.approval_findings(_agent, input)
+}
+
+_tool_entry := tools.tool(_agent, input) if {
+	_known
+	_tool_call
 }

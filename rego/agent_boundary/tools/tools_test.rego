@@ -1,0 +1,221 @@
+package agent_boundary.tools_test
+
+import data.agent_boundary
+
+_jira := {
+	"name": "jira_reader",
+	"rule": "tools.jira_reader",
+	"source": "infra.yaml:5",
+	"actions": ["read"],
+	"classification": "internal",
+	"requires_approval": false,
+	"declares_args": true,
+	"arg_names": {"project": true, "limit": true},
+	"args": [{
+		"rule": "tools.jira_reader.args.limit",
+		"source": "infra.yaml:9",
+		"field": "limit",
+		"path": ["limit"],
+		"type": "integer",
+		"required": false,
+		"maximum": 50,
+	}],
+	"scope": [{
+		"rule": "tools.jira_reader.scope.project",
+		"source": "infra.yaml:12",
+		"arg": "project",
+		"patterns": ["SEC-*"],
+		"regexes": [`^SEC\-.*$`],
+	}],
+}
+
+_tool(name, actions, classification, approval) := {
+	"name": name,
+	"rule": sprintf("tools.%s", [name]),
+	"source": "infra.yaml:20",
+	"actions": actions,
+	"classification": classification,
+	"requires_approval": approval,
+	"declares_args": false,
+	"arg_names": {},
+	"args": [],
+	"scope": [],
+}
+
+_agent := {
+	"agent_id": "infra",
+	"mode": "enforce",
+	"source": "infra.yaml",
+	"allowed_endpoints": [],
+	"denied_endpoints": [],
+	"input_validation": [],
+	"rate_limits": [],
+	"tools": {
+		"jira_reader": _jira,
+		"slack_notifier": _tool("slack_notifier", ["write"], "internal", true),
+		"aws_metadata": _tool("aws_metadata", ["read"], "confidential", false),
+		"deployer": _tool("deployer", ["read", "execute"], "internal", false),
+	},
+	"execution_context": {
+		"restricted_classes": ["confidential", "pii", "financial"],
+		"clearance": {"security-admin": ["confidential"]},
+		"environments": {
+			"prod": {
+				"rule": "execution_context.environments.prod",
+				"source": "infra.yaml:40",
+				"allowed_tools": {"jira_reader": true, "slack_notifier": true, "deployer": true},
+				"requires_approval_for": ["write", "execute"],
+			},
+			"dev": {
+				"rule": "execution_context.environments.dev",
+				"source": "infra.yaml:44",
+				"requires_approval_for": [],
+			},
+		},
+	},
+}
+
+_boundaries := {"policy_version": "test", "agents": {"infra": _agent}}
+
+_decide(call) := result if {
+	result := agent_boundary.decision with input as object.union({"agent_id": "infra"}, call)
+		with data.boundaries as _boundaries
+}
+
+_codes(result) := {reason.code | some reason in result.reasons}
+
+test_registered_tool_in_scope_is_allowed if {
+	result := _decide({"tool": "jira_reader", "action": "read", "args": {"project": "SEC-7"}, "environment": "prod"})
+	result.decision == "allow"
+	result.allow == true
+	result.decision_reason == "tool `jira_reader` allowed by tools.jira_reader"
+}
+
+test_tool_call_needs_no_method_or_path if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-7"}, "environment": "dev"})
+	result.decision == "allow"
+	result.rate_limits == []
+}
+
+test_unknown_tool_is_denied_with_its_own_code if {
+	result := _decide({"tool": "shell", "environment": "dev"})
+	result.decision == "deny"
+	_codes(result) == {"unknown_tool"}
+	result.reasons[0].control == "CC6.1"
+}
+
+test_action_outside_the_registry_is_denied if {
+	result := _decide({"tool": "jira_reader", "action": "write", "args": {"project": "SEC-7"}, "environment": "dev"})
+	_codes(result) == {"action_not_allowed"}
+	result.reasons[0].control == "CC6.3"
+}
+
+test_argument_outside_scope_is_denied if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "OPS-1"}, "environment": "dev"})
+	_codes(result) == {"scope_violation"}
+	result.reasons[0].rule == "tools.jira_reader.scope.project"
+}
+
+test_missing_scoped_argument_is_denied if {
+	result := _decide({"tool": "jira_reader", "args": {}, "environment": "dev"})
+	_codes(result) == {"scope_violation"}
+}
+
+test_non_string_scoped_argument_is_denied if {
+	result := _decide({"tool": "jira_reader", "args": {"project": ["SEC-1"]}, "environment": "dev"})
+	_codes(result) == {"scope_violation"}
+}
+
+test_argument_rule_is_checked if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-1", "limit": 51}, "environment": "dev"})
+	_codes(result) == {"invalid_arguments"}
+	result.reasons[0].rule == "tools.jira_reader.args.limit"
+}
+
+test_undeclared_argument_is_denied if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-1", "jql": "x"}, "environment": "dev"})
+	_codes(result) == {"invalid_arguments"}
+	result.reasons[0].message == "tool `jira_reader` has no argument `jql`"
+}
+
+test_tool_outside_the_environment_gate_is_denied if {
+	result := _decide({"tool": "aws_metadata", "environment": "prod", "requester_role": "security-admin"})
+	_codes(result) == {"tool_not_allowed_in_environment"}
+	result.reasons[0].rule == "execution_context.environments.prod"
+}
+
+test_undeclared_environment_is_denied if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-1"}, "environment": "staging"})
+	_codes(result) == {"tool_not_allowed_in_environment"}
+}
+
+test_missing_environment_is_denied if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-1"}})
+	_codes(result) == {"tool_not_allowed_in_environment"}
+}
+
+test_restricted_class_needs_clearance if {
+	result := _decide({"tool": "aws_metadata", "environment": "dev", "requester_role": "engineer"})
+	_codes(result) == {"clearance_denied"}
+	result.reasons[0].control == "CC6.3"
+}
+
+test_restricted_class_without_role_is_denied if {
+	result := _decide({"tool": "aws_metadata", "environment": "dev"})
+	_codes(result) == {"clearance_denied"}
+}
+
+test_cleared_role_may_use_restricted_class if {
+	result := _decide({"tool": "aws_metadata", "environment": "dev", "requester_role": "security-admin"})
+	result.decision == "allow"
+}
+
+test_tool_requiring_approval_needs_approval if {
+	result := _decide({"tool": "slack_notifier", "action": "write", "environment": "dev"})
+	result.decision == "approval_needed"
+	result.allow == false
+	_codes(result) == {"approval_required"}
+	result.reasons[0].control == "CC8.1"
+	result.reasons[0].rule == "tools.slack_notifier"
+}
+
+test_prod_gate_needs_approval_for_execute if {
+	result := _decide({"tool": "deployer", "action": "execute", "environment": "prod"})
+	result.decision == "approval_needed"
+	result.reasons[0].rule == "execution_context.environments.prod"
+}
+
+test_prod_gate_lets_reads_through if {
+	result := _decide({"tool": "deployer", "action": "read", "environment": "prod"})
+	result.decision == "allow"
+}
+
+test_call_without_action_counts_every_declared_action if {
+	result := _decide({"tool": "deployer", "environment": "prod"})
+	result.decision == "approval_needed"
+}
+
+test_deny_wins_over_approval if {
+	result := _decide({"tool": "slack_notifier", "action": "execute", "environment": "dev"})
+	result.decision == "deny"
+	_codes(result) == {"action_not_allowed"}
+}
+
+test_malformed_tool_call_is_invalid_request if {
+	result := _decide({"tool": "jira_reader", "args": "project=SEC-1", "action": 3})
+	result.decision == "deny"
+	_codes(result) == {"invalid_request"}
+	count(result.reasons) == 2
+}
+
+test_http_call_is_unchanged_by_tools if {
+	result := _decide({"method": "GET", "path": "/api/x"})
+	_codes(result) == {"endpoint_not_allowed"}
+}
+
+test_agent_without_tools_denies_every_tool if {
+	boundaries := {"policy_version": "t", "agents": {"web": {"agent_id": "web", "mode": "enforce", "source": "w.yaml"}}}
+	result := agent_boundary.decision with input as {"agent_id": "web", "tool": "jira_reader"}
+		with data.boundaries as boundaries
+	_codes(result) == {"unknown_tool"}
+}
