@@ -24,6 +24,8 @@ from yaml2rego.paths import PathPattern
 __all__ = [
     "ANY_METHOD",
     "AgentBoundary",
+    "Budget",
+    "Condition",
     "EndpointRule",
     "FieldRule",
     "FieldType",
@@ -32,6 +34,7 @@ __all__ = [
     "PolicySet",
     "PolicyTest",
     "RateLimit",
+    "SanitizeRule",
 ]
 
 ANY_METHOD = "*"
@@ -116,6 +119,50 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """``field op value`` on calls to one endpoint pattern: when it holds, the call is denied or needs approval."""
+
+    rule_id: str
+    endpoint: PathPattern
+    method: str
+    field: str
+    op: str
+    value: JSONValue
+    outcome: str
+    source: SourceLocation | None
+    message: str | None = None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.field.split("."))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Dollars per UTC day and calls per second for one agent; the runtime guard counts them."""
+
+    source: SourceLocation | None
+    daily_usd: float | None = None
+    requests_per_second: int | None = None
+    tool_prices: Mapping[str, float] = field(default_factory=dict, hash=False)
+    default_cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class SanitizeRule:
+    """A DLP rule: what ``detector`` finds in ``fields`` of calls to one endpoint pattern is redacted."""
+
+    rule_id: str
+    endpoint: PathPattern
+    method: str
+    detector: str
+    source: SourceLocation | None
+    pattern: str | None = None
+    fields: tuple[str, ...] = ("body",)
+    apply_to: tuple[str, ...] = ("request",)
+
+
+@dataclass(frozen=True)
 class PolicyTest:
     """A test case written in the YAML ``tests:`` section: an input and the decision it must get."""
 
@@ -142,6 +189,11 @@ class AgentBoundary:
     max_payload_size_kb: int | None = None
     max_payload_source: SourceLocation | None = None
     tests: tuple[PolicyTest, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    allowed_domains_source: SourceLocation | None = None
+    budget: Budget | None = None
+    sanitize: tuple[SanitizeRule, ...] = ()
 
     @property
     def source_file(self) -> str:
