@@ -19,6 +19,7 @@ from yaml2rego.paths import NonCanonicalPath, canonical_path
 
 __all__ = [
     "ENGINE_UNAVAILABLE",
+    "OUTCOMES",
     "RATE_LIMITED",
     "STORE_UNAVAILABLE",
     "Decision",
@@ -31,6 +32,14 @@ __all__ = [
 ]
 
 Reason = dict[str, Any]
+
+# What the policy may answer. Anything but "allow" keeps the call from going ahead unless something downstream acts
+# on it (an approval granted, fields redacted); an unknown outcome is a malformed result and fails closed.
+OUTCOMES = ("allow", "deny", "approval_needed", "sanitize")
+_CONTRACT_KEYS = frozenset(
+    {"decision", "allow", "reasons", "decision_reason", "policy_version", "agent_id", "mode", "rate_limits",
+     "decision_id", "fail_closed"}
+)  # fmt: skip
 
 # Controls for the guard's own reason codes (docs/runtime.md): refusing a call that cannot be authorised is logical
 # access control (CC6.1); rate limits protect the capacity the agent's targets rely on (A1.1).
@@ -46,7 +55,8 @@ class Decision:
     ``decision``/``allow``/``reasons``/``decision_reason``/``policy_version``/``agent_id``/``mode``/``rate_limits``
     are the fields of ``data.agent_boundary.decision`` (see ``docs/architecture.md``), after the guard's own checks
     (rate limits, fail-closed). ``enforced`` is false for a shadow-mode agent: its would-be denials are recorded but
-    the call goes ahead. Adapters decide with :attr:`blocked`, not with ``allow``.
+    the call goes ahead. Adapters decide with :attr:`blocked`, not with ``allow``. ``details`` holds any other keys
+    of the policy's answer (for example ``redactions`` with a ``sanitize`` decision).
     """
 
     decision: str
@@ -62,6 +72,7 @@ class Decision:
     rate_limits: list[dict[str, Any]] = field(default_factory=list)
     approval_id: str | None = None
     latency_us: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def blocked(self) -> bool:
@@ -96,6 +107,7 @@ class Decision:
             agent_id=result.get("agent_id"),
             mode=str(result.get("mode") or "enforce"),
             rate_limits=[dict(rule) for rule in result.get("rate_limits") or []],
+            details={key: value for key, value in result.items() if key not in _CONTRACT_KEYS},
             **extra,
         )
 
@@ -125,15 +137,15 @@ def malformed(result: Any) -> str | None:
     """What is wrong with an engine result, or ``None`` if it has the decision contract's shape."""
     if not isinstance(result, dict):
         return f"expected an object, got {type(result).__name__}"
-    if result.get("decision") not in ("allow", "deny"):
-        return f"decision is {result.get('decision')!r}, not 'allow' or 'deny'"
+    if result.get("decision") not in OUTCOMES:
+        return f"decision is {result.get('decision')!r}, not one of {', '.join(OUTCOMES)}"
     if result.get("allow") is not (result["decision"] == "allow"):
         return "allow does not agree with decision"
     reasons = result.get("reasons")
     if not isinstance(reasons, list) or not all(isinstance(reason, dict) for reason in reasons):
         return "reasons is not a list of objects"
-    if result["decision"] == "deny" and not reasons:
-        return "a denial without reasons"
+    if result["decision"] in ("deny", "approval_needed") and not reasons:
+        return f"a {result['decision']} decision without reasons"
     limits = result.get("rate_limits", [])
     if not isinstance(limits, list) or not all(_valid_limit(limit) for limit in limits):
         return "rate_limits is not a list of {rule, pattern, requests_per_minute}"

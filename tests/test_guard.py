@@ -182,6 +182,7 @@ def test_a_malformed_call_is_denied_by_the_policy_as_invalid_request(guard: Guar
         pytest.param({"decision": "maybe", "allow": True, "reasons": []}, id="unknown-decision"),
         pytest.param({"decision": "allow", "allow": False, "reasons": []}, id="allow-disagrees"),
         pytest.param({"decision": "deny", "allow": False, "reasons": []}, id="deny-without-reasons"),
+        pytest.param({"decision": "approval_needed", "allow": True, "reasons": [{"code": "x"}]}, id="approval-allow"),
         pytest.param(
             {"decision": "allow", "allow": True, "reasons": [], "rate_limits": [{"rule": "r"}]}, id="bad-limits"
         ),
@@ -391,3 +392,14 @@ def test_guard_on_a_real_opa_daemon(policy_dir: Path, opa_binary: str, tmp_path:
         assert sum(guard.check(ALLOWED).allow for _ in range(40)) == 29  # one of the 30 was used above
         guard.flush()
     assert {record["engine"] for record in sink.records} == {"opa"} and verify_records(sink.records).ok
+
+
+def test_an_approval_needed_answer_blocks_the_call_and_keeps_extra_keys() -> None:
+    reason = {"code": "approval_required", "message": "over 1000", "control": "CC8.1", "rule": "r", "source": "s"}
+    answer = {"decision": "approval_needed", "allow": False, "reasons": [reason], "decision_reason": "over 1000",
+              "policy_version": "v", "agent_id": "a", "mode": "enforce", "rate_limits": [],
+              "approval": {"ttl": 60}}  # fmt: skip
+    with Guard(FakeEngine(answer)) as guard:
+        decision = guard.check({"agent_id": "a", "method": "POST", "path": "/pay"})
+    assert (decision.decision, decision.blocked, decision.codes) == ("approval_needed", True, ["approval_required"])
+    assert decision.details == {"approval": {"ttl": 60}}

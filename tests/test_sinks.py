@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def test_sink_posts_concatenated_envelopes_with_metadata(hec: HecReceiver, tmp_p
     assert sink.flush(5)
     sink.close()
     assert hec.decision_ids() == ["d-0000", "d-0001", "d-0002"]
-    stamp = datetime(2026, 11, 21, 10, 0, 0, 250000, tzinfo=timezone.utc).timestamp()
+    stamp = datetime(2026, 11, 21, 10, 0, 0, 250000, tzinfo=UTC).timestamp()
     assert hec.events[0] == {
         "time": stamp, "index": "audit", "source": "guard", "sourcetype": "yaml2rego:decision", "event": records(1)[0],
     }  # fmt: skip
@@ -313,3 +313,25 @@ def test_records_that_overflowed_before_a_restart_are_delivered_first(tmp_path: 
     assert restarted.flush(5)
     restarted.close()
     assert [record["n"] for record in sink.records] == [*range(10 - spilled, 10), "new"]
+
+
+def test_records_still_queued_at_close_are_kept_for_the_next_start(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    class GatedSink(MemorySink):
+        def write(self, batch: Any) -> None:
+            gate.wait(10)
+            super().write(batch)
+
+    first = GatedSink()
+    pipeline = RecordPipeline([first], queue_size=100, spool_dir=tmp_path, batch_size=1)
+    for n in range(10):
+        pipeline.submit({"n": n})
+    threading.Timer(0.3, gate.set).start()
+    pipeline.close(timeout=0.1)  # gives up before the sink accepts more than the record in hand
+    second = MemorySink()
+    restarted = RecordPipeline([second], spool_dir=tmp_path)
+    assert restarted.flush(5)
+    restarted.close()
+    delivered = [record["n"] for record in first.records + second.records]
+    assert sorted(delivered) == list(range(10)) and delivered == list(range(10))

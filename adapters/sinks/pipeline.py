@@ -93,6 +93,19 @@ class RecordPipeline:
         self.flush(timeout)
         self._closed.set()
         self._thread.join(timeout)
+        leftovers = []
+        while True:
+            try:
+                leftovers.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if leftovers:
+            # Not delivered in time: kept in the overflow spool, where the next pipeline on `spool_dir` finds them.
+            with self._overflow_lock:
+                self._spool().append(leftovers)
+            log.warning(
+                "%d decision records not yet delivered were kept in %s", len(leftovers), self._spool().directory
+            )
         for sink in self.sinks:
             try:
                 sink.close()
