@@ -157,3 +157,23 @@ def test_test_command_machine_formats(runner: CliRunner, output_format: str) -> 
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("yaml2rego, version ")
+
+
+def test_show_prints_the_review_module(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["show", str(SEED_POLICY), "--agent", "support_agent_1"])
+    assert result.exit_code == 0
+    assert "package agents.support_agent_1\n" in result.output
+    assert "denied_endpoints[1]: DELETE /api/*" in result.output
+
+
+def test_show_markdown_lists_rules_with_controls_and_sources(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["show", str(SEED_POLICY), "--agent", "support_agent_1", "--format", "markdown"])
+    assert result.exit_code == 0
+    assert "| `denied_endpoints[1]` | deny | `DELETE /api/*` | CC6.1 | " in result.output
+    assert "field `priority` is one of low, medium, high" in result.output
+
+
+def test_show_unknown_agent_lists_the_known_ones(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["show", str(SEED_POLICY), "--agent", "nobody"])
+    assert result.exit_code == 1
+    assert result.output == "error: no boundary for agent 'nobody' (agents: support_agent_1)\n"

@@ -175,3 +175,64 @@ def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
     return removed
+
+
+@main.command("show")
+@policy_paths
+@click.option("--agent", "agent_id", required=True, help="The agent_id whose boundary to show.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["rego", "markdown"]), default="rego", show_default=True,
+    help="rego: the generated review module; markdown: a table of rules with their controls and sources.",
+)
+@handle_errors
+def show_command(policies: tuple[str, ...], agent_id: str, output_format: str) -> None:
+    """Show the policy for one agent, as reviewers and auditors read it.
+
+    \b
+    Example:
+      yaml2rego show examples/support_agent.yaml --agent support_agent_1 --format markdown
+    """
+    from yaml2rego.compiler import agent_module_name
+
+    policy_set = _load(policies)
+    agent = policy_set.get(agent_id)
+    if agent is None:
+        known = ", ".join(policy_set.agent_ids) or "none"
+        fail(f"error: no boundary for agent {agent_id!r} (agents: {known})")
+        return
+    if output_format == "rego":
+        compiled = compile_policy_set(policy_set)
+        click.echo(compiled.files[f"agents/{agent_module_name(agent_id)}/policy.rego"].decode(), nl=False)
+        return
+    click.echo(_markdown_rules(agent))
+
+
+def _markdown_rules(agent: Any) -> str:
+    def where(location: Any) -> str:
+        return f"{location.file}:{location.line}" if location else ""
+
+    lines = [
+        f"### Boundary of `{agent.agent_id}` ({agent.mode.value})",
+        "",
+        "| rule | effect | what | control | source |",
+        "|---|---|---|---|---|",
+    ]
+    for rule in agent.denied_endpoints:
+        lines.append(f"| `{rule.rule_id}` | deny | `{rule.describe()}` | CC6.1 | {where(rule.source)} |")
+    for rule in agent.allowed_endpoints:
+        lines.append(f"| `{rule.rule_id}` | allow | `{rule.describe()}` | CC6.1 | {where(rule.source)} |")
+    for entry in agent.input_validation:
+        for field in entry.fields:
+            required = "" if field.required else " (optional)"
+            kind = f"one of {', '.join(map(str, field.values))}" if field.values else field.type.value
+            what = f"`{entry.method} {entry.endpoint.text}` field `{field.field}` is {kind}{required}"
+            lines.append(f"| `{field.rule_id}` | validate | {what} | CC6.1 | {where(field.source)} |")
+    for limit in agent.rate_limits:
+        what = f"`{limit.method} {limit.endpoint.text}` at most {limit.requests_per_minute}/min"
+        lines.append(f"| `{limit.rule_id}` | limit | {what} | A1.1 | {where(limit.source)} |")
+    if agent.max_payload_size_kb is not None:
+        what = f"payload at most {agent.max_payload_size_kb} KiB"
+        lines.append(f"| `max_payload_size_kb` | limit | {what} | CC6.1 | {where(agent.max_payload_source)} |")
+    lines.append("")
+    lines.append("Anything not allowed above is denied (default deny); deny rules win over allow rules.")
+    return "\n".join(lines)
