@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ def test_each_opa_event_becomes_one_hec_event(relay: DecisionLogRelay, hec: HecR
     assert response.status_code == 200
     assert relay.sink.flush(5)
     assert [event["event"]["decision_id"] for event in hec.events] == ["opa-0000", "opa-0001", "opa-0002"]
-    stamp = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc).timestamp() + 0.123457
+    stamp = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC).timestamp() + 0.123457
     assert hec.events[0]["time"] == pytest.approx(stamp, abs=1e-6)
     assert hec.events[0]["source"] == "opa" and hec.events[0]["event"] == opa_event(0)
 
