@@ -23,10 +23,14 @@ from yaml2rego.paths import PathPattern
 
 __all__ = [
     "ANY_METHOD",
+    "DEFAULT_RESTRICTED_CLASSES",
     "AgentBoundary",
     "Budget",
     "Condition",
+    "DataClass",
     "EndpointRule",
+    "EnvironmentGate",
+    "ExecutionContext",
     "FieldRule",
     "FieldType",
     "InputValidation",
@@ -35,6 +39,9 @@ __all__ = [
     "PolicyTest",
     "RateLimit",
     "SanitizeRule",
+    "Tool",
+    "ToolAction",
+    "ToolScope",
 ]
 
 ANY_METHOD = "*"
@@ -162,6 +169,95 @@ class SanitizeRule:
     apply_to: tuple[str, ...] = ("request",)
 
 
+class ToolAction(str, Enum):
+    """What a tool call does: reads, changes (``write``) or runs (``execute``) something."""
+
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+
+
+class DataClass(str, Enum):
+    """The classification of the data a tool handles."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    RESTRICTED = "restricted"
+    CONFIDENTIAL = "confidential"
+    PII = "pii"
+    FINANCIAL = "financial"
+
+
+# Data classes that only roles with clearance may touch, unless a boundary says otherwise.
+DEFAULT_RESTRICTED_CLASSES = (DataClass.CONFIDENTIAL, DataClass.PII, DataClass.FINANCIAL)
+
+
+@dataclass(frozen=True)
+class ToolScope:
+    """Values one argument of a tool must stay within: glob patterns where ``*`` is any run of characters."""
+
+    rule_id: str
+    arg: str
+    patterns: tuple[str, ...]
+    source: SourceLocation | None
+
+    @property
+    def regexes(self) -> tuple[str, ...]:
+        """Each pattern as an anchored regular expression, valid in Python, RE2 (OPA) and Rust regex (regorus)."""
+        return tuple("^" + ".*".join(_escape(part) for part in pattern.split("*")) + "$" for pattern in self.patterns)
+
+
+def _escape(text: str) -> str:
+    # Only characters that are special in every dialect: escaping a letter or a dash means different things.
+    return "".join("\\" + char if char in "\\.+*?()|[]{}^$" else char for char in text)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One entry of the tool registry: what a tool may do, the data it handles and the arguments it takes.
+
+    ``args`` is ``None`` when the boundary does not declare the tool's arguments (they are then not checked);
+    otherwise every argument a call passes must be declared, and each must satisfy its rule.
+    """
+
+    name: str
+    actions: tuple[ToolAction, ...]
+    classification: DataClass
+    source: SourceLocation | None
+    requires_approval: bool = False
+    description: str | None = None
+    args: tuple[FieldRule, ...] | None = None
+    scope: tuple[ToolScope, ...] = ()
+
+    @property
+    def rule_id(self) -> str:
+        return f"tools.{self.name}"
+
+
+@dataclass(frozen=True)
+class EnvironmentGate:
+    """What one target environment (``dev``, ``staging``, ``prod``) permits and which actions need approval there."""
+
+    name: str
+    source: SourceLocation | None
+    allowed_tools: tuple[str, ...] | None = None
+    requires_approval_for: tuple[ToolAction, ...] = ()
+
+    @property
+    def rule_id(self) -> str:
+        return f"execution_context.environments.{self.name}"
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Environment gates and clearance: which roles may use tools that handle restricted data classes."""
+
+    source: SourceLocation | None = None
+    environments: tuple[EnvironmentGate, ...] = ()
+    clearance: Mapping[str, tuple[DataClass, ...]] = field(default_factory=dict, hash=False)
+    restricted_classes: tuple[DataClass, ...] = DEFAULT_RESTRICTED_CLASSES
+
+
 @dataclass(frozen=True)
 class PolicyTest:
     """A test case written in the YAML ``tests:`` section: an input and the decision it must get."""
@@ -189,6 +285,8 @@ class AgentBoundary:
     max_payload_size_kb: int | None = None
     max_payload_source: SourceLocation | None = None
     tests: tuple[PolicyTest, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    execution_context: ExecutionContext | None = None
     conditions: tuple[Condition, ...] = ()
     allowed_domains: tuple[str, ...] = ()
     allowed_domains_source: SourceLocation | None = None
