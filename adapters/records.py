@@ -97,12 +97,21 @@ class HashChain:
         self._lock = threading.Lock()
 
     def seal(self, record: dict[str, Any]) -> dict[str, Any]:
+        self.seal_encoded(record)
+        return record
+
+    def seal_encoded(self, record: dict[str, Any]) -> bytes:
+        """Seal ``record`` and return it as one JSON line: the canonical text the hash covers, then ``hash``.
+
+        Sinks that write text reuse this line instead of serialising the record again (keys sorted, ``hash`` last).
+        """
+        record.pop("hash", None)
         with self._lock:
             record["prev_hash"] = self.last_hash
-            record.pop("hash", None)
-            record["hash"] = record_hash(record)
-            self.last_hash = record["hash"]
-        return record
+            text = canonical_json(record)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            record["hash"] = self.last_hash = digest
+        return f'{text[:-1]},"hash":"{digest}"}}\n'.encode()
 
 
 def build_record(

@@ -163,7 +163,7 @@ def test_a_batch_splunk_rejects_as_malformed_is_set_aside(hec: HecReceiver, tmp_
     assert sink.flush(5)
     sink.close()
     rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert [entry["record"]["decision_id"] for entry in rejected] == ["d-0000", "d-0001"]
+    assert [entry["envelope"]["fields"]["decision_id"] for entry in rejected] == ["d-0000", "d-0001"]
     assert "Event field is required (code 12)" in rejected[0]["error"]
 
 

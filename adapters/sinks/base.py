@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["MemorySink", "Record", "Sink"]
+__all__ = ["MemorySink", "Record", "Sink", "encode_record"]
 
 Record = dict[str, Any]
+
+
+def encode_record(record: Record) -> bytes:
+    """One JSON line for ``record`` (compact, UTF-8, newline-terminated)."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
 
 
 @runtime_checkable
@@ -17,6 +23,8 @@ class Sink(Protocol):
 
     ``write`` must not keep the caller long: a sink that talks to the network spools and sends from its own thread.
     ``flush`` waits until everything written so far has been delivered (``True``) or ``timeout`` passes (``False``).
+    A sink that writes text may also offer ``write_encoded(records, lines)``: the pipeline then hands it each record's
+    JSON line as well (the text the hash was computed over), so the record is serialised once, not once per sink.
     """
 
     name: str

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from yaml2rego.adapters.sinks.base import Record
+from yaml2rego.adapters.sinks.base import Record, encode_record
 
 __all__ = ["FSYNC_POLICIES", "JsonlFileSink"]
 
@@ -55,12 +55,12 @@ class JsonlFileSink:
         self._handle = open(self.path, "ab")  # noqa: SIM115 - kept open for appends
 
     def write(self, records: Sequence[Record]) -> None:
-        if not records:
+        self.write_encoded(records, [encode_record(record) for record in records])
+
+    def write_encoded(self, records: Sequence[Record], lines: Sequence[bytes]) -> None:
+        """Append ``lines`` (one JSON line per record, as the pipeline encoded them)."""
+        if not lines:
             return
-        lines = [
-            json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
-            for record in records
-        ]
         with self._lock:
             if self.max_bytes:
                 for line in lines:  # rotation happens between records, never inside a batch's line
@@ -74,7 +74,7 @@ class JsonlFileSink:
             if self.fsync == "always" or (self.fsync == "interval" and now - self._last_sync >= self.fsync_interval):
                 os.fsync(self._handle.fileno())
                 self._last_sync = now
-            last = records[-1].get("hash")
+            last = records[-1].get("hash") if records else None
             self._last_hash = str(last) if last is not None else self._last_hash
 
     def last_hash(self) -> str | None:

@@ -164,11 +164,14 @@ class RecordPipeline:
         # agent's thread is waiting for it (otherwise a call could wait a whole switch interval, 5 ms by default).
         for start in range(0, len(records), _SLICE):
             chunk = records[start : start + _SLICE]
-            for record in chunk:
-                self.chain.seal(record)
+            lines = [self.chain.seal_encoded(record) for record in chunk]
             for sink in self.sinks:
                 try:
-                    sink.write(chunk)
+                    write_encoded = getattr(sink, "write_encoded", None)
+                    if write_encoded is not None:
+                        write_encoded(chunk, lines)
+                    else:
+                        sink.write(chunk)
                 except Exception:
                     # A failing sink must not stop the others or the agent; the error is counted and logged.
                     self.errors += 1

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from yaml2rego.adapters.records import parse_timestamp
-from yaml2rego.adapters.sinks.base import Record
+from yaml2rego.adapters.sinks.base import Record, encode_record
 from yaml2rego.adapters.sinks.spool import Spool
 
 from yaml2rego.errors import SinkError
@@ -59,10 +59,10 @@ class HecClient:
 
     def send(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
         """Raise :class:`HecRetryable` for 5xx/connection errors, :class:`SinkError` for a refusal (4xx)."""
-        body = b"".join(
-            json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
-            for envelope in envelopes
-        )
+        self.send_body(b"".join(encode_record(dict(envelope)) for envelope in envelopes), len(envelopes))
+
+    def send_body(self, body: bytes, count: int) -> None:
+        """Post ``count`` envelopes already concatenated into ``body``; errors as for :meth:`send`."""
         try:
             response = self._session.post(self.url, data=body, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -73,7 +73,7 @@ class HecClient:
         text = _splunk_text(response)
         if response.status_code >= 500 or response.status_code == 429:
             raise HecRetryable(f"Splunk HEC at {self.url} is unavailable: {text}")
-        error = SinkError(f"Splunk HEC at {self.url} refused {len(envelopes)} events: {text}")
+        error = SinkError(f"Splunk HEC at {self.url} refused {count} events: {text}")
         error.status = response.status_code  # type: ignore[attr-defined]
         raise error
 
@@ -124,7 +124,8 @@ class SplunkHecSink:
         self.max_batch_bytes = max_batch_bytes
         self.backoff = backoff
         self.time_field = time_field
-        self._envelope = envelope or self._default_envelope
+        self._envelope = envelope
+        self._metadata_json = json.dumps(self.metadata, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
         self.error: SinkError | None = None
         self.delivered = 0
         self._wake = threading.Event()
@@ -133,7 +134,12 @@ class SplunkHecSink:
         self._thread.start()
 
     def write(self, records: Sequence[Record]) -> None:
-        self.spool.append(records)
+        self.write_encoded(records, [encode_record(record) for record in records])
+
+    def write_encoded(self, records: Sequence[Record], lines: Sequence[bytes]) -> None:
+        """Spool one ready-to-send HEC envelope per record; the sender thread posts them as they are."""
+        envelopes = [self._envelope_line(record, line) for record, line in zip(records, lines, strict=True)]
+        self.spool.append_lines(envelopes)
         self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -156,26 +162,30 @@ class SplunkHecSink:
     def _stopped(self) -> bool:
         return self._closed.is_set() or (self.error is not None and getattr(self.error, "status", 0) in (401, 403))
 
-    def _default_envelope(self, record: Record) -> dict[str, Any]:
-        envelope: dict[str, Any] = {}
+    def _envelope_line(self, record: Record, line: bytes) -> bytes:
+        # The envelope is assembled around the record's JSON line rather than serialising the record again.
+        if self._envelope is not None:
+            return encode_record(self._envelope(record))
+        parts = []
         stamp = record.get(self.time_field)
         if isinstance(stamp, str):
             with contextlib.suppress(ValueError):
-                envelope["time"] = round(parse_timestamp(stamp), 6)
-        envelope.update(self.metadata)
-        envelope["event"] = record
-        return envelope
+                parts.append(b'"time":' + repr(round(parse_timestamp(stamp), 6)).encode())
+        if self._metadata_json:
+            parts.append(self._metadata_json)
+        parts.append(b'"event":' + line.rstrip(b"\n"))
+        return b"{" + b",".join(parts) + b"}\n"
 
     def _run(self) -> None:
         delay = self.backoff[0]
         while not self._stopped():
-            records, position = self.spool.peek(self.batch_size, self.max_batch_bytes)
-            if not records:
+            lines, position = self.spool.peek_lines(self.batch_size, self.max_batch_bytes)
+            if not lines:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
             try:
-                self.client.send([self._envelope(record) for record in records])
+                self.client.send_body(b"".join(lines), len(lines))
             except HecRetryable as exc:
                 log.warning("%s; retrying in %.1fs (%d records spooled)", exc, delay, self.spool.pending())
                 self._closed.wait(delay)
@@ -186,13 +196,14 @@ class SplunkHecSink:
                 log.error("%s", exc)
                 if getattr(exc, "status", 0) in (401, 403):
                     return  # a token problem: keep everything spooled for when it is fixed
-                self._reject(records, exc)
+                self._reject(lines, exc)
             else:
-                self.delivered += len(records)
+                self.delivered += len(lines)
             delay = self.backoff[0]
             self.spool.ack(position)
 
-    def _reject(self, records: Sequence[Record], error: SinkError) -> None:
+    def _reject(self, lines: Sequence[bytes], error: SinkError) -> None:
         with open(self.spool.directory / "rejected.jsonl", "a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps({"error": str(error), "record": record}, ensure_ascii=False) + "\n")
+            for line in lines:
+                entry = {"error": str(error), "envelope": json.loads(line)}
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -52,12 +52,18 @@ class Spool:
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         """Append records (in order); durable on disk after return when ``fsync`` is on."""
-        if not records:
-            return
-        data = b"".join(
-            json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
-            for record in records
+        self.append_lines(
+            [
+                json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+                for r in records
+            ]
         )
+
+    def append_lines(self, lines: Sequence[bytes]) -> None:
+        """Append lines that are already JSON, each ending in a newline."""
+        if not lines:
+            return
+        data = b"".join(lines)
         with self._lock:
             if self._handle.tell() > 0 and self._handle.tell() + len(data) > self.segment_bytes:
                 self._handle.close()
@@ -67,17 +73,22 @@ class Spool:
             self._handle.flush()
             if self.fsync:
                 os.fsync(self._handle.fileno())
-            self._pending += len(records)
+            self._pending += len(lines)
 
     # -- reading ---------------------------------------------------------------------------------------------------
 
     def peek(self, max_records: int, max_bytes: int = 1 << 62) -> tuple[list[dict[str, Any]], Position]:
         """Up to ``max_records`` records after the acknowledged position, and the position just after them."""
+        lines, position = self.peek_lines(max_records, max_bytes)
+        return [json.loads(line) for line in lines], position
+
+    def peek_lines(self, max_records: int, max_bytes: int = 1 << 62) -> tuple[list[bytes], Position]:
+        """Like :meth:`peek`, but the raw lines (newline included), unparsed."""
         with self._lock:
             segment, offset = self._acked
-            records: list[dict[str, Any]] = []
+            lines: list[bytes] = []
             size = 0
-            while len(records) < max_records and segment <= self._segment:
+            while len(lines) < max_records and segment <= self._segment:
                 path = self._path(segment)
                 if not path.exists():
                     segment, offset = segment + 1, 0
@@ -85,18 +96,18 @@ class Spool:
                 with open(path, "rb") as handle:
                     handle.seek(offset)
                     for line in handle:
-                        if not line.endswith(b"\n") or len(records) >= max_records:
+                        if not line.endswith(b"\n") or len(lines) >= max_records:
                             break
-                        if records and size + len(line) > max_bytes:
-                            return records, (segment, offset)
+                        if lines and size + len(line) > max_bytes:
+                            return lines, (segment, offset)
                         offset += len(line)
                         size += len(line)
                         if line.strip():
-                            records.append(json.loads(line))
-                if len(records) >= max_records or segment == self._segment:
+                            lines.append(line)
+                if len(lines) >= max_records or segment == self._segment:
                     break
                 segment, offset = segment + 1, 0
-            return records, (segment, offset)
+            return lines, (segment, offset)
 
     def ack(self, position: Position) -> None:
         """Mark everything before ``position`` delivered; delete segments that are entirely delivered."""
