@@ -34,6 +34,7 @@ import jsonschema
 import jsonschema_rs
 import yaml
 
+from yaml2rego import tool_registry
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
 from yaml2rego.model import (
     ANY_METHOD,
@@ -682,6 +683,9 @@ def _semantic_checks(checker: _Checker, boundary: dict[str, Any], bad: set[JSONP
             checker.add(f"a test named {name!r} already exists (line {test_names[name]})", (*path, "name"))
         elif isinstance(name, str):
             test_names[name] = checker.mark(path).line
+    for message, path, at_key in tool_registry.problems(boundary, _regex_problem):
+        if not _has_errors(path[:3], bad):
+            checker.add(message, path, key=at_key)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -777,6 +781,7 @@ def _build_agent(checker: _Checker, boundary: dict[str, Any]) -> AgentBoundary:
         max_payload_size_kb=_integer(boundary["max_payload_size_kb"]) if has_payload_limit else None,
         max_payload_source=location("max_payload_size_kb", key=True) if has_payload_limit else None,
         tests=tests,
+        **tool_registry.build(boundary, location),
     )
 
 
