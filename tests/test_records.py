@@ -164,3 +164,18 @@ def test_logs_verify_cli_accepts_an_intact_file(tmp_path: Path) -> None:
     write_log(log, 1)
     result = CliRunner().invoke(main, ["logs", "verify", str(log)])
     assert result.exit_code == 0 and result.output.startswith("ok: 1 record, hash chain intact")
+
+
+def test_the_file_holds_the_same_records_as_every_other_sink(tmp_path: Path) -> None:
+    from yaml2rego.adapters import MemorySink
+
+    memory = MemorySink()
+    log = tmp_path / "decisions.jsonl"
+    with Guard(AllowAll(), sinks=[JsonlFileSink(log), memory]) as guard:
+        for n in range(3):
+            guard.check({**CALL, "path": f"/api/ticket/v1/{n}", "body": {"note": "é\u2028"}})
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == memory.records
+    assert all(
+        line.endswith(f'"hash":"{record["hash"]}"}}') for line, record in zip(lines, memory.records, strict=True)
+    )
