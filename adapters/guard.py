@@ -110,7 +110,7 @@ class Guard:
         decision = Decision.from_result(
             result,
             decision_id=str(result.get("decision_id") or new_decision_id()),
-            enforced=result.get("mode") != "shadow",
+            enforced=result.get("mode") != "shadow" or _suspended(result),
             engine=self.engine_name,
             approval_id=str(approval) if approval is not None else None,
             latency_us=(time.perf_counter_ns() - started) // 1000,
@@ -224,6 +224,11 @@ class Guard:
             self.pipeline.submit(record)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
+
+
+def _suspended(result: Mapping[str, Any]) -> bool:
+    # The kill switch is an operator's explicit stop: it blocks shadow-mode agents too.
+    return any(reason.get("code") == "agent_suspended" for reason in result.get("reasons") or [])
 
 
 def _last_hash(sink: Sink) -> str | None:

@@ -263,6 +263,15 @@ def test_suspend_denies_the_next_call_and_resume_lifts_it(guard: Guard) -> None:
     assert guard.check(ALLOWED).allow
 
 
+def test_the_kill_switch_blocks_a_shadow_agent_too(guard: Guard) -> None:
+    call = {"agent_id": "trial_agent", "method": "GET", "path": "/api/public/x"}
+    guard.suspend("trial_agent", "incident 43")
+    decision = guard.check(call)
+    guard.resume("trial_agent")
+    assert decision.codes == ["agent_suspended"] and decision.blocked
+    assert guard.check(call).allow
+
+
 # -- rate limits -----------------------------------------------------------------------------------------------------
 
 
