@@ -412,3 +412,19 @@ def test_an_approval_needed_answer_blocks_the_call_and_keeps_extra_keys() -> Non
         decision = guard.check({"agent_id": "a", "method": "POST", "path": "/pay"})
     assert (decision.decision, decision.blocked, decision.codes) == ("approval_needed", True, ["approval_required"])
     assert decision.details == {"approval": {"ttl": 60}}
+
+
+def test_the_runtime_public_names_are_pinned() -> None:
+    import yaml2rego.adapters as adapters
+    import yaml2rego.adapters.sinks as sinks
+
+    assert sorted(adapters.__all__) == [
+        "Decision", "Guard", "HashChain", "JsonlFileSink", "MemoryRateLimitStore", "MemorySink", "OtelSink",
+        "PolicyDenied", "RateLimitStore", "RedisRateLimitStore", "Sink", "SplunkHecSink", "VerifyResult",
+        "verify_file", "verify_records",
+    ]  # fmt: skip
+    assert sorted(sinks.__all__) == [
+        "HecClient", "JsonlFileSink", "MemorySink", "OtelSink", "Record", "RecordPipeline", "Sink", "SplunkHecSink",
+        "Spool",
+    ]  # fmt: skip
+    assert all(hasattr(adapters, name) for name in adapters.__all__)
