@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from yaml2rego.model import ANY_METHOD, AgentBoundary, EndpointRule, FieldRule, FieldType, InputValidation
+from yaml2rego.model import (
+    ANY_METHOD,
+    AgentBoundary,
+    EndpointRule,
+    ExecutionContext,
+    FieldRule,
+    FieldType,
+    InputValidation,
+    Tool,
+    ToolAction,
+)
 
 __all__ = ["TestCase", "cases_for"]
 
@@ -38,6 +48,7 @@ def cases_for(agent: AgentBoundary) -> list[TestCase]:
     """Every generated case for ``agent``, then the cases written in its YAML ``tests:`` section."""
     planner = _Planner(agent)
     cases = planner.endpoint_cases() + planner.validation_cases() + planner.payload_cases() + planner.path_cases()
+    cases += planner.tool_cases()
     cases += planner.user_cases()
     return _unique_names(cases)
 
@@ -190,6 +201,105 @@ class _Planner:
             codes=("non_canonical_path",),
         )]
 
+    def tool_cases(self) -> list[TestCase]:
+        """For each tool: a call that passes every check, then one that breaks each of its rules in turn."""
+        if not self.agent.tools:
+            return []
+        cases = [TestCase(
+            name="unregistered_tool_is_denied",
+            description=f"tool {_UNLISTED_TOOL} is not in the tool registry",
+            input={"agent_id": self.agent.agent_id, "tool": _UNLISTED_TOOL},
+            expect="deny",
+            codes=("unknown_tool",),
+        )]
+        for tool in self.agent.tools:
+            planned = self.tool_call(tool)
+            if planned is None:
+                continue
+            call, expect = planned
+            cases.append(self._tool_case(tool, "allows" if expect == "allow" else "needs_approval", call, expect,
+                                         f"a call of {tool.name} within its rules gets {expect}"))
+            other = next((action for action in ToolAction if action not in tool.actions), None)
+            if other is not None:
+                cases.append(self._tool_case(tool, f"refuses_{other.value}", {**call, "action": other.value},
+                                             "deny", f"{tool.name} does not allow {other.value}",
+                                             ("action_not_allowed",)))
+            for rule in tool.args or ():
+                bad = {**call["args"], rule.field: _invalid_value(rule)}
+                cases.append(self._tool_case(tool, f"rejects_invalid_{_slug(rule.field)}", {**call, "args": bad},
+                                             "deny", f"{rule.rule_id}: argument {rule.field} must be a valid "
+                                             f"{rule.type.value}", ("invalid_arguments",)))
+            if tool.args is not None:
+                extra = {**call["args"], _UNLISTED_ARG: "x"}
+                cases.append(self._tool_case(tool, "rejects_undeclared_argument", {**call, "args": extra}, "deny",
+                                             f"{tool.name} declares no argument {_UNLISTED_ARG}",
+                                             ("invalid_arguments",)))
+            for scope in tool.scope:
+                outside = {**call["args"], scope.arg: _OUT_OF_SCOPE}
+                cases.append(self._tool_case(tool, f"keeps_{_slug(scope.arg)}_in_scope", {**call, "args": outside},
+                                             "deny", f"{scope.rule_id}: {_OUT_OF_SCOPE} is outside "
+                                             f"{', '.join(scope.patterns)}", ("scope_violation",)))
+            if call.get("requester_role") is not None:
+                cases.append(self._tool_case(tool, "needs_clearance", _without(call, ("requester_role",)), "deny",
+                                             f"{tool.name} handles {tool.classification.value} data: a call without "
+                                             "a cleared role is refused", ("clearance_denied",)))
+        context = self.agent.execution_context or ExecutionContext()
+        for gate in context.environments:
+            barred = [tool for tool in self.agent.tools if gate.allowed_tools is not None
+                      and tool.name not in gate.allowed_tools]
+            if barred:
+                call = {"agent_id": self.agent.agent_id, "tool": barred[0].name, "environment": gate.name}
+                cases.append(TestCase(
+                    name=f"environment_{_slug(gate.name)}_bars_{_slug(barred[0].name)}",
+                    description=f"{gate.rule_id} does not allow {barred[0].name}",
+                    input=call,
+                    expect="deny",
+                    codes=("tool_not_allowed_in_environment",),
+                    source=_where(gate.source),
+                ))
+        return cases
+
+    def tool_call(self, tool: Tool) -> tuple[dict[str, Any], str] | None:
+        """A call of ``tool`` that passes every deny check, and the decision it must get; ``None`` when the model
+        does not say how to build one (an argument with an unexampled pattern, no environment or role that fits)."""
+        context = self.agent.execution_context or ExecutionContext()
+        action = tool.actions[0]
+        args: dict[str, Any] = {}
+        scopes = {scope.arg: scope for scope in tool.scope}
+        for rule in tool.args or ():
+            value = _valid_value(rule) if rule.field not in scopes else scopes[rule.field].patterns[0].replace("*", "x")
+            if value is _UNKNOWN or (rule.field in scopes and not _string_fits(rule, value)):
+                return None
+            args[rule.field] = value
+        call: dict[str, Any] = {"agent_id": self.agent.agent_id, "tool": tool.name, "action": action.value,
+                                "args": args}
+        approval = tool.requires_approval
+        if context.environments:
+            gates = [gate for gate in context.environments
+                     if gate.allowed_tools is None or tool.name in gate.allowed_tools]
+            if not gates:
+                return None
+            gate = next((gate for gate in gates if action not in gate.requires_approval_for), gates[0])
+            call["environment"] = gate.name
+            approval = approval or action in gate.requires_approval_for
+        if tool.classification in context.restricted_classes:
+            role = next((role for role, classes in context.clearance.items() if tool.classification in classes), None)
+            if role is None:
+                return None
+            call["requester_role"] = role
+        return call, "approval_needed" if approval else "allow"
+
+    def _tool_case(self, tool: Tool, suffix: str, call: dict[str, Any], expect: str, description: str,
+                   codes: tuple[str, ...] = ()) -> TestCase:
+        return TestCase(
+            name=f"tool_{_slug(tool.name)}_{suffix}",
+            description=description,
+            input=call,
+            expect=expect,
+            codes=codes,
+            source=_where(tool.source),
+        )
+
     def user_cases(self) -> list[TestCase]:
         cases = []
         for test in self.agent.tests:
@@ -208,6 +318,20 @@ class _Planner:
 # -- helpers -----------------------------------------------------------------------------------------------------
 
 _UNKNOWN = object()
+_UNLISTED_TOOL = "yaml2rego_unlisted_tool"
+_UNLISTED_ARG = "yaml2rego_unlisted_argument"
+_OUT_OF_SCOPE = "yaml2rego/out-of-scope"
+
+
+def _string_fits(rule: FieldRule, value: str) -> bool:
+    """Whether a scope-derived value also satisfies its argument's string rule."""
+    if rule.type is not FieldType.STRING:
+        return False
+    if rule.min_length is not None and len(value) < rule.min_length:
+        return False
+    if rule.max_length is not None and len(value) > rule.max_length:
+        return False
+    return rule.pattern is None or re.search(rule.pattern, value) is not None
 
 
 def _applies(rule_method: str, regex: str, method: str, path: str) -> bool:
