@@ -27,7 +27,7 @@ from typing import Any
 
 import jinja2
 
-from yaml2rego import testgen, tool_registry
+from yaml2rego import enforcement, testgen, tool_registry
 from yaml2rego.errors import CompileError
 from yaml2rego.model import AgentBoundary, EndpointRule, FieldRule, InputValidation, PolicySet, RateLimit
 
@@ -146,6 +146,7 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
             "source": _where(agent.max_payload_source),
             "bytes": agent.max_payload_size_kb * 1024,
         }
+    data.update(enforcement.agent_data(agent))
     data.update(tool_registry.agent_data(agent))
     return data
 

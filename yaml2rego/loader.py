@@ -34,7 +34,7 @@ import jsonschema
 import jsonschema_rs
 import yaml
 
-from yaml2rego import tool_registry
+from yaml2rego import enforcement, tool_registry
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
 from yaml2rego.model import (
     ANY_METHOD,
@@ -686,6 +686,9 @@ def _semantic_checks(checker: _Checker, boundary: dict[str, Any], bad: set[JSONP
     for message, path, at_key in tool_registry.problems(boundary, _regex_problem):
         if not _has_errors(path[:3], bad):
             checker.add(message, path, key=at_key)
+    for message, path, at_key in enforcement.problems(boundary, _regex_problem):
+        if not _has_errors(path[:3], bad):
+            checker.add(message, path, key=at_key)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -782,6 +785,7 @@ def _build_agent(checker: _Checker, boundary: dict[str, Any]) -> AgentBoundary:
         max_payload_source=location("max_payload_size_kb", key=True) if has_payload_limit else None,
         tests=tests,
         **tool_registry.build(boundary, location),
+        **enforcement.build(boundary, location),
     )
 
 
