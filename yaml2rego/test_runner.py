@@ -7,6 +7,7 @@ what passes in a user's CI. Without one, the same modules run on the embedded en
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
@@ -21,13 +22,15 @@ __all__ = ["TestOutcome", "TestReport", "render", "run"]
 
 @dataclass(frozen=True)
 class TestOutcome:
-    """One Rego test rule and how it ended."""
+    """One Rego test rule and how it ended: ``error`` is set when evaluation raised (an error, not a failure);
+    ``message`` says why a test did not pass (the error, or what failed)."""
 
     package: str
     name: str
     passed: bool
     error: str | None = None
     duration_ms: float = 0.0
+    message: str | None = None
 
 
 @dataclass
@@ -56,6 +59,9 @@ def _run_with_opa(compiled: CompiledPolicy, coverage: bool) -> TestReport:
     with tempfile.TemporaryDirectory(prefix="yaml2rego-test-") as directory:
         compiled.write(directory)
         result = run_opa(["test", directory, "--format=json"])
+        if not result.stdout.strip() and result.returncode != 0:
+            # A module that does not parse or compile: opa prints the errors on stderr and no JSON at all.
+            raise EngineError(f"opa test failed: {(result.stderr or '').strip() or f'exit code {result.returncode}'}")
         try:
             raw = json.loads(result.stdout or "[]")
         except json.JSONDecodeError as exc:
@@ -63,12 +69,14 @@ def _run_with_opa(compiled: CompiledPolicy, coverage: bool) -> TestReport:
         report = TestReport(engine="opa")
         for item in raw:
             error = item.get("error")
+            error_text = (error.get("message") if isinstance(error, dict) else error) or None
             report.outcomes.append(TestOutcome(
                 package=str(item.get("package", "")).removeprefix("data."),
                 name=item.get("name", ""),
                 passed=not item.get("fail") and not error,
-                error=(error.get("message") if isinstance(error, dict) else error) or ("failed" if item.get("fail") else None),
+                error=error_text,
                 duration_ms=item.get("duration", 0) / 1e6,
+                message=error_text or (_opa_failure(item, directory) if item.get("fail") else None),
             ))
         if coverage:
             covered = run_opa(["test", directory, "--coverage", "--format=json"])
@@ -92,8 +100,17 @@ def _run_embedded(compiled: CompiledPolicy, coverage: bool) -> TestReport:
             passed=result.passed,
             error=result.error,
             duration_ms=result.duration_ms,
+            message=None if result.passed else (result.error or result.message or "the test failed"),
         ))
     return report
+
+
+def _opa_failure(item: dict[str, Any], directory: str) -> str:
+    """``file:row: the test is false or undefined``, with the file relative to the compiled directory."""
+    location = item.get("location") or {}
+    file = str(location.get("file", "")).removeprefix(directory).lstrip("/")
+    where = f"{file}:{location.get('row')}: " if file and location.get("row") else ""
+    return f"{where}the test is false or undefined"
 
 
 def render(report: TestReport, output_format: str = "text", *, verbose: bool = False) -> str:
@@ -119,8 +136,8 @@ def _text(report: TestReport, verbose: bool) -> str:
     lines = []
     for outcome in report.outcomes:
         if verbose or not outcome.passed:
-            status = "PASS" if outcome.passed else ("ERROR" if outcome.error and outcome.error != "failed" else "FAIL")
-            detail = f": {outcome.error}" if outcome.error and not outcome.passed else ""
+            status = "PASS" if outcome.passed else ("ERROR" if outcome.error else "FAIL")
+            detail = f": {outcome.message}" if outcome.message and not outcome.passed else ""
             lines.append(f"{status} data.{outcome.package}.{outcome.name}{detail}")
     total, failed = len(report.outcomes), len(report.failures)
     summary = f"{total - failed} passed, {failed} failed"
@@ -135,20 +152,40 @@ def _text(report: TestReport, verbose: bool) -> str:
 
 
 def _junit(report: TestReport) -> str:
-    suites = ET.Element("testsuites", name="yaml2rego", tests=str(len(report.outcomes)), failures=str(len(report.failures)))
+    # The common JUnit XML shape (Ant/Jenkins/GitLab): <properties> is the first child of each <testsuite>, an
+    # evaluation error is an <error>, a false or undefined test a <failure>, and `failures` does not count errors.
+    errors = sum(1 for outcome in report.outcomes if outcome.error)
+    suites = ET.Element(
+        "testsuites", name="yaml2rego", tests=str(len(report.outcomes)),
+        failures=str(len(report.failures) - errors), errors=str(errors),
+    )
     by_package: dict[str, list[TestOutcome]] = {}
     for outcome in report.outcomes:
         by_package.setdefault(outcome.package, []).append(outcome)
     for package, outcomes in by_package.items():
-        failures = sum(1 for outcome in outcomes if not outcome.passed)
-        suite = ET.SubElement(suites, "testsuite", name=f"data.{package}", tests=str(len(outcomes)), failures=str(failures))
+        suite_errors = sum(1 for outcome in outcomes if outcome.error)
+        failures = sum(1 for outcome in outcomes if not outcome.passed) - suite_errors
+        suite = ET.SubElement(
+            suites, "testsuite", name=f"data.{package}", tests=str(len(outcomes)), failures=str(failures),
+            errors=str(suite_errors),
+        )
+        if report.coverage is not None:
+            properties = ET.SubElement(suite, "properties")
+            ET.SubElement(properties, "property", name="coverage", value=f"{report.coverage:.2f}")
         for outcome in outcomes:
             case: Any = ET.SubElement(
-                suite, "testcase", classname=f"data.{package}", name=outcome.name, time=f"{outcome.duration_ms / 1000:.6f}"
+                suite, "testcase", classname=f"data.{package}", name=outcome.name,
+                time=f"{outcome.duration_ms / 1000:.6f}",
             )
             if not outcome.passed:
-                ET.SubElement(case, "failure", message=outcome.error or "failed").text = outcome.error or "failed"
-    if report.coverage is not None:
-        properties = ET.SubElement(suites, "properties")
-        ET.SubElement(properties, "property", name="coverage", value=f"{report.coverage:.2f}")
+                text = _xml_safe(outcome.message or outcome.error or "failed")
+                ET.SubElement(case, "error" if outcome.error else "failure", message=text).text = text
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+
+
+# Characters XML 1.0 cannot hold at all, even escaped (control characters other than tab, newline, carriage return).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _XML_INVALID.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
