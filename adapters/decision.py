@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +30,9 @@ __all__ = [
     "deny_with",
     "make_reason",
     "malformed",
+    "new_decision_id",
     "prepare_input",
+    "suspended",
 ]
 
 Reason = dict[str, Any]
@@ -171,3 +175,14 @@ def deny_with(result: Mapping[str, Any], reasons: list[dict[str, Any]]) -> dict[
         "reasons": reasons,
         "decision_reason": "; ".join(reason["message"] for reason in reasons),
     }
+
+
+def suspended(result: Mapping[str, Any]) -> bool:
+    # The kill switch is an operator's explicit stop: it blocks shadow-mode agents too.
+    return any(reason.get("code") == "agent_suspended" for reason in result.get("reasons") or [])
+
+
+def new_decision_id() -> str:
+    """A random (version 4) UUID. Not from ``os.urandom``, which costs more than the rest of the guard: decision ids
+    must be unique, not unguessable, and ``random`` is reseeded in every forked child."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))

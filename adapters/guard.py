@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
+import threading
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ from yaml2rego.adapters.decision import (
     deny_with,
     make_reason,
     malformed,
+    new_decision_id,
     prepare_input,
+    suspended,
 )
 from yaml2rego.adapters.limits import MemoryRateLimitStore, RateLimitStore, RedisRateLimitStore, limit_key
 from yaml2rego.adapters.records import HashChain, build_record, input_digest
@@ -43,7 +46,7 @@ from yaml2rego.adapters.sinks.otel import current_trace
 from yaml2rego.adapters.sinks.pipeline import RecordPipeline
 
 from yaml2rego.engines.base import Engine
-from yaml2rego.errors import first_line
+from yaml2rego.errors import EngineUnavailable, first_line
 
 __all__ = ["RATE_LIMIT_WINDOW_S", "Guard"]
 
@@ -64,13 +67,18 @@ class Guard:
         spool_dir: str | os.PathLike[str] | None = None,
         log_bodies: bool = False,
         tracing: bool | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.engine = engine
+        # For engines without a deadline of their own: each decision runs in a worker thread and is abandoned (a
+        # fail-closed deny) after `timeout` seconds. The OPA engine has its own; the embedded one rarely needs it.
+        self.timeout = timeout
+        self._workers = ThreadPoolExecutor(32, "yaml2rego-engine") if timeout is not None else None
         self.store: RateLimitStore = store if store is not None else MemoryRateLimitStore()
         self.log_bodies = log_bodies
         self.tracing = any(getattr(s, "name", "") == "otel" for s in sinks) if tracing is None else tracing
         # A file sink that already holds records: the chain continues from its last record.
-        last = next((h for sink in sinks if (h := _last_hash(sink))), None)
+        last = next((h for sink in sinks if isinstance(h := getattr(sink, "last_hash", lambda: None)(), str)), None)
         self.pipeline = RecordPipeline(
             sinks,
             chain=HashChain(last) if last else HashChain(),
@@ -110,7 +118,7 @@ class Guard:
         decision = Decision.from_result(
             result,
             decision_id=str(result.get("decision_id") or new_decision_id()),
-            enforced=result.get("mode") != "shadow" or _suspended(result),
+            enforced=result.get("mode") != "shadow" or suspended(result),
             engine=self.engine_name,
             approval_id=str(approval) if approval is not None else None,
             latency_us=(time.perf_counter_ns() - started) // 1000,
@@ -149,6 +157,12 @@ class Guard:
         self.pipeline.close(timeout)
         with contextlib.suppress(Exception):
             self.store.close()
+        if self._workers is not None:
+            # Workers first: a thread's own engine state (regorus engines are bound to their thread) is released by
+            # that thread as it exits. A worker stuck in a decision is not waited for beyond `timeout`.
+            stopper = threading.Thread(target=self._workers.shutdown, kwargs={"cancel_futures": True}, daemon=True)
+            stopper.start()
+            stopper.join(timeout)
         with contextlib.suppress(Exception):
             self.engine.close()
 
@@ -165,7 +179,15 @@ class Guard:
     # -- internals -------------------------------------------------------------------------------------------------
 
     def _decide(self, request: Any) -> dict[str, Any]:
-        result = self.engine.decide(request)
+        if self._workers is None:
+            result = self.engine.decide(request)
+        else:
+            try:
+                result = self._workers.submit(self.engine.decide, request).result(self.timeout)
+            except FutureTimeout:
+                raise EngineUnavailable(
+                    f"the {self.engine_name} engine did not answer within {self.timeout}s"
+                ) from None
         problem = malformed(result)
         if problem:
             raise ValueError(f"the {self.engine_name} engine returned a malformed decision: {problem}")
@@ -224,23 +246,6 @@ class Guard:
             self.pipeline.submit(record)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
-
-
-def _suspended(result: Mapping[str, Any]) -> bool:
-    # The kill switch is an operator's explicit stop: it blocks shadow-mode agents too.
-    return any(reason.get("code") == "agent_suspended" for reason in result.get("reasons") or [])
-
-
-def _last_hash(sink: Sink) -> str | None:
-    method = getattr(sink, "last_hash", None)
-    value = method() if callable(method) else None
-    return value if isinstance(value, str) else None
-
-
-def new_decision_id() -> str:
-    """A random (version 4) UUID. Not from ``os.urandom``, which costs more than the rest of the guard: decision ids
-    must be unique, not unguessable, and ``random`` is reseeded in every forked child."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:

@@ -232,6 +232,26 @@ def test_an_opa_daemon_slower_than_the_timeout_is_a_deny() -> None:
         server.server_close()
 
 
+def test_an_engine_slower_than_the_guards_timeout_is_a_deny() -> None:
+    release = threading.Event()
+
+    class Stuck(FakeEngine):
+        def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
+            release.wait(5)
+            return super().decide(call)
+
+    with Guard(Stuck(shadow_deny()), timeout=0.1) as guard:
+        decision = guard.check(ALLOWED)
+        release.set()
+    assert decision.codes == ["policy_engine_unavailable"] and decision.blocked
+    assert decision.decision_reason == "the policy engine is unavailable: the fake engine did not answer within 0.1s"
+
+
+def test_with_a_timeout_the_embedded_engine_still_decides(policy_dir: Path) -> None:
+    with Guard.from_policy([policy_dir], timeout=5) as guard:
+        assert guard.check(ALLOWED).allow and guard.check(DENIED).blocked
+
+
 # -- shadow mode -----------------------------------------------------------------------------------------------------
 
 
