@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -49,6 +50,8 @@ from yaml2rego.engines.base import Engine
 from yaml2rego.errors import EngineUnavailable, first_line
 
 __all__ = ["RATE_LIMIT_WINDOW_S", "Guard"]
+
+log = logging.getLogger("yaml2rego.adapters")
 
 RATE_LIMIT_WINDOW_S = 60.0
 _MODE_CACHE_SIZE = 100_000
@@ -144,9 +147,11 @@ class Guard:
     def suspend(self, agent_id: str, reason: str) -> None:
         """Every later call of ``agent_id`` is denied with ``agent_suspended`` (control CC7.4), on either engine."""
         self.engine.suspend(agent_id, reason)
+        log.warning("agent %s suspended on the %s engine: %s", agent_id, self.engine_name, reason)
 
     def resume(self, agent_id: str) -> None:
         self.engine.resume(agent_id)
+        log.warning("agent %s resumed on the %s engine", agent_id, self.engine_name)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every decision so far has reached every sink; ``False`` if ``timeout`` passed first."""
