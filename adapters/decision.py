@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,4 +184,7 @@ def suspended(result: Mapping[str, Any]) -> bool:
 def new_decision_id() -> str:
     """A random (version 4) UUID. Not from ``os.urandom``, which costs more than the rest of the guard: decision ids
     must be unique, not unguessable, and ``random`` is reseeded in every forked child."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    # uuid.UUID(int=…, version=4) does the same bit-setting and formatting, five times slower.
+    bits = random.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48) | (0x4000 << 64) | (0x8000 << 48)
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -118,6 +118,16 @@ def test_check_returns_the_contract_fields_and_a_decision_id(guard: Guard) -> No
     assert "allowed_endpoints[0]" in decision.decision_reason
 
 
+def test_decision_ids_are_version_4_uuids_and_unique() -> None:
+    import uuid
+
+    from yaml2rego.adapters.decision import new_decision_id
+
+    ids = [new_decision_id() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    assert all(str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4 for text in ids)
+
+
 def test_enforce_raises_policy_denied_with_the_reasons(guard: Guard) -> None:
     with pytest.raises(PolicyDenied) as raised:
         guard.enforce(DENIED)
