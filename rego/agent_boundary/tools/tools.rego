@@ -154,7 +154,8 @@ _clearance_message(entry, call) := message if {
 	message := sprintf(template, [entry.name, entry.classification])
 }
 
-_args(call) := call.args if {
+# An argument whose value is null counts as absent: frameworks fill unset optional arguments with null.
+_args(call) := {name: value | some name, value in call.args; value != null} if {
 	is_object(call.args)
 } else := {}
 

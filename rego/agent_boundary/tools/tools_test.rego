@@ -132,6 +132,11 @@ test_argument_rule_is_checked if {
 	result.reasons[0].rule == "tools.jira_reader.args.limit"
 }
 
+test_null_argument_counts_as_absent if {
+	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-1", "limit": null}, "environment": "dev"})
+	result.decision == "allow"
+}
+
 test_undeclared_argument_is_denied if {
 	result := _decide({"tool": "jira_reader", "args": {"project": "SEC-1", "jql": "x"}, "environment": "dev"})
 	_codes(result) == {"invalid_arguments"}
