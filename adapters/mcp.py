@@ -1,0 +1,104 @@
+"""MCP: the agent boundary on every ``tools/call`` of a server built with the official ``mcp`` SDK (v2), and a small
+proxy that puts it in front of an existing MCP server.
+
+>>> from mcp.server.mcpserver import MCPServer  # doctest: +SKIP
+>>> from yaml2rego.adapters.mcp import BoundaryMiddleware, guarded_proxy
+>>> server = MCPServer("infra", middleware=[BoundaryMiddleware(guard, "infra_review_agent")])  # doctest: +SKIP
+>>> async with Client(upstream_url) as upstream:  # doctest: +SKIP
+...     proxy = guarded_proxy(upstream, guard, "infra_review_agent")  # serve it as any low-level Server
+
+A refused call never reaches the tool: the client gets a ``CallToolResult`` with ``is_error=True``, the reasons as
+text (for the model) and the decision as ``structured_content`` (for code). MCP has no way to pause a call for a
+human, so a call that needs approval is refused the same way, with ``decision: "approval_needed"`` and the approval
+request; the caller can ask for approval and call again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from yaml2rego.adapters.decision import Decision
+from yaml2rego.adapters.guard import Guard
+from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, refusal_text, require
+
+__all__ = ["BoundaryMiddleware", "guard_server", "guarded_proxy", "refusal_result"]
+
+
+class BoundaryMiddleware:
+    """Server middleware (``MCPServer(middleware=[…])`` or ``server.middleware``) checking each ``tools/call``.
+
+    ``context_from(ctx)`` may return per-call overrides (``environment``, ``requester_role``, ``action``), e.g. from
+    the authenticated client. Every other request passes through untouched.
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        agent_id: str,
+        *,
+        environment: str | None = None,
+        requester_role: str | None = None,
+        actions: Mapping[str, str] | None = None,
+        context_from: Callable[[Any], Mapping[str, Any]] | None = None,
+    ) -> None:
+        require("mcp.types", "mcp")
+        self.guard = guard
+        self.context = ToolCallContext(agent_id, environment, requester_role, dict(actions or {}))
+        self.context_from = context_from
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Any]) -> Any:
+        params = ctx.params
+        if ctx.method != "tools/call" or not isinstance(params, Mapping) or not isinstance(params.get("name"), str):
+            return await call_next(ctx)
+        overrides = dict(self.context_from(ctx)) if self.context_from is not None else {}
+        call = self.context.call(params["name"], params.get("arguments"), **overrides)
+        decision = await self.guard.acheck(call)
+        if decision.blocked:
+            return refusal_result(decision, call)
+        return await call_next(ctx)
+
+
+def refusal_result(decision: Decision, call: Mapping[str, Any]) -> Any:
+    """The ``CallToolResult`` a client gets instead of the tool's output."""
+    types = require("mcp.types", "mcp")
+    structured: dict[str, Any] = {
+        "decision": decision.decision,
+        "decision_id": decision.decision_id,
+        "reasons": decision.reasons,
+    }
+    if decision.decision == "approval_needed":
+        structured["approval_request"] = approval_request(decision, call)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=refusal_text(decision))],
+        structured_content=structured,
+        is_error=True,
+    )
+
+
+def guard_server(server: Any, guard: Guard, agent_id: str, **options: Any) -> Any:
+    """Add :class:`BoundaryMiddleware` to an existing ``MCPServer`` or low-level ``Server``; returns the server."""
+    server.middleware.append(BoundaryMiddleware(guard, agent_id, **options))
+    return server
+
+
+def guarded_proxy(upstream: Any, guard: Guard, agent_id: str, *, name: str = "yaml2rego-proxy", **options: Any) -> Any:
+    """A low-level MCP ``Server`` that lists ``upstream``'s tools and forwards each allowed call to it.
+
+    ``upstream`` is a connected ``mcp.Client`` (or anything with async ``list_tools()`` and ``call_tool(name,
+    arguments)``). Options are those of :class:`BoundaryMiddleware`.
+    """
+    lowlevel = require("mcp.server.lowlevel", "mcp")
+    types = require("mcp.types", "mcp")
+
+    async def on_list_tools(ctx: Any, params: Any) -> Any:
+        listed = await upstream.list_tools()
+        return types.ListToolsResult(tools=listed.tools)
+
+    async def on_call_tool(ctx: Any, params: Any) -> Any:
+        result = await upstream.call_tool(params.name, params.arguments)
+        # The upstream's own metadata (its server info) is not the proxy's to repeat.
+        return result.model_copy(update={"meta": None})
+
+    server = lowlevel.Server(name, on_list_tools=on_list_tools, on_call_tool=on_call_tool)
+    return guard_server(server, guard, agent_id, **options)
