@@ -50,6 +50,9 @@ def test_library_has_tests_for_every_package() -> None:
     packages = {test.package for test in LIBRARY_TESTS}
     assert packages == {
         "agent_boundary_test",
+        "agent_boundary.conditions_test",
+        "agent_boundary.dlp_test",
+        "agent_boundary.egress_test",
         "agent_boundary.paths_test",
         "agent_boundary.tools_test",
         "agent_boundary.validation_test",
@@ -71,7 +74,16 @@ def test_rego_library_coverage() -> None:
     """The library's tests cover at least 80% of its non-test lines, every module included."""
     report = library_run().coverage_report
     assert report is not None
-    assert {Path(item.path).name for item in report.files} == {"decision.rego", "paths.rego", "tools.rego", "validation.rego"}
+    assert {Path(item.path).name for item in report.files} == {
+        "conditions.rego",
+        "decision.rego",
+        "dlp.rego",
+        "egress.rego",
+        "enforcement.rego",
+        "paths.rego",
+        "tools.rego",
+        "validation.rego",
+    }
     assert report.percent >= MIN_COVERAGE, format_summary(library_run())
 
 

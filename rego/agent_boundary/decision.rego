@@ -31,17 +31,21 @@ reason_controls := {
 	"scope_violation": "CC6.3",
 	"invalid_arguments": "CC6.1",
 	"approval_required": "CC8.1",
+	"parameter_denied": "CC6.1",
+	"egress_denied": "CC6.6",
+	"sensitive_data_redacted": "CC6.7",
 }
 
 # METADATA
 # title: Decision
 # description: |
-#   The decision for `input`: always an object, for any input. Keys: decision ("allow", "deny" or
-#   "approval_needed"), allow, reasons (sorted by their JSON text), decision_reason (one line), policy_version,
-#   agent_id, mode, rate_limits.
+#   The decision for `input`: always an object, for any input. Keys: decision ("allow", "deny", "approval_needed"
+#   or "sanitize"), allow, reasons (sorted by their JSON text), decision_reason (one line), policy_version,
+#   agent_id, mode, rate_limits; and, only when they apply, redactions, result_redactions and budget
+#   (enforcement.rego).
 # scope: document
 # entrypoint: true
-decision := {
+decision := object.union(_enforcement_extras, {
 	"decision": _outcome,
 	"allow": _outcome == "allow",
 	"reasons": _sorted_reasons,
@@ -50,7 +54,7 @@ decision := {
 	"agent_id": _agent_id,
 	"mode": _mode,
 	"rate_limits": _rate_limits,
-}
+})
 
 default _outcome := "deny"
 
@@ -58,6 +62,7 @@ default _outcome := "deny"
 _outcome := "allow" if {
 	count(deny_reasons) == 0
 	count(approval_reasons) == 0
+	not _sanitizing
 	_allowed_by
 }
 
@@ -65,6 +70,7 @@ _outcome := "allow" if {
 _outcome := "allow" if {
 	count(deny_reasons) == 0
 	count(approval_reasons) == 0
+	not _sanitizing
 	_tool_entry
 }
 
@@ -80,6 +86,8 @@ _sorted_reasons := [_reasons_by_key[key] | some key in sort(object.keys(_reasons
 # The reasons shown are those of the outcome: why a call needs approval, or why it is denied.
 _shown_reasons := approval_reasons if {
 	_outcome == "approval_needed"
+} else := _sanitize_reasons if {
+	_outcome == "sanitize"
 } else := deny_reasons
 
 _reasons_by_key[key] := reason if {
