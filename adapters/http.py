@@ -1,0 +1,128 @@
+"""HTTP: the agent boundary on every outbound request made with ``requests`` or ``httpx``, checked before it is sent.
+
+>>> from yaml2rego.adapters.http import GuardedTransport, guarded_session
+>>> session = guarded_session(guard, "support_agent_1")  # doctest: +SKIP
+>>> session.get("https://crm.internal/api/customer/v1/42")  # doctest: +SKIP
+>>> client = httpx.Client(transport=GuardedTransport(guard, "support_agent_1"))  # doctest: +SKIP
+
+Each request becomes a call ``{agent_id, method, path, host, body, payload_size_bytes}``: the path as sent (still
+percent-encoded, with its query, so the policy sees what the server will see), the host in lower case, the body as
+text (the policy reads a JSON object out of it) and its exact size in bytes. A request that is blocked raises
+:class:`~yaml2rego.errors.PolicyDenied` and never leaves the process. A call that needs approval is blocked too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+from yaml2rego.adapters.guard import Guard
+from yaml2rego.adapters.tool_calls import require
+
+__all__ = ["AsyncGuardedTransport", "GuardedAdapter", "GuardedTransport", "guarded_session", "http_call"]
+
+
+def http_call(agent_id: str, method: str, url: str, content: bytes | None) -> dict[str, Any]:
+    """The decision input for one outbound request. The body is passed as text: the policy reads a JSON object out
+    of it for field rules, and its exact size in bytes is given separately."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    call: dict[str, Any] = {
+        "agent_id": agent_id,
+        "method": method.upper(),
+        "path": f"{path}?{parts.query}" if parts.query else path,
+        "host": (parts.hostname or "").lower(),
+    }
+    if content:
+        call["body"] = content.decode("utf-8", errors="replace")
+        call["payload_size_bytes"] = len(content)
+    return call
+
+
+class GuardedAdapter(requests.adapters.HTTPAdapter):
+    """A ``requests`` transport adapter: checks each request, then sends it as a plain ``HTTPAdapter`` would."""
+
+    def __init__(self, guard: Guard, agent_id: str, **adapter_options: Any) -> None:
+        super().__init__(**adapter_options)
+        self.guard = guard
+        self.agent_id = agent_id
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        body: Any = request.body
+        if body is not None and not isinstance(body, (bytes, str)):
+            # A streamed body (a file, a generator) is read once here, so its size and content are known.
+            body = b"".join(chunk if isinstance(chunk, bytes) else str(chunk).encode() for chunk in body)
+            request.body = body
+            request.headers["Content-Length"] = str(len(body))
+            request.headers.pop("Transfer-Encoding", None)
+        content = body.encode("utf-8") if isinstance(body, str) else body
+        method, url = str(request.method), str(request.url)
+        self.guard.enforce(http_call(self.agent_id, method, url, content))
+        return super().send(request, *args, **kwargs)
+
+
+def guarded_session(guard: Guard, agent_id: str, session: Any = None, **adapter_options: Any) -> Any:
+    """A ``requests.Session`` (``session`` or a new one) whose every ``http://`` and ``https://`` request is checked."""
+    if session is None:
+        session = requests.Session()
+    adapter = GuardedAdapter(guard, agent_id, **adapter_options)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _httpx_call(agent_id: str, request: Any) -> dict[str, Any]:
+    return http_call(agent_id, request.method, str(request.url), request.content)
+
+
+class GuardedTransport:
+    """An ``httpx`` transport that checks each request before handing it to ``transport`` (default: a new
+    ``httpx.HTTPTransport()``)."""
+
+    def __init__(self, guard: Guard, agent_id: str, transport: Any = None) -> None:
+        httpx = require("httpx", "httpx")
+        self.guard = guard
+        self.agent_id = agent_id
+        self.transport = transport if transport is not None else httpx.HTTPTransport()
+
+    def handle_request(self, request: Any) -> Any:
+        request.read()  # a streamed body is read once, so its size and content are known
+        self.guard.enforce(_httpx_call(self.agent_id, request))
+        return self.transport.handle_request(request)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> GuardedTransport:
+        self.transport.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.transport.__exit__(*exc_info)
+
+
+class AsyncGuardedTransport:
+    """:class:`GuardedTransport` for ``httpx.AsyncClient``; the engine runs in a worker thread."""
+
+    def __init__(self, guard: Guard, agent_id: str, transport: Any = None) -> None:
+        httpx = require("httpx", "httpx")
+        self.guard = guard
+        self.agent_id = agent_id
+        self.transport = transport if transport is not None else httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: Any) -> Any:
+        await request.aread()
+        await self.guard.aenforce(_httpx_call(self.agent_id, request))
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> AsyncGuardedTransport:
+        await self.transport.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.transport.__aexit__(*exc_info)
