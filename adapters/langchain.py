@@ -37,43 +37,84 @@ def guard_tool(
     requester_role: str | None = None,
     on_deny: OnDeny = "message",
 ) -> Any:
-    """A ``StructuredTool`` with ``tool``'s name, description and arguments that checks each call before running it."""
-    tools = require("langchain_core.tools", "langchain")
+    """A ``BaseTool`` with ``tool``'s name, description and arguments that checks each call before running it.
+
+    The check sees the arguments exactly as the model sent them (before the tool's schema drops unknown ones), so
+    every adapter decides the same call the same way.
+    """
     context = ToolCallContext(agent_id, environment, requester_role, {tool.name: action} if action else {})
-
-    def settle(call: Mapping[str, Any], decision: Decision) -> None:
-        """Return when the call may run; raise what the caller should see otherwise."""
-        if decision.decision == "approval_needed" and decision.blocked and _in_graph():
-            from langgraph.types import interrupt
-
-            if is_approved(interrupt(approval_request(decision, call))):
-                return
-        elif not decision.blocked:
-            return
-        if on_deny == "raise":
-            raise PolicyDenied(decision)
-        # With handle_tool_error, LangChain turns this into a ToolMessage with status "error".
-        raise tools.ToolException(refusal_text(decision))
-
-    def run(**kwargs: Any) -> Any:
-        call = context.call(tool.name, kwargs)
-        settle(call, guard.check(call))
-        return tool.invoke(kwargs)
-
-    async def arun(**kwargs: Any) -> Any:
-        call = context.call(tool.name, kwargs)
-        settle(call, await guard.acheck(call))
-        return await tool.ainvoke(kwargs)
-
-    return tools.StructuredTool(
+    return _guarded_tool_class()(
         name=tool.name,
         description=tool.description,
         args_schema=tool.args_schema,
-        func=run,
-        coroutine=arun,
-        handle_tool_error=True,
         return_direct=tool.return_direct,
+        wrapped=tool,
+        settings=(guard, context, on_deny),
     )
+
+
+@cache
+def _guarded_tool_class() -> type:
+    tools = require("langchain_core.tools", "langchain")
+    messages = require("langchain_core.messages", "langchain")
+
+    class GuardedTool(tools.BaseTool):  # type: ignore[misc]
+        """Decides each call with the guard, then hands it unchanged to the wrapped tool."""
+
+        wrapped: Any
+        settings: Any
+
+        def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+            guard, context, _ = self.settings
+            call = context.call(self.name, _arguments(input))
+            refusal = self._refusal(input, call, guard.check(call))
+            return refusal if refusal is not None else self.wrapped.invoke(input, config, **kwargs)
+
+        async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+            guard, context, _ = self.settings
+            call = context.call(self.name, _arguments(input))
+            refusal = self._refusal(input, call, await guard.acheck(call))
+            return refusal if refusal is not None else await self.wrapped.ainvoke(input, config, **kwargs)
+
+        def _run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - invoke() never gets here
+            raise NotImplementedError
+
+        def _refusal(self, input: Any, call: Mapping[str, Any], decision: Decision) -> Any:
+            """``None`` when the call may run; otherwise what the caller gets instead of the tool's output."""
+            on_deny = self.settings[2]
+            if decision.decision == "approval_needed" and decision.blocked and _in_graph():
+                from langgraph.types import interrupt
+
+                if is_approved(interrupt(approval_request(decision, call, _tool_call_id(input)))):
+                    return None
+            elif not decision.blocked:
+                return None
+            if on_deny == "raise":
+                raise PolicyDenied(decision)
+            if _tool_call_id(input) is None:
+                return refusal_text(decision)
+            return messages.ToolMessage(
+                content=refusal_text(decision),
+                name=self.name,
+                tool_call_id=_tool_call_id(input),
+                status="error",
+                artifact={"decision": decision.decision, "decision_id": decision.decision_id, "codes": decision.codes},
+            )
+
+    return GuardedTool
+
+
+def _arguments(input: Any) -> Any:
+    """The arguments of a tool input: a tool call's ``args``, or the input itself (a dict or a string)."""
+    if isinstance(input, Mapping) and input.get("type") == "tool_call":
+        return input.get("args")
+    return input
+
+
+def _tool_call_id(input: Any) -> str | None:
+    if isinstance(input, Mapping) and input.get("type") == "tool_call":
+        return str(input.get("id"))
+    return None
 
 
 def _in_graph() -> bool:

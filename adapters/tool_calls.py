@@ -46,7 +46,12 @@ class ToolCallContext:
     def call(self, tool: str, args: Any, **overrides: Any) -> dict[str, Any]:
         """The decision input for calling ``tool`` with ``args``; ``overrides`` win over the context."""
         call: dict[str, Any] = {**self.extra, "agent_id": self.agent_id, "tool": tool}
-        call["args"] = dict(args) if isinstance(args, Mapping) else ({} if args is None else args)
+        # An unset optional argument (None) is left out, as the policy would read it, so every framework sends the
+        # same input for the same call whether or not it fills in defaults.
+        if isinstance(args, Mapping):
+            call["args"] = {name: value for name, value in args.items() if value is not None}
+        else:
+            call["args"] = {} if args is None else args
         for key, value in (
             ("action", self.actions.get(tool)),
             ("environment", self.environment),
