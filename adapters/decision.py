@@ -79,8 +79,11 @@ class Decision:
 
     @property
     def blocked(self) -> bool:
-        """Whether the call must not go ahead: a denial that is enforced (never true in shadow mode)."""
-        return not self.allow and self.enforced
+        """Whether the call must not go ahead: an enforced denial or pending approval (never true in shadow mode).
+
+        A ``sanitize`` decision is not blocked: the call goes ahead once redacted
+        (:func:`yaml2rego.adapters.enforcement.sanitize_call`)."""
+        return self.decision != "sanitize" and not self.allow and self.enforced
 
     @property
     def codes(self) -> list[str]:

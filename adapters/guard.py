@@ -27,6 +27,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
+from yaml2rego.adapters.approvals import ApprovalService
+from yaml2rego.adapters.budgets import MemoryBudgetStore, RedisBudgetStore
 from yaml2rego.adapters.decision import (
     ENGINE_UNAVAILABLE,
     RATE_LIMITED,
@@ -39,7 +41,8 @@ from yaml2rego.adapters.decision import (
     prepare_input,
     suspended,
 )
-from yaml2rego.adapters.limits import MemoryRateLimitStore, RateLimitStore, RedisRateLimitStore, limit_key
+from yaml2rego.adapters.enforcement import Enforcement, fill_destination
+from yaml2rego.adapters.limits import RateLimitStore, limit_key
 from yaml2rego.adapters.records import HashChain, build_record, input_digest
 from yaml2rego.adapters.sinks.base import Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
@@ -71,13 +74,18 @@ class Guard:
         log_bodies: bool = False,
         tracing: bool | None = None,
         timeout: float | None = None,
+        approvals: ApprovalService | None = None,
     ) -> None:
         self.engine = engine
         # For engines without a deadline of their own: each decision runs in a worker thread and is abandoned (a
         # fail-closed deny) after `timeout` seconds. The OPA engine has its own; the embedded one rarely needs it.
         self.timeout = timeout
         self._workers = ThreadPoolExecutor(32, "yaml2rego-engine") if timeout is not None else None
-        self.store: RateLimitStore = store if store is not None else MemoryRateLimitStore()
+        # The budget stores are rate-limit stores that also count dollars and requests per second, atomically.
+        self.store: RateLimitStore = store if store is not None else MemoryBudgetStore()
+        # Approvals, rate limits with budgets, redaction: the steps around the policy's answer (docs/enforcement.md).
+        self.approvals = approvals
+        self.enforcement = Enforcement(self.store, approvals, RATE_LIMIT_WINDOW_S)
         self.log_bodies = log_bodies
         self.tracing = any(getattr(s, "name", "") == "otel" for s in sinks) if tracing is None else tracing
         # A file sink that already holds records: the chain continues from its last record.
@@ -111,7 +119,7 @@ class Guard:
         started = time.perf_counter_ns()
         request: Any = call
         try:
-            request = prepare_input(call) if isinstance(call, Mapping) else call
+            request = prepare_input(fill_destination(call)) if isinstance(call, Mapping) else call
             result = self._decide(request)
         except Exception as exc:  # the last line of fail-closed: nothing of ours may break the agent's call
             result = self._unavailable(request, exc)
@@ -196,9 +204,7 @@ class Guard:
         problem = malformed(result)
         if problem:
             raise ValueError(f"the {self.engine_name} engine returned a malformed decision: {problem}")
-        if result["allow"] and result.get("rate_limits") and isinstance(result.get("agent_id"), str):
-            result = self._apply_rate_limits(result)
-        return result
+        return self.enforcement.apply(request, result)
 
     def _apply_rate_limits(self, result: dict[str, Any]) -> dict[str, Any]:
         rules = result["rate_limits"]
@@ -261,5 +267,5 @@ def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:
         options["sinks"] = [*options.get("sinks", ()), JsonlFileSink(log_file)]
     redis_url = options.pop("redis_url", None)
     if redis_url is not None:
-        options["store"] = RedisRateLimitStore(redis_url)
+        options["store"] = RedisBudgetStore(redis_url)
     return options

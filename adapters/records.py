@@ -147,6 +147,11 @@ def build_record(
     )
     if decision.approval_id is not None:
         record["approval_id"] = decision.approval_id
+    details = getattr(decision, "details", None) or {}
+    # What was redacted (field, detector, rule, count: never the value) and what the call cost against the budget.
+    for key in ("redactions", "budget"):
+        if details.get(key):
+            record[key] = details[key]
     record.update(engine=decision.engine, latency_us=decision.latency_us, input_sha256=digest)
     if log_body and "body" in call:
         record["body"] = call["body"]

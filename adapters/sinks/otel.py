@@ -96,6 +96,8 @@ class OtelSink:
             "enforced": bool(record.get("enforced")),
             "reason_codes": [str(reason.get("code")) for reason in record.get("reasons") or []],
         }
+        if record.get("approval_id") is not None:
+            attributes["approval_id"] = str(record["approval_id"])
         extra = self._extra(record) if callable(self._extra) else self._extra
         attributes.update(extra or {})
         return attributes
