@@ -310,3 +310,29 @@ def test_ci_examples_are_hidden_from_the_boundary_loader() -> None:
     assert all(part.startswith(".") for part in hidden)
     agent_ids = load_policies([str(REPO_ROOT / "examples")]).agent_ids
     assert "support_agent_1" in agent_ids
+
+
+# --- docs/ci.md ---------------------------------------------------------------------------------------------------
+
+CI_DOC = REPO_ROOT / "docs" / "ci.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", CI_DOC.read_text(), re.DOTALL)
+
+
+def test_docs_walkthrough_boundary_is_valid_and_names_the_schema(tmp_path: Path) -> None:
+    from yaml2rego.loader import load_policies
+
+    [boundary] = [block for block in doc_blocks("yaml") if block.startswith("# yaml-language-server: $schema=")]
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "support_agent.yaml").write_text(boundary)
+    assert load_policies([str(tmp_path / "policies")]).agent_ids == ("support_agent_1",)
+    assert boundary.splitlines()[0].endswith("/yaml2rego/schema/agent_boundary.schema.json")
+
+
+def test_docs_precommit_snippet_uses_the_shipped_hook_ids() -> None:
+    shipped = {hook["id"] for hook in yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())}
+    [config] = [yaml.safe_load(block) for block in doc_blocks("yaml") if block.startswith("repos:")]
+    [repo] = config["repos"]
+    assert repo["rev"].startswith("v") and [hook["id"] for hook in repo["hooks"]] == sorted(shipped)
