@@ -121,7 +121,10 @@ _flags_by_key[key] := flag if {
 
 _redactions := [_flags_by_key[key] | some key in sort(object.keys(_flags_by_key))]
 
-_result_by_key[rule.rule] := dlp.result_redaction(rule) if some rule in _sanitize_rules
+_result_by_key := {rule.rule: redaction |
+	some rule in _sanitize_rules
+	redaction := dlp.result_redaction(rule)
+}
 
 _result_redactions := [_result_by_key[key] | some key in sort(object.keys(_result_by_key))]
 
