@@ -336,3 +336,25 @@ def test_docs_precommit_snippet_uses_the_shipped_hook_ids() -> None:
     [config] = [yaml.safe_load(block) for block in doc_blocks("yaml") if block.startswith("repos:")]
     [repo] = config["repos"]
     assert repo["rev"].startswith("v") and [hook["id"] for hook in repo["hooks"]] == sorted(shipped)
+
+
+def test_cli_reference_documents_every_command() -> None:
+    import click
+
+    from yaml2rego.cli import main
+
+    def commands(group: click.Group, prefix: str = "") -> list[str]:
+        found = []
+        for name, command in sorted(group.commands.items()):
+            if isinstance(command, click.Group):
+                found.extend(commands(command, f"{prefix}{name} "))
+            else:
+                found.append(f"{prefix}{name}")
+        return found
+
+    reference = (REPO_ROOT / "docs" / "cli.md").read_text()
+    documented = [name for name in commands(main) if f"`yaml2rego {name}" in reference or f"### {name}" in reference]
+    missing = sorted(set(commands(main)) - set(documented))
+    assert missing == []
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |"):
+        assert code in reference
