@@ -24,7 +24,8 @@ needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git to
 
 
 def github_workflow() -> dict[Any, Any]:
-    return yaml.safe_load(GITHUB_WORKFLOW.read_text())
+    document: dict[Any, Any] = yaml.safe_load(GITHUB_WORKFLOW.read_text())
+    return document
 
 
 def github_steps() -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def change_seed(repo: Path, old: str, new: str) -> None:
 
 def test_github_workflow_is_valid_yaml_with_one_policy_job() -> None:
     workflow = github_workflow()
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 readers turn the key `on` into True
+    triggers = workflow["on"] if "on" in workflow else workflow[True]  # YAML 1.1 readers turn the key `on` into True
     assert set(triggers) == {"pull_request", "push"}
     # Adding the approval label must re-run the job.
     assert {"labeled", "unlabeled", "synchronize"} <= set(triggers["pull_request"]["types"])
