@@ -303,14 +303,16 @@ def test_gitlab_diff_job_passes_when_nothing_loosens(base_repo: tuple[Path, str]
 # --- the example folder does not disturb `yaml2rego check examples/` ------------------------------------------------
 
 
-def test_ci_examples_are_hidden_from_the_boundary_loader() -> None:
-    """The CI files sit in dot-folders, as users place them, which the loader skips when reading examples/."""
+def test_ci_examples_are_hidden_from_the_boundary_loader(tmp_path: Path) -> None:
+    """The CI files sit in dot-folders, as users place them, which the loader skips when it reads a directory."""
     from yaml2rego.loader import load_policies
 
     hidden = [path.relative_to(CI).parts[0] for path in (GITHUB_WORKFLOW, GITLAB_CI)]
     assert all(part.startswith(".") for part in hidden)
-    agent_ids = load_policies([str(REPO_ROOT / "examples")]).agent_ids
-    assert "support_agent_1" in agent_ids
+    folder = tmp_path / "examples"
+    shutil.copytree(CI, folder / "ci")
+    shutil.copy(SEED_POLICY, folder / "support_agent.yaml")
+    assert load_policies([str(folder)]).agent_ids == ("support_agent_1",)
 
 
 # --- docs/ci.md ---------------------------------------------------------------------------------------------------
