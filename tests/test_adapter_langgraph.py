@@ -236,3 +236,21 @@ def test_missing_langgraph_names_the_extra(monkeypatch: pytest.MonkeyPatch, guar
     monkeypatch.setitem(sys.modules, "langgraph.types", None)
     with pytest.raises(ImportError, match=r"pip install 'yaml2rego\[langgraph\]'"):
         BoundaryToolWrapper(guarded[0], AGENT)
+
+
+def test_support_agent_example_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/langgraph_support_agent.py: allowed lookup, refused unknown tool, approved refund, four records."""
+    import importlib.util
+
+    from tests.conftest import EXAMPLES
+
+    spec = importlib.util.spec_from_file_location("langgraph_support_agent", EXAMPLES / "langgraph_support_agent.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    outcome = example.main()
+    statuses = [(m.name, m.status) for m in outcome["final"]["messages"] if isinstance(m, ToolMessage)]
+    assert statuses == [("lookup_order", "success"), ("delete_account", "error"), ("issue_refund", "success")]
+    assert outcome["approval_request"]["tool"] == "issue_refund"
+    assert [r["decision"] for r in outcome["records"]] == ["allow", "deny", "approval_needed", "approval_needed"]
+    assert "refunded 79.90 EUR on ORD-1001" in capsys.readouterr().out
