@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yaml2rego import __version__
+from yaml2rego._version import __version__
 from yaml2rego.errors import BundleError, SignatureError
 from yaml2rego.signing import (
     SIGNATURES_FILE,

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from yaml2rego import __version__
+from yaml2rego._version import __version__
 from yaml2rego.errors import Yaml2RegoError
 
 __all__ = ["EXIT_ERROR", "echo_error", "fail", "handle_errors", "main"]
