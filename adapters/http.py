@@ -49,7 +49,7 @@ class GuardedAdapter(requests.adapters.HTTPAdapter):
         self.guard = guard
         self.agent_id = agent_id
 
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         body: Any = request.body
         if body is not None and not isinstance(body, (bytes, str)):
             # A streamed body (a file, a generator) is read once here, so its size and content are known.

@@ -58,7 +58,7 @@ def _guarded_tool_class() -> type:
     tools = require("langchain_core.tools", "langchain")
     messages = require("langchain_core.messages", "langchain")
 
-    class GuardedTool(tools.BaseTool):  # type: ignore[misc]
+    class GuardedTool(tools.BaseTool):  # type: ignore[misc,name-defined]
         """Decides each call with the guard, then hands it unchanged to the wrapped tool."""
 
         wrapped: Any
@@ -139,7 +139,7 @@ def boundary_middleware(guard: Guard, agent_id: str, **options: Any) -> Any:
 def _middleware_class() -> type:
     middleware = require("langchain.agents.middleware", "langchain")
 
-    class BoundaryMiddleware(middleware.AgentMiddleware):  # type: ignore[misc]
+    class BoundaryMiddleware(middleware.AgentMiddleware):  # type: ignore[misc,name-defined]
         """Checks each tool call against the agent boundary before the tool runs."""
 
         def __init__(self, wrapper: BoundaryToolWrapper) -> None:
