@@ -17,6 +17,7 @@ compiler calls :func:`agent_data`. Nothing here reads YAML or writes Rego.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from yaml2rego.hosts import host_problem
 from yaml2rego.model import ANY_METHOD, AgentBoundary, Budget, Condition, SanitizeRule
 from yaml2rego.paths import PathPattern, parse_pattern
 
-__all__ = ["EVERY_PATH", "agent_data", "build", "problems"]
+__all__ = ["EVERY_PATH", "agent_data", "build", "condition_holds", "problems", "settled_call"]
 
 # The pattern of a condition or sanitize rule that names no endpoint: every path.
 EVERY_PATH = "/**"
@@ -213,3 +214,74 @@ def _sanitize(rule: SanitizeRule) -> dict[str, Any]:
         apply_to=list(rule.apply_to),
     )
     return data
+
+
+def _lookup(document: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = document
+    for step in path:
+        if not isinstance(node, Mapping) or step not in node:
+            return False, None
+        node = node[step]
+    return True, node
+
+
+def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = document
+    for step in path[:-1]:
+        child = node.get(step)
+        node[step] = child = dict(child) if isinstance(child, Mapping) else {}
+        node = child
+    node[path[-1]] = value
+
+
+def condition_holds(condition: Condition, call: Mapping[str, Any]) -> bool:
+    """Whether ``condition`` holds for ``call`` (the Python twin of ``conditions.holds`` in Rego, for generated
+    tests; the policy itself is the only judge at run time)."""
+    present, value = _lookup(call, condition.path)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    equal = present and _same_json(value, condition.value)
+    member = present and isinstance(condition.value, list) and any(_same_json(value, v) for v in condition.value)
+    ordered = number and isinstance(condition.value, (int, float)) and not isinstance(condition.value, bool)
+    checks = {
+        "exists": present,
+        "missing": not present,
+        "eq": equal,
+        "ne": not equal,
+        "in": member,
+        "not_in": not member,
+        "lt": ordered and value < condition.value,
+        "le": ordered and value <= condition.value,
+        "gt": ordered and value > condition.value,
+        "ge": ordered and value >= condition.value,
+    }
+    return bool(checks.get(condition.op, False))
+
+
+def _same_json(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    return bool(left == right)
+
+
+def _applies(method_rule: str, pattern: PathPattern, method: str, path: str) -> bool:
+    target = path.split("?", 1)[0].rstrip("/")
+    return method_rule in (ANY_METHOD, method) and re.fullmatch(pattern.regex, target) is not None
+
+
+def settled_call(agent: AgentBoundary, call: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A generated call adjusted so that none of the agent's conditions holds for it (``ne care`` gets ``care``),
+    and whether the policy's answer is then certain to be a plain allow (``False`` when a condition could not be
+    avoided, or when a sanitize rule may redact something)."""
+    settled = dict(call)
+    method, path = str(call.get("method", "")), str(call.get("path", ""))
+    applying = [c for c in agent.conditions if _applies(c.method, c.endpoint, method, path)]
+    for condition in applying:
+        if condition.op == "ne":
+            _put(settled, condition.path, condition.value)
+        elif condition.op == "not_in" and isinstance(condition.value, list) and condition.value:
+            _put(settled, condition.path, condition.value[0])
+        elif condition.op == "missing":
+            _put(settled, condition.path, True)
+    certain = not any(condition_holds(c, settled) for c in applying)
+    certain = certain and not any(_applies(r.method, r.endpoint, method, path) for r in agent.sanitize)
+    return settled, certain
