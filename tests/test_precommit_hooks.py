@@ -118,7 +118,7 @@ def test_test_hook_runs_the_rego_tests_of_the_whole_directory(fixture_repo: Path
     local_config(fixture_repo, "yaml2rego-test")
     policy = fixture_repo / "policies" / "support_agent.yaml"
     # A test written in the boundary that cannot pass: the hook must fail and name it.
-    admin_is_open = "    - name: admin is open\n      input: {method: GET, path: /api/admin/users}\n      expect: allow\n"
+    admin_is_open = "    - name: admin is open\n      input: {method: GET, path: /api/admin/x}\n      expect: allow\n"
     policy.write_text(policy.read_text() + "  tests:\n" + admin_is_open)
     git(fixture_repo, "add", ".")
     result = pre_commit(fixture_repo, "run", "--all-files")
