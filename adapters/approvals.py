@@ -455,7 +455,7 @@ class ApprovalService:
                 algorithms=[self.algorithm],
                 audience=_AUDIENCE,
                 issuer=_ISSUER,
-                options={"verify_exp": False, "require": ["exp", "jti", "sub", "call", "rid"]},
+                options={"verify_exp": False, "verify_iat": False, "require": ["exp", "jti", "sub", "call", "rid"]},
             )
         except jwt.InvalidTokenError as exc:
             return Redemption(False, TOKEN_INVALID, f"the approval token is not valid: {exc}")
