@@ -14,6 +14,7 @@ import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from yaml2rego.adapters.approvals import ApprovalService, call_digest
 from yaml2rego.adapters.budgets import BudgetOutcome, charge_from_decision
@@ -54,8 +55,9 @@ def fill_destination(call: Mapping[str, Any]) -> dict[str, Any]:
         host, port, path = split_url(url)
     except NonCanonicalHost:
         # Hand the policy something it refuses for the same reason: the raw authority of the URL.
-        authority = url.split("://", 1)[-1].split("/", 1)[0]
-        request["host"] = authority or url
+        parts = urlsplit(url)
+        request["host"] = parts.netloc or url
+        request.setdefault("path", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         return request
     request["host"] = host
     if port is not None:
