@@ -59,7 +59,7 @@ deny_findings(agent, call) := union({
 # description: |
 #   Every reason the call needs a human's approval: the tool requires it, or the target environment requires it for
 #   one of the call's actions. Applies only to a call the registry knows.
-approval_findings(agent, call) := _tool_approval(entry, call) | _environment_approval(agent, entry, call) if {
+approval_findings(agent, call) := _tool_approval(entry) | _environment_approval(agent, entry, call) if {
 	entry := tool(agent, call)
 } else := set()
 
@@ -176,11 +176,13 @@ _scope_problem(entry, scope, args) := message if {
 
 _in_scope(scope, value) if {
 	is_string(value)
-	some regex in scope.regexes
-	regex.match(regex, value)
+	some expression in scope.regexes
+	regex.match(expression, value)
 }
 
-_argument_findings(entry, call) := _renamed(validation.violations(entry.args, _args(call))) | _unknown_arguments(entry, call)
+_argument_findings(entry, call) := _renamed(violations) | _unknown_arguments(entry, call) if {
+	violations := validation.violations(entry.args, _args(call))
+}
 
 # The field checks are shared with request bodies; for a tool call they are problems of its arguments.
 _renamed(findings) := {_finding("invalid_arguments", f.message, f.rule, f.source) | some f in findings}
@@ -192,7 +194,7 @@ _unknown_arguments(entry, call) := {_finding("invalid_arguments", message, entry
 	message := sprintf("tool `%s` has no argument `%s`", [entry.name, _text(name)])
 }
 
-_tool_approval(entry, call) := {_finding("approval_required", message, entry.rule, entry.source) |
+_tool_approval(entry) := {_finding("approval_required", message, entry.rule, entry.source) |
 	entry.requires_approval == true
 	message := sprintf("tool `%s` requires human approval", [entry.name])
 }
