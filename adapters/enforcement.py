@@ -26,11 +26,15 @@ from yaml2rego.errors import first_line
 from yaml2rego.hosts import NonCanonicalHost, split_url
 
 __all__ = [
+    "APPROVAL_TOKEN_HEADER",
     "BUDGET_EXCEEDED",
     "TOKEN_CONTROLS",
     "Enforcement",
+    "answer_token",
     "apply_redactions",
     "fill_destination",
+    "redacted_body",
+    "redeem_approval",
     "sanitize_call",
     "sanitize_result",
 ]
@@ -259,3 +263,41 @@ def _summary(request: Mapping[str, Any]) -> str:
     if isinstance(request.get("tool"), str):
         return f"tool {request['tool']}"
     return f"{request.get('method')} {request.get('path')}"
+
+
+# The header an HTTP client sets to present an override token; the HTTP adapters take it off before sending.
+APPROVAL_TOKEN_HEADER = "X-Approval-Token"
+
+
+def redacted_body(decision: Any, call: Mapping[str, Any]) -> bytes | None:
+    """The UTF-8 body to send instead of the call's own, when an enforced ``sanitize`` decision redacted it; else
+    ``None`` (send the body as it is)."""
+    if getattr(decision, "decision", None) != "sanitize" or "body" not in call:
+        return None
+    body = sanitize_call(decision, call).get("body")
+    if body == call.get("body"):
+        return None
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def answer_token(answer: Any) -> str | None:
+    """The override token in a LangGraph resume value (``{"approved": True, "approval_token": "…"}``), if any."""
+    if isinstance(answer, Mapping) and isinstance(answer.get("approval_token"), str):
+        return str(answer["approval_token"])
+    return None
+
+
+def redeem_approval(guard: Any, call: Mapping[str, Any], decision: Any, answer: Any) -> Any:
+    """After a human approved an ``approval_needed`` call (the resume value ``answer``): the call decided again with
+    the override token — from ``answer``, or the one the approver's grant put in the guard's approval store. ``None``
+    when the guard has no approval service: then the answer itself is the approval."""
+    approvals = getattr(guard, "approvals", None)
+    if approvals is None:
+        return None
+    token = answer_token(answer)
+    if token is None and decision.approval_id is not None:
+        token = approvals.token(decision.approval_id)
+    if token is None:
+        return decision  # resumed as approved, but nobody granted the request: still blocked
+    return guard.check({**call, "approval_token": token})

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+from yaml2rego.adapters.enforcement import APPROVAL_TOKEN_HEADER, redacted_body
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import require
 
@@ -33,7 +34,8 @@ def http_call(agent_id: str, method: str, url: str, content: bytes | None) -> di
         "agent_id": agent_id,
         "method": method.upper(),
         "path": f"{path}?{parts.query}" if parts.query else path,
-        "host": (parts.hostname or "").lower(),
+        # A user name in the URL is passed on for the policy to refuse (egress_denied), never silently dropped.
+        "host": parts.netloc.lower() if "@" in parts.netloc else (parts.hostname or "").lower(),
     }
     if content:
         call["body"] = content.decode("utf-8", errors="replace")
@@ -59,7 +61,13 @@ class GuardedAdapter(requests.adapters.HTTPAdapter):
             request.headers.pop("Transfer-Encoding", None)
         content = body.encode("utf-8") if isinstance(body, str) else body
         method, url = str(request.method), str(request.url)
-        self.guard.enforce(http_call(self.agent_id, method, url, content))
+        call = _with_token(
+            http_call(self.agent_id, method, url, content), request.headers.pop(APPROVAL_TOKEN_HEADER, None)
+        )
+        redacted = redacted_body(self.guard.enforce(call), call)
+        if redacted is not None:
+            request.body = redacted
+            request.headers["Content-Length"] = str(len(redacted))
         return super().send(request, *args, **kwargs)
 
 
@@ -73,8 +81,26 @@ def guarded_session(guard: Guard, agent_id: str, session: Any = None, **adapter_
     return session
 
 
+def _with_token(call: dict[str, Any], token: Any) -> dict[str, Any]:
+    """The call with the override token of an approved request (``X-Approval-Token``), taken off the request."""
+    if token:
+        call["approval_token"] = str(token)
+    return call
+
+
 def _httpx_call(agent_id: str, request: Any) -> dict[str, Any]:
-    return http_call(agent_id, request.method, str(request.url), request.content)
+    token = request.headers.pop(APPROVAL_TOKEN_HEADER, None)
+    return _with_token(http_call(agent_id, request.method, str(request.url), request.content), token)
+
+
+def _httpx_send(request: Any, decision: Any, call: dict[str, Any]) -> Any:
+    """The request to send: the same one, or a copy with the redacted body of a ``sanitize`` decision."""
+    redacted = redacted_body(decision, call)
+    if redacted is None:
+        return request
+    httpx = require("httpx", "httpx")
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    return httpx.Request(request.method, request.url, headers=headers, content=redacted, extensions=request.extensions)
 
 
 class GuardedTransport:
@@ -89,8 +115,8 @@ class GuardedTransport:
 
     def handle_request(self, request: Any) -> Any:
         request.read()  # a streamed body is read once, so its size and content are known
-        self.guard.enforce(_httpx_call(self.agent_id, request))
-        return self.transport.handle_request(request)
+        call = _httpx_call(self.agent_id, request)
+        return self.transport.handle_request(_httpx_send(request, self.guard.enforce(call), call))
 
     def close(self) -> None:
         self.transport.close()
@@ -114,8 +140,8 @@ class AsyncGuardedTransport:
 
     async def handle_async_request(self, request: Any) -> Any:
         await request.aread()
-        await self.guard.aenforce(_httpx_call(self.agent_id, request))
-        return await self.transport.handle_async_request(request)
+        call = _httpx_call(self.agent_id, request)
+        return await self.transport.handle_async_request(_httpx_send(request, await self.guard.aenforce(call), call))
 
     async def aclose(self) -> None:
         await self.transport.aclose()

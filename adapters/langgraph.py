@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from yaml2rego.adapters.decision import Decision
+from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
 
@@ -64,7 +65,7 @@ class BoundaryToolWrapper:
     def __call__(self, request: Any, execute: Callable[[Any], Any]) -> Any:
         call, decision = self.decide(request)
         refusal = self._refusal(request, call, decision)
-        return refusal if refusal is not None else execute(request)
+        return refusal if refusal is not None else execute(_sanitized(request, call, decision))
 
     async def awrap(self, request: Any, execute: Callable[[Any], Awaitable[Any]]) -> Any:
         """The async ``awrap_tool_call``: the engine runs in a worker thread, never on the event loop."""
@@ -72,7 +73,7 @@ class BoundaryToolWrapper:
         call = self.context.call(request.tool_call["name"], request.tool_call.get("args"), **overrides)
         decision = await self.guard.acheck(call)
         refusal = self._refusal(request, call, decision)
-        return refusal if refusal is not None else await execute(request)
+        return refusal if refusal is not None else await execute(_sanitized(request, call, decision))
 
     def _refusal(self, request: Any, call: Mapping[str, Any], decision: Decision) -> Any:
         """``None`` when the call may run; otherwise the ``ToolMessage`` the model gets instead."""
@@ -81,8 +82,13 @@ class BoundaryToolWrapper:
             from langgraph.types import interrupt
 
             # Outside any try block: the interrupt must reach LangGraph (a GraphBubbleUp), never be caught here.
-            if is_approved(interrupt(approval_request(decision, call, tool_call_id))):
-                return None
+            answer = interrupt(approval_request(decision, call, tool_call_id))
+            if is_approved(answer):
+                # With an approval service, the approver's override token decides (and is used up) here.
+                granted = redeem_approval(self.guard, call, decision, answer)
+                if granted is None or not granted.blocked:
+                    return None
+                decision = granted
         elif not decision.blocked:
             return None
         if self.on_deny == "raise":
@@ -96,6 +102,14 @@ class BoundaryToolWrapper:
             status="error",
             artifact={"decision": decision.decision, "decision_id": decision.decision_id, "codes": decision.codes},
         )
+
+
+def _sanitized(request: Any, call: Mapping[str, Any], decision: Decision) -> Any:
+    """The tool call with its arguments redacted when the decision is an enforced ``sanitize``."""
+    if decision.decision != "sanitize" or not decision.enforced:
+        return request
+    args = sanitize_call(decision, call).get("args")
+    return request.override(tool_call={**request.tool_call, "args": args})
 
 
 def guarded_tool_node(tools: Any, guard: Guard, agent_id: str, **options: Any) -> Any:
@@ -136,8 +150,12 @@ def guard_node(
             call = context.call(name, args(state) if args is not None else {}, action=action)
             decision = guard.check(call)
             if decision.decision == "approval_needed" and decision.blocked:
-                if not is_approved(interrupt(approval_request(decision, call))):
+                answer = interrupt(approval_request(decision, call))
+                if not is_approved(answer):
                     raise PolicyDenied(decision)
+                granted = redeem_approval(guard, call, decision, answer)
+                if granted is not None:
+                    granted.raise_if_blocked()
             else:
                 decision.raise_if_blocked()
             return node(state, *rest, **kwargs)

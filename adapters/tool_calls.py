@@ -85,6 +85,7 @@ def approval_request(decision: Decision, call: Mapping[str, Any], tool_call_id: 
         "environment": call.get("environment"),
         "tool_call_id": tool_call_id,
         "decision_id": decision.decision_id,
+        "approval_id": decision.approval_id,
         "reasons": decision.reasons,
         "answers": "resume with True or 'approve' to run the call; anything else refuses it",
     }
