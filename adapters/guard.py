@@ -31,8 +31,6 @@ from yaml2rego.adapters.approvals import ApprovalService
 from yaml2rego.adapters.budgets import MemoryBudgetStore, RedisBudgetStore
 from yaml2rego.adapters.decision import (
     ENGINE_UNAVAILABLE,
-    RATE_LIMITED,
-    STORE_UNAVAILABLE,
     Decision,
     deny_with,
     make_reason,
@@ -42,7 +40,7 @@ from yaml2rego.adapters.decision import (
     suspended,
 )
 from yaml2rego.adapters.enforcement import Enforcement, fill_destination
-from yaml2rego.adapters.limits import RateLimitStore, limit_key
+from yaml2rego.adapters.limits import RateLimitStore
 from yaml2rego.adapters.records import HashChain, build_record, input_digest
 from yaml2rego.adapters.sinks.base import Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
@@ -205,30 +203,6 @@ class Guard:
         if problem:
             raise ValueError(f"the {self.engine_name} engine returned a malformed decision: {problem}")
         return self.enforcement.apply(request, result)
-
-    def _apply_rate_limits(self, result: dict[str, Any]) -> dict[str, Any]:
-        rules = result["rate_limits"]
-        agent_id = result["agent_id"]
-        limits = [
-            (limit_key(agent_id, str(r["rule"]), str(r.get("pattern"))), int(r["requests_per_minute"])) for r in rules
-        ]
-        try:
-            full = self.store.acquire(limits, RATE_LIMIT_WINDOW_S)
-        except Exception as exc:
-            return deny_with(
-                result, [make_reason(STORE_UNAVAILABLE, f"the rate-limit store is unavailable: {first_line(exc)}")]
-            )
-        if not full:
-            return result
-        reasons = []
-        for index in full:
-            rule = rules[index]
-            message = (
-                f"rate limit exceeded: more than {rule['requests_per_minute']} requests per minute "
-                f"to {rule.get('pattern')} ({rule['rule']})"
-            )
-            reasons.append(make_reason(RATE_LIMITED, message, str(rule["rule"]), rule.get("source")))
-        return deny_with(result, reasons)
 
     def _unavailable(self, request: Any, error: BaseException) -> dict[str, Any]:
         agent_id = request.get("agent_id") if isinstance(request, Mapping) else None
