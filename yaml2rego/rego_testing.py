@@ -190,19 +190,61 @@ def run_tests(
     >>> run_tests(modules).results[0].outcome
     'fail'
     """
-    engine = _engine(modules)
-    if data:
-        engine.add_data(dict(data))
-    if coverage:
-        engine.set_enable_coverage(True)
     selector = re.compile(run) if run else None
     results = []
-    for test in _discover(engine):
-        if selector and not selector.search(f"{test.package}.{test.name}"):
-            continue
-        results.append(_run_one(engine, test))
-    report = _coverage(engine, modules) if coverage else None
+    coverage_reports = []
+    # regorus' cost per evaluation grows with every test rule loaded into the engine, so each test package runs in
+    # an engine of its own: the library modules plus that package's test files. Packages never share test rules.
+    library = [module for module in modules if not _is_test_module(module)]
+    groups = _test_groups(modules)
+    if not groups:
+        groups = [[]]  # still load the library, so a module that does not compile is reported
+    for group in groups:
+        engine = _engine(library + group)
+        if data:
+            engine.add_data(dict(data))
+        if coverage:
+            engine.set_enable_coverage(True)
+        for test in _discover(engine):
+            if selector and not selector.search(f"{test.package}.{test.name}"):
+                continue
+            results.append(_run_one(engine, test))
+        if coverage:
+            coverage_reports.append(_coverage(engine, library + group))
+    report = _merge_coverage(coverage_reports) if coverage else None
     return RegoTestSummary(results=tuple(results), coverage_report=report)
+
+
+def _is_test_module(module: tuple[str, str]) -> bool:
+    path, text = module
+    package = _PACKAGE_LINE.search(text)
+    return path.endswith("_test.rego") or bool(package and package.group(1).endswith("_test"))
+
+
+def _test_groups(modules: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """Test modules grouped by package (test helpers may be shared between files of one package), in file order."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for module in modules:
+        if _is_test_module(module):
+            package = _PACKAGE_LINE.search(module[1])
+            groups.setdefault(package.group(1) if package else module[0], []).append(module)
+    return list(groups.values())
+
+
+def _merge_coverage(reports: Sequence[CoverageReport]) -> CoverageReport:
+    """One report from several engines: a line is covered when any engine covered it."""
+    covered: dict[str, set[int]] = {}
+    seen: dict[str, set[int]] = {}
+    for report in reports:
+        for entry in report.files:
+            covered.setdefault(entry.path, set()).update(entry.covered)
+            seen.setdefault(entry.path, set()).update(entry.covered, entry.not_covered)
+    return CoverageReport(
+        files=tuple(
+            FileCoverage(path, tuple(sorted(covered[path])), tuple(sorted(seen[path] - covered[path])))
+            for path in sorted(seen)
+        )
+    )
 
 
 def format_summary(summary: RegoTestSummary, *, verbose: bool = False) -> str:
@@ -224,6 +266,9 @@ def format_summary(summary: RegoTestSummary, *, verbose: bool = False) -> str:
     if summary.coverage is not None:
         lines.append(f"Coverage: {summary.coverage:.2f}%")
     return "\n".join(lines)
+
+
+_PACKAGE_LINE = re.compile(r"^package\s+([^\s#]+)", re.MULTILINE)
 
 
 def _engine(modules: Sequence[tuple[str, str]]) -> Any:
