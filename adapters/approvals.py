@@ -77,8 +77,8 @@ def call_digest(call: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """One request for approval. ``status`` is ``pending``, ``approved``, ``denied`` or ``expired`` (a pending request
-    past ``expires_at``). Times are seconds since the epoch."""
+    """One request for approval. ``status`` is ``pending``, ``approved``, ``denied``, ``used`` (its token let the call
+    through) or ``expired`` (a pending request past ``expires_at``). Times are seconds since the epoch."""
 
     request_id: str
     agent_id: str
@@ -259,9 +259,14 @@ class JsonFileApprovalStore:
 
 
 def _pending_match(requests: Any, agent_id: str, digest: str, now: float) -> ApprovalRequest | None:
+    """The open request for this call: pending, or granted with a token not yet used nor expired (a LangGraph node
+    re-runs from its start when resumed, and must find the request its approver granted)."""
     for request in requests:
-        same = (request.agent_id, request.call_digest, request.status) == (agent_id, digest, "pending")
-        if same and request.expires_at > now:
+        if (request.agent_id, request.call_digest) != (agent_id, digest):
+            continue
+        if request.status == "pending" and request.expires_at > now:
+            return request
+        if request.status == "approved" and (request.token_expires_at or 0) > now:
             return request
     return None
 
@@ -358,7 +363,8 @@ class ApprovalService:
     def request(
         self, agent_id: str, digest: str, reasons: Sequence[Mapping[str, Any]], *, summary: str = ""
     ) -> ApprovalRequest:
-        """Open a request for this exact call, or return the one still pending for it (no second notification)."""
+        """Open a request for this exact call, or return the one still open for it (pending, or granted and not yet
+        used), so a retry sends no second notification."""
         now = self._clock()
         pending = self.store.find_pending(agent_id, digest, now)
         if pending is not None:
@@ -469,10 +475,11 @@ class ApprovalService:
                 False, TOKEN_MISMATCH, f"the approval token of {request_id} was granted for {other}", request_id
             )
         request = self.store.get(request_id)
-        if request is None or request.status != "approved":
+        if request is None or request.status not in ("approved", "used"):
             return Redemption(False, TOKEN_INVALID, f"approval request {request_id} is not granted", request_id)
         if not self.store.use_token(str(claims["jti"]), float(claims["exp"])):
             return Redemption(False, TOKEN_REUSED, f"the approval token of {request_id} was already used", request_id)
+        self.store.update(request_id, lambda granted: replace(granted, status="used"))
         return Redemption(True, None, f"approved by {request.approver} ({request_id})", request_id, request.approver)
 
     # -- internals ---------------------------------------------------------------------------------------------------

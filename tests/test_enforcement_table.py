@@ -3,6 +3,7 @@ and every new rule kind in shadow mode (never blocks, records what would have ha
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,3 +327,255 @@ def test_shadow_egress_never_blocks(tmp_path: Path) -> None:
         result = guard.check({**FETCH, "url": "https://paste.example.net/upload"})
         assert (result.decision, result.blocked, result.codes) == ("deny", False, ["egress_denied"])
         assert _records(guard, sink)[0]["enforced"] is False
+
+
+# --- through the LangGraph adapter ---------------------------------------------------------------------------------
+
+PAYMENT_TOOLS = """
+agent_boundary:
+  agent_id: finance_agent
+  tools:
+    make_payment:
+      actions: [write]
+      classification: internal
+      args:
+        amount: {type: number}
+        currency: {type: string}
+        memo: {type: string, required: false}
+  conditions:
+    - {field: args.amount, op: gt, value: 5000, outcome: approval_needed, message: payments above 5000 need approval}
+    - {field: args.amount, op: gt, value: 50000, outcome: deny}
+  sanitize:
+    - {detector: email, fields: [args.memo]}
+"""
+
+
+@pytest.fixture
+def payment_graph(tmp_path: Path) -> Iterator[tuple[Any, Guard, MemorySink, ApprovalService, list[dict[str, Any]]]]:
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.prebuilt import tools_condition
+    from yaml2rego.adapters.langgraph import guarded_tool_node
+
+    policy = tmp_path / "payments.yaml"
+    policy.write_text(PAYMENT_TOOLS, encoding="utf-8")
+    approvals = ApprovalService(MemoryApprovalStore(), secret=SECRET)
+    guard, sink = _guard(policy, approvals=approvals)
+    paid: list[dict[str, Any]] = []
+
+    @tool
+    def make_payment(amount: float, currency: str, memo: str | None = None) -> str:
+        """Pay a supplier."""
+        paid.append({"amount": amount, "currency": currency, "memo": memo})
+        return "paid"
+
+    def build(args: dict[str, Any]) -> Any:
+        script = iter([AIMessage(content="", tool_calls=[{"name": "make_payment", "args": args, "id": "c1"}]),
+                       AIMessage(content="done")])  # fmt: skip
+
+        def agent(state: MessagesState) -> dict[str, Any]:
+            return {"messages": [next(script)]}
+
+        builder = StateGraph(MessagesState)
+        builder.add_node("agent", agent)
+        builder.add_node("tools", guarded_tool_node([make_payment], guard, "finance_agent"))
+        builder.add_edge(START, "agent")
+        builder.add_conditional_edges("agent", tools_condition)
+        builder.add_edge("tools", "agent")
+        return builder.compile(checkpointer=InMemorySaver())
+
+    yield build, guard, sink, approvals, paid
+    guard.close()
+
+
+def _thread(name: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": name}}
+
+
+def _tool_message(result: dict[str, Any]) -> Any:
+    from langchain_core.messages import ToolMessage
+
+    [message] = [m for m in result["messages"] if isinstance(m, ToolMessage)]
+    return message
+
+
+def test_langgraph_interrupt_carries_the_request_and_the_granted_resume_pays_once(payment_graph: Any) -> None:
+    from langgraph.types import Command
+
+    build, guard, sink, approvals, paid = payment_graph
+    graph = build({"amount": 7500, "currency": "EUR"})
+    config = _thread("approve")
+    paused = graph.invoke({"messages": [("user", "pay")]}, config)
+    [interrupt] = paused["__interrupt__"]
+    request_id = interrupt.value["approval_id"]
+    assert interrupt.value["reasons"][0]["code"] == "approval_required" and paid == []
+    approvals.approve(request_id, approver="alice")
+    result = graph.invoke(Command(resume={"approved": True}), config)
+    assert _tool_message(result).status == "success" and paid == [{"amount": 7500, "currency": "EUR", "memo": None}]
+    records = _records(guard, sink)
+    assert records[-1]["decision"] == "allow" and records[-1]["approval_id"] == request_id
+
+
+def test_langgraph_resume_without_a_grant_or_with_a_refusal_is_refused(payment_graph: Any) -> None:
+    from langgraph.types import Command
+
+    build, _, _, approvals, paid = payment_graph
+    graph = build({"amount": 7500, "currency": "EUR"})
+    config = _thread("no-grant")
+    paused = graph.invoke({"messages": [("user", "pay")]}, config)
+    request_id = paused["__interrupt__"][0].value["approval_id"]
+    # "approved" in the graph, but no approver granted the request: the call stays blocked.
+    result = graph.invoke(Command(resume={"approved": True}), config)
+    assert _tool_message(result).status == "error" and paid == []
+    approvals.deny(request_id, approver="bob")
+    other = build({"amount": 7500, "currency": "EUR"})
+    config = _thread("refused")
+    other.invoke({"messages": [("user", "pay")]}, config)
+    refused = other.invoke(Command(resume={"approved": False}), config)
+    assert "needs a human's approval" in _tool_message(refused).content and paid == []
+
+
+def test_langgraph_hard_maximum_and_sanitized_arguments(payment_graph: Any) -> None:
+    build, _, _, _, paid = payment_graph
+    denied = build({"amount": 60000, "currency": "EUR"}).invoke({"messages": [("user", "pay")]}, _thread("max"))
+    assert "[parameter_denied]" in _tool_message(denied).content and paid == []
+    memo = {"amount": 10, "currency": "EUR", "memo": "receipt to ann@example.com"}
+    build(memo).invoke({"messages": [("user", "pay")]}, _thread("memo"))
+    assert paid == [{"amount": 10, "currency": "EUR", "memo": "receipt to [REDACTED:email]"}]
+
+
+# --- through the HTTP adapters -------------------------------------------------------------------------------------
+
+
+class Upstream:
+    """A local HTTP server that keeps what it receives: (method, path, headers, body)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[str, str, dict[str, str], bytes]] = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                upstream.received.append((self.command, self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    yield server
+    server.close()
+
+
+def _local_copy(name: str, tmp_path: Path, *replacements: tuple[str, str]) -> Path:
+    """The example with its destination domain(s) pointed at `localhost`, the local upstream."""
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    for old, new in replacements:
+        text = text.replace(old, new)
+    target = tmp_path / name
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def test_http_payment_row_with_an_override_token(upstream: Upstream, tmp_path: Path) -> None:
+    from yaml2rego.adapters.http import guarded_session
+
+    from yaml2rego.errors import PolicyDenied
+
+    approvals = ApprovalService(MemoryApprovalStore(), secret=SECRET)
+    policy = _local_copy("finance_agent.yaml", tmp_path, ("payments.internal.example", "localhost"))
+    guard, _ = _guard(policy, approvals=approvals)
+    url = f"http://localhost:{upstream.port}/api/payments/v1/"
+    with guard, guarded_session(guard, "finance_agent") as session:
+        assert session.post(url, json={"amount": 120, "currency": "EUR"}).status_code == 200
+        with pytest.raises(PolicyDenied) as pending:
+            session.post(url, json={"amount": 7500, "currency": "EUR"})
+        request_id = pending.value.decision.approval_id
+        assert pending.value.decision.decision == "approval_needed" and len(upstream.received) == 1
+        token = approvals.approve(str(request_id), approver="alice").token
+        headers = {"X-Approval-Token": str(token)}
+        assert session.post(url, json={"amount": 7500, "currency": "EUR"}, headers=headers).status_code == 200
+        assert "X-Approval-Token" not in upstream.received[-1][2]
+        with pytest.raises(PolicyDenied) as replay:
+            session.post(url, json={"amount": 7500, "currency": "EUR"}, headers=headers)
+        assert replay.value.decision.codes == ["approval_token_reused"] and len(upstream.received) == 2
+
+
+def test_http_egress_row(upstream: Upstream, tmp_path: Path) -> None:
+    from yaml2rego.adapters.http import guarded_session
+
+    from yaml2rego.errors import PolicyDenied
+
+    policy = _local_copy("egress_allowlist.yaml", tmp_path, ("internal-api.company.local", "localhost"))
+    guard, _ = _guard(policy)
+    with guard, guarded_session(guard, "research_assistant") as session:
+        assert session.get(f"http://localhost:{upstream.port}/v1/docs").status_code == 200
+        for url, problem in [
+            (f"http://127.0.0.1:{upstream.port}/x", "an IP address is refused"),
+            (f"http://evil@localhost:{upstream.port}/x", "a user name in the host is refused"),
+        ]:
+            with pytest.raises(PolicyDenied) as denied:
+                session.get(url)
+            assert denied.value.decision.codes == ["egress_denied"] and problem in denied.value.decision.decision_reason
+    assert len(upstream.received) == 1
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+def test_http_clinical_notes_leave_redacted(client: str, upstream: Upstream, tmp_path: Path) -> None:
+    import httpx
+    from yaml2rego.adapters.http import GuardedTransport, guarded_session
+
+    policy = _local_copy("clinical_agent.yaml", tmp_path, ("ehr.hospital.example", "localhost"),
+                         ("field: context.purpose", "field: body.purpose"))  # fmt: skip
+    guard, sink = _guard(policy)
+    url = f"http://localhost:{upstream.port}/ehr/notes/"
+    note = {"purpose": "care", "note": "call ann@example.com"}
+    with guard:
+        if client == "requests":
+            with guarded_session(guard, "clinical_agent") as session:
+                assert session.post(url, json=note).status_code == 200
+        else:
+            with httpx.Client(transport=GuardedTransport(guard, "clinical_agent")) as http:
+                assert http.post(url, json=note).status_code == 200
+        [(_, _, headers, body)] = upstream.received
+        assert json.loads(body) == {"purpose": "care", "note": "call [REDACTED:email]"}
+        assert int(headers["Content-Length"]) == len(body)
+        [record] = _records(guard, sink)
+    assert record["redactions"] == [{"field": "body.note", "detector": "email", "rule": "sanitize[0]", "count": 1}]
+
+
+def test_http_budget_row(upstream: Upstream, tmp_path: Path) -> None:
+    from yaml2rego.adapters.http import guarded_session
+
+    from yaml2rego.errors import PolicyDenied
+
+    policy = _local_copy("llm_budget_agent.yaml", tmp_path, ("llm.internal.example", "localhost"),
+                         ("daily_usd: 20", "daily_usd: 0.005"))  # fmt: skip
+    guard, _ = _guard(policy, store=MemoryBudgetStore(clock=Clock()))
+    url = f"http://localhost:{upstream.port}/v1/chat/completions"
+    with guard, guarded_session(guard, "llm_agent") as session:
+        assert [session.post(url, json={}).status_code for _ in range(2)] == [200, 200]
+        with pytest.raises(PolicyDenied) as exhausted:
+            session.post(url, json={})
+    assert exhausted.value.decision.codes == ["budget_exceeded"] and len(upstream.received) == 2
