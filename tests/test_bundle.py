@@ -237,13 +237,15 @@ def test_cli_bundle_verify_and_inspect(tmp_path: Path, rsa_key_files: tuple[Path
 
     verified = _run("verify", output, "--verification-key", rsa_key_files[1])
     assert verified.exit_code == 0, verified.output
-    assert verified.output == f"ok: {output} verified: 6 files, revision v2\n"
+    # Every module except tests, the data and the manifest are signed.
+    modules = compile_policy_set(load_policies([SEED])).modules(include_tests=False)
+    assert verified.output == f"ok: {output} verified: {len(modules) + 2} files, revision v2\n"
 
     inspected = _run("inspect", output, "--verification-key", rsa_key_files[1])
     assert inspected.exit_code == 0, inspected.output
     for line in ("revision:   v2", "agents:     support_agent_1", "reviewer:   alice", "approval:   PR-7",
                  "note:       tightened admin", "signature:  signed and verified",
-                 "alg RS256, kid prod, scope -, signed at 1970-01-01T00:00:00Z, 6 files"):  # fmt: skip
+                 f"alg RS256, kid prod, scope -, signed at 1970-01-01T00:00:00Z, {len(modules) + 2} files"):  # fmt: skip
         assert line in inspected.output
 
 
