@@ -128,7 +128,10 @@ class EmbeddedEngine:
                 self._generation += 1
 
     def close(self) -> None:
-        self._local = threading.local()
+        # A regorus engine may only be dropped by the thread that made it: release this thread's engine here, and
+        # let every other thread's engine go with its thread (thread-locals die with their thread).
+        if hasattr(self._local, "engine"):
+            del self._local.engine
 
     # -- internals -----------------------------------------------------------------------------------------------
 
