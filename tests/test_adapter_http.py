@@ -160,3 +160,11 @@ def test_streamed_requests_body_is_measured_before_sending(server: CountingServe
         session.post(server.url + "/api/ticket/v1/", data=chunks)
     assert raised.value.decision.codes == ["invalid_input"]
     assert server.requests == []
+
+
+def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch, guarded: Any) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    with pytest.raises(ImportError, match=r"pip install 'yaml2rego\[httpx\]'"):
+        GuardedTransport(guarded[0], AGENT)

@@ -107,3 +107,11 @@ def test_proxy_guards_an_existing_server(guarded: Any) -> None:
     assert "[scope_violation]" in denied.content[0].text
     assert RUNS["github_pr_inspector"] == 1
     assert [r["decision"] for r in records_of(guard, sink)] == ["allow", "deny"]
+
+
+def test_missing_mcp_names_the_extra(monkeypatch: pytest.MonkeyPatch, guarded: Any) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mcp.types", None)
+    with pytest.raises(ImportError, match=r"pip install 'yaml2rego\[mcp\]'"):
+        BoundaryMiddleware(guarded[0], AGENT)
