@@ -10,7 +10,7 @@ package agents.ops_agent
 
 # The facts of this boundary, as every decision reads them: one keyed lookup in data.boundaries.agents.
 # allowed_endpoints:
-#   (none: every call is denied)
+#   (none: every HTTP call is denied)
 # tools (a tool call naming any other tool is denied):
 #   tools.ticket_reader: read on internal data  (tests/golden/tool_registry/policy.yaml:4)
 #     tools.ticket_reader.scope.project: project within SEC-*, OPS-*
