@@ -32,7 +32,9 @@ def running_opa(opa_binary: str, arguments: Sequence[str], *, timeout: float = 2
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"opa exited with {process.returncode}: {process.stdout.read() if process.stdout else ''}")
+                raise RuntimeError(
+                    f"opa exited with {process.returncode}: {process.stdout.read() if process.stdout else ''}"
+                )
             try:
                 if requests.get(f"{url}/health", timeout=0.5).status_code == 200:
                     break

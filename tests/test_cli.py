@@ -97,8 +97,14 @@ def test_eval_reads_json_object_array_and_lines(runner: CliRunner, tmp_path: Pat
 
 
 def test_eval_reads_stdin(runner: CliRunner) -> None:
-    line = json.dumps({"agent_id": "support_agent_1", "method": "POST", "path": "/api/ticket/v1/",
-                       "body": {"customer_id": UUID, "priority": "urgent"}})
+    line = json.dumps(
+        {
+            "agent_id": "support_agent_1",
+            "method": "POST",
+            "path": "/api/ticket/v1/",
+            "body": {"customer_id": UUID, "priority": "urgent"},
+        }
+    )
     result = runner.invoke(main, ["eval", str(SEED_POLICY), "--input", "-"], input=line)
     assert result.exit_code == 0
     decision = json.loads(result.output)
@@ -116,7 +122,9 @@ def test_eval_names_the_bad_json_line(runner: CliRunner) -> None:
 def test_eval_on_unreachable_opa_is_a_clear_error(runner: CliRunner) -> None:
     line = json.dumps({"agent_id": "support_agent_1", "method": "GET", "path": "/"})
     result = runner.invoke(
-        main, ["eval", str(SEED_POLICY), "--input", "-", "--opa-url", "http://127.0.0.1:9", "--timeout", "0.5"], input=line
+        main,
+        ["eval", str(SEED_POLICY), "--input", "-", "--opa-url", "http://127.0.0.1:9", "--timeout", "0.5"],
+        input=line,
     )
     assert result.exit_code == 1
     assert "error: OPA at http://127.0.0.1:9 is unreachable" in result.output

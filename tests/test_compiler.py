@@ -70,7 +70,9 @@ def test_compiling_twice_gives_identical_bytes() -> None:
 def test_policy_version_is_a_content_digest_that_changes_with_the_policy() -> None:
     text = SEED_POLICY.read_text()
     original = compile_policy_set(load_policy_text(text, "seed.yaml"))
-    changed = compile_policy_set(load_policy_text(text.replace("requests_per_minute: 30", "requests_per_minute: 31"), "seed.yaml"))
+    changed = compile_policy_set(
+        load_policy_text(text.replace("requests_per_minute: 30", "requests_per_minute: 31"), "seed.yaml")
+    )
     assert original.policy_version.startswith("sha256:")
     assert original.policy_version != changed.policy_version
 
@@ -106,7 +108,12 @@ def test_output_layout_puts_each_agent_in_its_own_package() -> None:
 
 @pytest.mark.parametrize(
     ("agent_id", "module"),
-    [("support_agent_1", "support_agent_1"), ("Billing-Agent.v2", "billing_agent_v2"), ("7up", "agent_7up"), ("if", "agent_if")],
+    [
+        ("support_agent_1", "support_agent_1"),
+        ("Billing-Agent.v2", "billing_agent_v2"),
+        ("7up", "agent_7up"),
+        ("if", "agent_if"),
+    ],
 )
 def test_agent_module_names_are_valid_rego_package_segments(agent_id: str, module: str) -> None:
     assert agent_module_name(agent_id) == module
@@ -117,7 +124,7 @@ def test_agents_mapping_to_the_same_package_are_refused() -> None:
         f"agent_boundary:\n  agent_id: {name}\n  allowed_endpoints:\n    - {{method: GET, path: /x}}\n"
         for name in ("billing-agent", "billing_agent")
     )
-    with pytest.raises(CompileError, match="both map to the Rego package agents.billing_agent"):
+    with pytest.raises(CompileError, match=r"both map to the Rego package agents\.billing_agent"):
         compile_policy_set(load_policy_text(text, "two.yaml"))
 
 

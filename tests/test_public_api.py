@@ -56,8 +56,16 @@ def test_runtime_names_are_the_adapters_objects() -> None:
 
 def test_every_module_declares_its_public_names() -> None:
     for module in [
-        "yaml2rego.bundle", "yaml2rego.compiler", "yaml2rego.diff", "yaml2rego.errors", "yaml2rego.history",
-        "yaml2rego.loader", "yaml2rego.model", "yaml2rego.paths", "yaml2rego.engines", "yaml2rego.signing",
+        "yaml2rego.bundle",
+        "yaml2rego.compiler",
+        "yaml2rego.diff",
+        "yaml2rego.errors",
+        "yaml2rego.history",
+        "yaml2rego.loader",
+        "yaml2rego.model",
+        "yaml2rego.paths",
+        "yaml2rego.engines",
+        "yaml2rego.signing",
     ]:
         loaded = importlib.import_module(module)
         assert loaded.__all__, module

@@ -32,6 +32,4 @@ def require_opa() -> str:
 
 def run_opa(arguments: Sequence[str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``opa ARGUMENTS`` and capture its output (text)."""
-    return subprocess.run(
-        [require_opa(), *arguments], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run([require_opa(), *arguments], capture_output=True, text=True, timeout=timeout, check=False)

@@ -70,14 +70,16 @@ def _run_with_opa(compiled: CompiledPolicy, coverage: bool) -> TestReport:
         for item in raw:
             error = item.get("error")
             error_text = (error.get("message") if isinstance(error, dict) else error) or None
-            report.outcomes.append(TestOutcome(
-                package=str(item.get("package", "")).removeprefix("data."),
-                name=item.get("name", ""),
-                passed=not item.get("fail") and not error,
-                error=error_text,
-                duration_ms=item.get("duration", 0) / 1e6,
-                message=error_text or (_opa_failure(item, directory) if item.get("fail") else None),
-            ))
+            report.outcomes.append(
+                TestOutcome(
+                    package=str(item.get("package", "")).removeprefix("data."),
+                    name=item.get("name", ""),
+                    passed=not item.get("fail") and not error,
+                    error=error_text,
+                    duration_ms=item.get("duration", 0) / 1e6,
+                    message=error_text or (_opa_failure(item, directory) if item.get("fail") else None),
+                )
+            )
         if coverage:
             covered = run_opa(["test", directory, "--coverage", "--format=json"])
             try:
@@ -94,14 +96,16 @@ def _run_embedded(compiled: CompiledPolicy, coverage: bool) -> TestReport:
     summary = rego_testing.run_tests(modules, data=compiled.data_document(), coverage=coverage)
     report = TestReport(engine="embedded", coverage=summary.coverage if coverage else None)
     for result in summary.results:
-        report.outcomes.append(TestOutcome(
-            package=result.package.removeprefix("data."),
-            name=result.name,
-            passed=result.passed,
-            error=result.error,
-            duration_ms=result.duration_ms,
-            message=None if result.passed else (result.error or result.message or "the test failed"),
-        ))
+        report.outcomes.append(
+            TestOutcome(
+                package=result.package.removeprefix("data."),
+                name=result.name,
+                passed=result.passed,
+                error=result.error,
+                duration_ms=result.duration_ms,
+                message=None if result.passed else (result.error or result.message or "the test failed"),
+            )
+        )
     return report
 
 
@@ -156,8 +160,11 @@ def _junit(report: TestReport) -> str:
     # evaluation error is an <error>, a false or undefined test a <failure>, and `failures` does not count errors.
     errors = sum(1 for outcome in report.outcomes if outcome.error)
     suites = ET.Element(
-        "testsuites", name="yaml2rego", tests=str(len(report.outcomes)),
-        failures=str(len(report.failures) - errors), errors=str(errors),
+        "testsuites",
+        name="yaml2rego",
+        tests=str(len(report.outcomes)),
+        failures=str(len(report.failures) - errors),
+        errors=str(errors),
     )
     by_package: dict[str, list[TestOutcome]] = {}
     for outcome in report.outcomes:
@@ -166,7 +173,11 @@ def _junit(report: TestReport) -> str:
         suite_errors = sum(1 for outcome in outcomes if outcome.error)
         failures = sum(1 for outcome in outcomes if not outcome.passed) - suite_errors
         suite = ET.SubElement(
-            suites, "testsuite", name=f"data.{package}", tests=str(len(outcomes)), failures=str(failures),
+            suites,
+            "testsuite",
+            name=f"data.{package}",
+            tests=str(len(outcomes)),
+            failures=str(failures),
             errors=str(suite_errors),
         )
         if report.coverage is not None:
@@ -174,7 +185,10 @@ def _junit(report: TestReport) -> str:
             ET.SubElement(properties, "property", name="coverage", value=f"{report.coverage:.2f}")
         for outcome in outcomes:
             case: Any = ET.SubElement(
-                suite, "testcase", classname=f"data.{package}", name=outcome.name,
+                suite,
+                "testcase",
+                classname=f"data.{package}",
+                name=outcome.name,
                 time=f"{outcome.duration_ms / 1000:.6f}",
             )
             if not outcome.passed:

@@ -71,10 +71,16 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
 @main.command("eval")
 @policy_paths
 @click.option(
-    "-i", "--input", "input_file", required=True, type=click.File("r"),
+    "-i",
+    "--input",
+    "input_file",
+    required=True,
+    type=click.File("r"),
     help="A JSON object, a JSON array of objects, or JSON lines; '-' reads stdin.",
 )
-@click.option("--opa-url", help="Evaluate on a running OPA (e.g. http://127.0.0.1:8181) instead of the embedded engine.")
+@click.option(
+    "--opa-url", help="Evaluate on a running OPA (e.g. http://127.0.0.1:8181) instead of the embedded engine."
+)
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for OPA.")
 @handle_errors
 def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None, timeout: float) -> None:
@@ -104,10 +110,15 @@ def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None
 @main.command("test")
 @policy_paths
 @click.option(
-    "--engine", type=click.Choice(["auto", "opa", "embedded"]), default="auto", show_default=True,
+    "--engine",
+    type=click.Choice(["auto", "opa", "embedded"]),
+    default="auto",
+    show_default=True,
     help="auto uses `opa test` when an opa binary is on PATH (or OPA_BIN), else the embedded engine.",
 )
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True
+)
 @click.option("--coverage/--no-coverage", default=True, show_default=True, help="Report coverage of the Rego.")
 @click.option("--threshold", type=float, default=0.0, help="Fail when coverage (percent) is below this.")
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
@@ -181,7 +192,11 @@ def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
 @policy_paths
 @click.option("--agent", "agent_id", required=True, help="The agent_id whose boundary to show.")
 @click.option(
-    "--format", "output_format", type=click.Choice(["rego", "markdown"]), default="rego", show_default=True,
+    "--format",
+    "output_format",
+    type=click.Choice(["rego", "markdown"]),
+    default="rego",
+    show_default=True,
     help="rego: the generated review module; markdown: a table of rules with their controls and sources.",
 )
 @handle_errors

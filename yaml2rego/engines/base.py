@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["DECISION_PATH", "Engine", "RUNTIME_DATA_ROOT"]
+__all__ = ["DECISION_PATH", "RUNTIME_DATA_ROOT", "Engine"]
 
 # The rule every caller asks for; `/v1/data/agent_boundary/decision` on the REST API.
 DECISION_PATH = "agent_boundary/decision"
