@@ -112,3 +112,46 @@ def test_the_guard_fills_the_destination_from_the_url(call: dict[str, Any], expe
     filled = fill_destination(call)
     assert {key: filled[key] for key in expected} == expected
     assert ("port" in filled) == ("port" in expected)
+
+
+def test_a_defaults_document_gives_every_agent_the_global_domains() -> None:
+    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.engines.embedded import EmbeddedEngine
+    from yaml2rego.loader import load_policy_text
+
+    text = (
+        "defaults:\n  allowed_domains: [Shared.Example.]\n---\n"
+        "agent_boundary:\n  agent_id: a1\n  allowed_endpoints: [{method: GET, path: /**}]\n"
+        "  allowed_domains: [own.example]\n---\n"
+        "agent_boundary:\n  agent_id: a2\n  allowed_endpoints: [{method: GET, path: /**}]\n"
+    )
+    compiled = compile_policy_set(load_policy_text(text, "egress.yaml"))
+    assert compiled.data["defaults"] == {"source": "egress.yaml:1", "allowed_domains": ["shared.example"]}
+    engine = EmbeddedEngine.from_compiled(compiled)
+
+    def decide(agent: str, host: str) -> str:
+        return str(engine.decide({"agent_id": agent, "method": "GET", "path": "/x", "host": host})["decision"])
+
+    assert [decide("a1", h) for h in ("shared.example", "own.example", "other.example")] == ["allow", "allow", "deny"]
+    assert [decide("a2", h) for h in ("shared.example", "own.example")] == ["allow", "deny"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("defaults: {allowed_domains: [a.example]}\nagent_boundary: {agent_id: a1}\n",
+         "egress.yaml:1:1: the document holds either agent_boundary or defaults, not both"),
+        ("defaults: {allowed_domains: [a.example]}\n---\ndefaults: {allowed_domains: [b.example]}\n",
+         "egress.yaml:3:1: defaults are already defined at egress.yaml:1:1"),
+        ("defaults: {allowed_domains: [10.0.0.1]}\n",
+         "egress.yaml:1:30: allowed domain '10.0.0.1': an IP address is refused as a host (use a domain name)"),
+    ],
+    ids=["both-keys", "twice", "ip"],
+)  # fmt: skip
+def test_defaults_errors(text: str, message: str) -> None:
+    from yaml2rego.errors import Yaml2RegoError
+    from yaml2rego.loader import load_policy_text
+
+    with pytest.raises(Yaml2RegoError) as caught:
+        load_policy_text(text, "egress.yaml")
+    assert str(caught.value).splitlines()[0] == message

@@ -91,8 +91,11 @@ def compile_policy_set(policy_set: PolicySet, *, policy_version: str | None = No
     module_names = _module_names(policy_set)
     agents = {agent.agent_id: agent_data(agent) for agent in policy_set}
     library = library_files()
-    version = policy_version or _content_digest(library, agents)
+    defaults = enforcement.defaults_data(policy_set.defaults)
+    version = policy_version or _content_digest(library, agents, defaults)
     data = {"policy_version": version, "agents": agents}
+    if defaults is not None:
+        data["defaults"] = defaults
 
     files: dict[str, bytes] = dict(library)
     files[DATA_FILE] = _data_json(data).encode("utf-8")
@@ -250,11 +253,13 @@ def _module_names(policy_set: PolicySet) -> dict[str, str]:
     return names
 
 
-def _content_digest(library: Mapping[str, bytes], agents: Mapping[str, Any]) -> str:
+def _content_digest(library: Mapping[str, bytes], agents: Mapping[str, Any], defaults: Any = None) -> str:
     digest = hashlib.sha256()
     for path, content in library.items():
         digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
     digest.update(json.dumps(agents, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if defaults is not None:  # only when present, so policies without defaults keep their version
+        digest.update(b"\0defaults" + json.dumps(defaults, sort_keys=True, separators=(",", ":")).encode("utf-8"))
     return "sha256:" + digest.hexdigest()
 
 

@@ -24,10 +24,10 @@ from typing import Any
 from yaml2rego.detectors import BUILTIN_DETECTORS
 from yaml2rego.errors import SourceLocation
 from yaml2rego.hosts import host_problem
-from yaml2rego.model import ANY_METHOD, AgentBoundary, Budget, Condition, SanitizeRule
+from yaml2rego.model import ANY_METHOD, AgentBoundary, Budget, Condition, Defaults, SanitizeRule
 from yaml2rego.paths import PathPattern, parse_pattern
 
-__all__ = ["EVERY_PATH", "agent_data", "build", "condition_holds", "problems", "settled_call"]
+__all__ = ["EVERY_PATH", "agent_data", "build", "condition_holds", "defaults_data", "problems", "settled_call"]
 
 # The pattern of a condition or sanitize rule that names no endpoint: every path.
 EVERY_PATH = "/**"
@@ -48,13 +48,14 @@ def _items(boundary: Mapping[str, Any], section: str) -> Iterator[tuple[int, dic
 
 
 def problems(
-    boundary: Mapping[str, Any], regex_problem: Callable[[str], str | None]
+    boundary: Mapping[str, Any], regex_problem: Callable[[str], str | None], root: str = "agent_boundary"
 ) -> Iterator[tuple[str, Path, bool]]:
     """``(message, path, at_key)`` for each problem beyond the schema's: values that do not fit their operator,
-    detectors and patterns that do not fit together, IP addresses among allowed domains."""
-    root: Path = ("agent_boundary",)
+    detectors and patterns that do not fit together, IP addresses among allowed domains (of a boundary, or of the
+    ``defaults`` document with ``root="defaults"``)."""
+    where_root: Path = (root,)
     for index, item in _items(boundary, "conditions"):
-        where: Path = (*root, "conditions", index)
+        where: Path = (*where_root, "conditions", index)
         op, has_value, value = item.get("op"), "value" in item, item.get("value")
         if op in _PRESENCE and has_value:
             yield (
@@ -69,7 +70,7 @@ def problems(
         elif op in ("in", "not_in") and not isinstance(value, list):
             yield f"op {op!r} needs a list of values", (*where, "value"), False
     for index, item in _items(boundary, "sanitize"):
-        where = (*root, "sanitize", index)
+        where = (*where_root, "sanitize", index)
         detector, pattern = item.get("detector"), item.get("pattern")
         if detector == "regex" and pattern is None:
             yield "missing required key 'pattern' (a regex detector redacts what its pattern matches)", where, True
@@ -86,7 +87,7 @@ def problems(
         if isinstance(domain, str):
             problem = host_problem(domain.removeprefix("*."))
             if problem and "IP address" in problem:
-                yield f"allowed domain {domain!r}: {problem}", (*root, "allowed_domains", index), False
+                yield f"allowed domain {domain!r}: {problem}", (*where_root, "allowed_domains", index), False
 
 
 def _pattern(item: Mapping[str, Any]) -> PathPattern:
@@ -181,6 +182,14 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     if agent.sanitize:
         data["sanitize"] = [_sanitize(rule) for rule in agent.sanitize]
     return data
+
+
+def defaults_data(defaults: Defaults | None) -> dict[str, Any] | None:
+    """``data.boundaries.defaults`` for a ``defaults:`` document, or ``None`` without one."""
+    if defaults is None:
+        return None
+    domains = sorted({canonical_domain(domain) for domain in defaults.allowed_domains})
+    return {"source": _where(defaults.source), "allowed_domains": domains}
 
 
 def _condition(condition: Condition) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +39,7 @@ from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, Polic
 from yaml2rego.model import (
     ANY_METHOD,
     AgentBoundary,
+    Defaults,
     EndpointRule,
     FieldRule,
     FieldType,
@@ -802,6 +803,7 @@ def _optional_int(value: Any) -> int | None:
 class _Loaded:
     agents: list[AgentBoundary]
     errors: list[PolicyError]
+    defaults: list[Defaults] = field(default_factory=list)
 
 
 def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, SourceLocation]) -> None:
@@ -827,6 +829,17 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
         if isinstance(boundary, dict):
             _semantic_checks(checker, boundary, bad)
         file_errors.extend(checker.errors)
+        defaults = document.value.get("defaults") if isinstance(document.value, dict) else None
+        if isinstance(defaults, dict) and not unsafe and not checker.errors:
+            where = checker.mark(("defaults",), key=True)
+            if loaded.defaults:
+                message = f"defaults are already defined at {loaded.defaults[0].source}"
+                file_errors.append(source.error(PolicyValidationError, message, where))
+            else:
+                domains = tuple(defaults.get("allowed_domains", ()))
+                loaded.defaults.append(Defaults(source.location(where), domains))
+            for message, path, at_key in enforcement.problems(defaults, _regex_problem, root="defaults"):
+                file_errors.append(source.error(PolicyValidationError, message, checker.mark(path, key=at_key)))
         if unsafe or checker.errors or not isinstance(boundary, dict):
             continue
         agent = _build_agent(checker, boundary)
@@ -935,7 +948,7 @@ def load_policies(
                 continue
             _load_text(text, filename, loaded, first_seen)
     _raise(loaded.errors)
-    return PolicySet(tuple(loaded.agents))
+    return PolicySet(tuple(loaded.agents), loaded.defaults[0] if loaded.defaults else None)
 
 
 def read_yaml_documents(text: str, filename: str = "<string>") -> list[Any]:
@@ -967,4 +980,4 @@ def load_policy_text(
     loaded = _Loaded([], [])
     _load_text(text, filename, loaded, {})
     _raise(loaded.errors)
-    return PolicySet(tuple(loaded.agents))
+    return PolicySet(tuple(loaded.agents), loaded.defaults[0] if loaded.defaults else None)

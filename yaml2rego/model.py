@@ -28,6 +28,7 @@ __all__ = [
     "Budget",
     "Condition",
     "DataClass",
+    "Defaults",
     "EndpointRule",
     "EnvironmentGate",
     "ExecutionContext",
@@ -299,10 +300,19 @@ class AgentBoundary:
 
 
 @dataclass(frozen=True)
+class Defaults:
+    """Settings for every agent of a policy set, from a ``defaults:`` document: the global allowed domains."""
+
+    source: SourceLocation | None
+    allowed_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PolicySet:
     """All agents compiled together, sorted by ``agent_id`` (so output never depends on file order)."""
 
     agents: tuple[AgentBoundary, ...]
+    defaults: Defaults | None = None
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.agents, key=lambda agent: agent.agent_id))
