@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from yaml2rego.adapters.decision import Decision
-from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call
+from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call, sanitize_result
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
 
@@ -65,7 +65,7 @@ class BoundaryToolWrapper:
     def __call__(self, request: Any, execute: Callable[[Any], Any]) -> Any:
         call, decision = self.decide(request)
         refusal = self._refusal(request, call, decision)
-        return refusal if refusal is not None else execute(_sanitized(request, call, decision))
+        return refusal if refusal is not None else _redacted(decision, execute(_sanitized(request, call, decision)))
 
     async def awrap(self, request: Any, execute: Callable[[Any], Awaitable[Any]]) -> Any:
         """The async ``awrap_tool_call``: the engine runs in a worker thread, never on the event loop."""
@@ -73,7 +73,9 @@ class BoundaryToolWrapper:
         call = self.context.call(request.tool_call["name"], request.tool_call.get("args"), **overrides)
         decision = await self.guard.acheck(call)
         refusal = self._refusal(request, call, decision)
-        return refusal if refusal is not None else await execute(_sanitized(request, call, decision))
+        if refusal is not None:
+            return refusal
+        return _redacted(decision, await execute(_sanitized(request, call, decision)))
 
     def _refusal(self, request: Any, call: Mapping[str, Any], decision: Decision) -> Any:
         """``None`` when the call may run; otherwise the ``ToolMessage`` the model gets instead."""
@@ -110,6 +112,13 @@ def _sanitized(request: Any, call: Mapping[str, Any], decision: Decision) -> Any
         return request
     args = sanitize_call(decision, call).get("args")
     return request.override(tool_call={**request.tool_call, "args": args})
+
+
+def _redacted(decision: Decision, result: Any) -> Any:
+    """The tool's message with the decision's result redactions applied to its content (``apply_to: [result]``)."""
+    if not decision.details.get("result_redactions") or not hasattr(result, "content"):
+        return result
+    return result.model_copy(update={"content": sanitize_result(decision, result.content)})
 
 
 def guarded_tool_node(tools: Any, guard: Guard, agent_id: str, **options: Any) -> Any:

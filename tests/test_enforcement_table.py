@@ -347,6 +347,7 @@ agent_boundary:
     - {field: args.amount, op: gt, value: 50000, outcome: deny}
   sanitize:
     - {detector: email, fields: [args.memo]}
+    - {detector: card, apply_to: [result]}
 """
 
 
@@ -369,7 +370,7 @@ def payment_graph(tmp_path: Path) -> Iterator[tuple[Any, Guard, MemorySink, Appr
     def make_payment(amount: float, currency: str, memo: str | None = None) -> str:
         """Pay a supplier."""
         paid.append({"amount": amount, "currency": currency, "memo": memo})
-        return "paid"
+        return "paid with the card on file, 4111 1111 1111 1111"
 
     def build(args: dict[str, Any]) -> Any:
         script = iter([AIMessage(content="", tool_calls=[{"name": "make_payment", "args": args, "id": "c1"}]),
@@ -442,8 +443,9 @@ def test_langgraph_hard_maximum_and_sanitized_arguments(payment_graph: Any) -> N
     denied = build({"amount": 60000, "currency": "EUR"}).invoke({"messages": [("user", "pay")]}, _thread("max"))
     assert "[parameter_denied]" in _tool_message(denied).content and paid == []
     memo = {"amount": 10, "currency": "EUR", "memo": "receipt to ann@example.com"}
-    build(memo).invoke({"messages": [("user", "pay")]}, _thread("memo"))
+    result = build(memo).invoke({"messages": [("user", "pay")]}, _thread("memo"))
     assert paid == [{"amount": 10, "currency": "EUR", "memo": "receipt to [REDACTED:email]"}]
+    assert _tool_message(result).content == "paid with the card on file, [REDACTED:card]"
 
 
 # --- through the HTTP adapters -------------------------------------------------------------------------------------
