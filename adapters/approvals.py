@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -258,7 +258,9 @@ class JsonFileApprovalStore:
             return True
 
 
-def _pending_match(requests: Any, agent_id: str, digest: str, now: float) -> ApprovalRequest | None:
+def _pending_match(
+    requests: Iterable[ApprovalRequest], agent_id: str, digest: str, now: float
+) -> ApprovalRequest | None:
     """The open request for this call: pending, or granted with a token not yet used nor expired (a LangGraph node
     re-runs from its start when resumed, and must find the request its approver granted)."""
     for request in requests:
@@ -457,7 +459,7 @@ class ApprovalService:
         try:
             claims = jwt.decode(
                 token,
-                self._verify_key,  # type: ignore[arg-type]
+                self._verify_key,
                 algorithms=[self.algorithm],
                 audience=_AUDIENCE,
                 issuer=_ISSUER,
