@@ -76,7 +76,9 @@ _egress_configured if count(_global_domains) > 0
 
 _host_problem := egress.host_problem(input.host, object.get(input, "port", null)) if _egress_checked
 
-_shown_host := _printable(input.host) if is_string(input.host) else := "(not a string)"
+_shown_host := _printable(input.host) if {
+	is_string(input.host)
+} else := "(not a string)"
 
 # METADATA
 # title: Deny reasons
