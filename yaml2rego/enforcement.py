@@ -292,5 +292,30 @@ def settled_call(agent: AgentBoundary, call: Mapping[str, Any]) -> tuple[dict[st
         elif condition.op == "missing":
             _put(settled, condition.path, True)
     certain = not any(condition_holds(c, settled) for c in applying)
-    certain = certain and not any(_applies(r.method, r.endpoint, method, path) for r in agent.sanitize)
-    return settled, certain
+    flagged = any(
+        _flags(rule, settled) for rule in agent.sanitize if _applies(rule.method, rule.endpoint, method, path)
+    )
+    return settled, certain and not flagged
+
+
+def _flags(rule: SanitizeRule, call: Mapping[str, Any]) -> bool:
+    """Whether the policy would flag a string of ``call`` for ``rule`` (the same regex, searched unanchored)."""
+    if "request" not in rule.apply_to:
+        return False
+    regex = rule.pattern if rule.detector == "regex" else BUILTIN_DETECTORS[rule.detector].flag_regex
+    for field in rule.fields:
+        present, value = _lookup(call, tuple(field.split(".")))
+        if present and any(re.search(str(regex), text) for text in _strings(value)):
+            return True
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)

@@ -222,6 +222,9 @@ class _Planner:
             if planned is None:
                 continue
             call, expect = planned
+            # Parameter conditions are satisfied as for endpoints; an answer that stays uncertain is not asserted.
+            call, certain = enforcement.settled_call(self.agent, call)
+            expect = expect if certain else "any"
             cases.append(self._tool_case(tool, "allows" if expect == "allow" else "needs_approval", call, expect,
                                          f"a call of {tool.name} within its rules gets {expect}"))
             other = next((action for action in ToolAction if action not in tool.actions), None)
