@@ -331,28 +331,9 @@ def test_shadow_egress_never_blocks(tmp_path: Path) -> None:
 
 # --- through the LangGraph adapter ---------------------------------------------------------------------------------
 
-PAYMENT_TOOLS = """
-agent_boundary:
-  agent_id: finance_agent
-  tools:
-    make_payment:
-      actions: [write]
-      classification: internal
-      args:
-        amount: {type: number}
-        currency: {type: string}
-        memo: {type: string, required: false}
-  conditions:
-    - {field: args.amount, op: gt, value: 5000, outcome: approval_needed, message: payments above 5000 need approval}
-    - {field: args.amount, op: gt, value: 50000, outcome: deny}
-  sanitize:
-    - {detector: email, fields: [args.memo]}
-    - {detector: card, apply_to: [result]}
-"""
 
-
-@pytest.fixture
-def payment_graph(tmp_path: Path) -> Iterator[tuple[Any, Guard, MemorySink, ApprovalService, list[dict[str, Any]]]]:
+def _tool_graph(guard: Guard, agent_id: str, function: Any, args: dict[str, Any], **options: Any) -> Any:
+    """agent → tools → agent: the agent's first turn calls ``function`` with ``args``, its second turn answers."""
     from langchain_core.messages import AIMessage
     from langchain_core.tools import tool
     from langgraph.checkpoint.memory import InMemorySaver
@@ -360,32 +341,35 @@ def payment_graph(tmp_path: Path) -> Iterator[tuple[Any, Guard, MemorySink, Appr
     from langgraph.prebuilt import tools_condition
     from yaml2rego.adapters.langgraph import guarded_tool_node
 
-    policy = tmp_path / "payments.yaml"
-    policy.write_text(PAYMENT_TOOLS, encoding="utf-8")
+    name = function.__name__
+    script = iter([AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": "c1"}]),
+                   AIMessage(content="done")])  # fmt: skip
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [next(script)]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", guarded_tool_node([tool(function)], guard, agent_id, **options))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+@pytest.fixture
+def payment_graph() -> Iterator[tuple[Any, Guard, MemorySink, ApprovalService, list[dict[str, Any]]]]:
     approvals = ApprovalService(MemoryApprovalStore(), secret=SECRET)
-    guard, sink = _guard(policy, approvals=approvals)
+    guard, sink = _guard(EXAMPLES / "finance_agent.yaml", approvals=approvals)
     paid: list[dict[str, Any]] = []
 
-    @tool
     def make_payment(amount: float, currency: str, memo: str | None = None) -> str:
         """Pay a supplier."""
         paid.append({"amount": amount, "currency": currency, "memo": memo})
         return "paid with the card on file, 4111 1111 1111 1111"
 
     def build(args: dict[str, Any]) -> Any:
-        script = iter([AIMessage(content="", tool_calls=[{"name": "make_payment", "args": args, "id": "c1"}]),
-                       AIMessage(content="done")])  # fmt: skip
-
-        def agent(state: MessagesState) -> dict[str, Any]:
-            return {"messages": [next(script)]}
-
-        builder = StateGraph(MessagesState)
-        builder.add_node("agent", agent)
-        builder.add_node("tools", guarded_tool_node([make_payment], guard, "finance_agent"))
-        builder.add_edge(START, "agent")
-        builder.add_conditional_edges("agent", tools_condition)
-        builder.add_edge("tools", "agent")
-        return builder.compile(checkpointer=InMemorySaver())
+        return _tool_graph(guard, "finance_agent", make_payment, args, actions={"make_payment": "write"})
 
     yield build, guard, sink, approvals, paid
     guard.close()
@@ -446,6 +430,47 @@ def test_langgraph_hard_maximum_and_sanitized_arguments(payment_graph: Any) -> N
     result = build(memo).invoke({"messages": [("user", "pay")]}, _thread("memo"))
     assert paid == [{"amount": 10, "currency": "EUR", "memo": "receipt to [REDACTED:email]"}]
     assert _tool_message(result).content == "paid with the card on file, [REDACTED:card]"
+
+
+def test_langgraph_ehr_row() -> None:
+    def read_record(patient_id: str, export: bool | None = None) -> str:
+        """Read a patient's record."""
+        return f"record {patient_id}"
+
+    def purpose(value: str) -> Any:
+        return lambda request: {"context": {"purpose": value}}
+
+    guard, sink = _guard(EXAMPLES / "clinical_agent.yaml")
+    with guard:
+        for args, why, status in [
+            ({"patient_id": "42"}, "care", "success"),
+            ({"patient_id": "42"}, "research", "error"),
+            ({"patient_id": "42", "export": True}, "care", "error"),
+        ]:
+            graph = _tool_graph(guard, "clinical_agent", read_record, args, context_from=purpose(why))
+            message = _tool_message(graph.invoke({"messages": [("user", "read")]}, _thread(f"{why}-{len(args)}")))
+            assert message.status == status
+        records = _records(guard, sink)
+    assert [r["decision"] for r in records] == ["allow", "deny", "deny"]
+    assert records[1]["decision_reason"] == CARE_ONLY
+    assert records[2]["decision_reason"] == "exporting records is not allowed (conditions[2])"
+
+
+def test_langgraph_budget_row(tmp_path: Path) -> None:
+    def complete(prompt: str) -> str:
+        """Ask the model."""
+        return "answer"
+
+    policy = _local_copy("llm_budget_agent.yaml", tmp_path, ("daily_usd: 20", "daily_usd: 0.02"))
+    guard, sink = _guard(policy, store=MemoryBudgetStore(clock=Clock()))
+    with guard:
+        statuses = []
+        for turn in range(3):
+            graph = _tool_graph(guard, "llm_agent", complete, {"prompt": "hi"}, actions={"complete": "execute"})
+            statuses.append(_tool_message(graph.invoke({"messages": [("user", "ask")]}, _thread(str(turn)))).status)
+        records = _records(guard, sink)
+    assert statuses == ["success", "success", "error"]
+    assert records[2]["reasons"][0]["code"] == "budget_exceeded" and records[1]["budget"]["cost_usd"] == 0.01
 
 
 # --- through the HTTP adapters -------------------------------------------------------------------------------------
