@@ -37,6 +37,7 @@ __all__ = [
     "redeem_approval",
     "sanitize_call",
     "sanitize_result",
+    "without_token",
 ]
 
 # Budgets protect the capacity (and money) the agent's targets rely on, like rate limits: availability, A1.1.
@@ -67,6 +68,13 @@ def fill_destination(call: Mapping[str, Any]) -> dict[str, Any]:
     if port is not None:
         request.setdefault("port", port)
     request.setdefault("path", path)
+    return request
+
+
+def without_token(request: Any) -> Any:
+    """The engine's input: the request without ``approval_token`` (a bearer secret the policy has no use for)."""
+    if isinstance(request, Mapping) and "approval_token" in request:
+        return {key: value for key, value in request.items() if key != "approval_token"}
     return request
 
 

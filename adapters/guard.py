@@ -39,7 +39,7 @@ from yaml2rego.adapters.decision import (
     prepare_input,
     suspended,
 )
-from yaml2rego.adapters.enforcement import Enforcement, fill_destination
+from yaml2rego.adapters.enforcement import Enforcement, fill_destination, without_token
 from yaml2rego.adapters.limits import RateLimitStore
 from yaml2rego.adapters.records import HashChain, build_record, input_digest
 from yaml2rego.adapters.sinks.base import Sink
@@ -190,11 +190,13 @@ class Guard:
     # -- internals -------------------------------------------------------------------------------------------------
 
     def _decide(self, request: Any) -> dict[str, Any]:
+        # An override token is the guard's business, not the policy's: it never reaches the engine (or OPA's logs).
+        asked = without_token(request)
         if self._workers is None:
-            result = self.engine.decide(request)
+            result = self.engine.decide(asked)
         else:
             try:
-                result = self._workers.submit(self.engine.decide, request).result(self.timeout)
+                result = self._workers.submit(self.engine.decide, asked).result(self.timeout)
             except FutureTimeout:
                 raise EngineUnavailable(
                     f"the {self.engine_name} engine did not answer within {self.timeout}s"

@@ -366,3 +366,28 @@ def test_approval_id_reaches_the_otel_span(tmp_path: Path) -> None:
         guard.flush()
     [span] = exporter.get_finished_spans()
     assert span.attributes is not None and span.attributes["approval_id"] == pending.approval_id
+
+
+def test_the_engine_never_sees_an_override_token() -> None:
+    """The token is a bearer secret: the policy (and OPA's decision log) gets the call without it."""
+    from yaml2rego.engines.embedded import EmbeddedEngine
+
+    class Spy:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.seen: list[dict[str, Any]] = []
+
+        def decide(self, request: dict[str, Any]) -> Any:
+            self.seen.append(request)
+            return self.inner.decide(request)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    service = ApprovalService(MemoryApprovalStore(), secret=SECRET)
+    spy = Spy(EmbeddedEngine.from_policy_paths([EXAMPLE]))
+    with Guard(spy, approvals=service) as guard:  # type: ignore[arg-type]
+        pending = guard.check(BIG_PAYMENT)
+        token = service.approve(str(pending.approval_id), approver="alice").token
+        assert guard.check({**BIG_PAYMENT, "approval_token": token}).allow
+    assert [("approval_token" in seen) for seen in spy.seen] == [False, False]
