@@ -449,9 +449,11 @@ def test_the_runtime_public_names_are_pinned() -> None:
     import yaml2rego.adapters.sinks as sinks
 
     assert sorted(adapters.__all__) == [
-        "Decision", "Guard", "HashChain", "JsonlFileSink", "MemoryRateLimitStore", "MemorySink", "OtelSink",
-        "PolicyDenied", "RateLimitStore", "RedisRateLimitStore", "Sink", "SplunkHecSink", "VerifyResult",
-        "verify_file", "verify_records",
+        "ApprovalRequest", "ApprovalService", "Decision", "Guard", "HashChain", "JsonFileApprovalStore",
+        "JsonlFileSink", "MemoryApprovalStore", "MemoryBudgetStore", "MemoryRateLimitStore", "MemorySink", "OtelSink",
+        "PolicyDenied", "RateLimitStore", "RedisBudgetStore", "RedisRateLimitStore", "Sink", "SlackWebhookNotifier",
+        "SplunkHecSink", "VerifyResult", "WebhookNotifier", "sanitize_call", "sanitize_result", "verify_file",
+        "verify_records",
     ]  # fmt: skip
     assert sorted(sinks.__all__) == [
         "HecClient", "JsonlFileSink", "MemorySink", "OtelSink", "Record", "RecordPipeline", "Sink", "SplunkHecSink",

@@ -10,6 +10,7 @@ from .conftest import SEED_POLICY
 
 EXPECTED = {
     "AgentBoundary",
+    "ApprovalError",
     "BundleError",
     "CompileError",
     "CompiledPolicy",

@@ -23,6 +23,7 @@ from yaml2rego._version import __version__
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.engines import EmbeddedEngine, Engine, OpaEngine
 from yaml2rego.errors import (
+    ApprovalError,
     BundleError,
     CompileError,
     EngineError,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentBoundary",
+    "ApprovalError",
     "BundleError",
     "CompileError",
     "CompiledPolicy",
