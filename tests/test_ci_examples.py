@@ -57,8 +57,13 @@ def run_script(script: str, repo: Path, env: dict[str, str]) -> subprocess.Compl
     """Run a step's shell script as the CI runner does (`bash -e`), with this interpreter's yaml2rego first on PATH."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return subprocess.run(
-        ["bash", "-e", "-c", script], cwd=repo, env={**os.environ, "PATH": path, **env},
-        capture_output=True, text=True, timeout=300, check=False,
+        ["bash", "-e", "-c", script],
+        cwd=repo,
+        env={**os.environ, "PATH": path, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -157,7 +162,9 @@ def run_github_diff(
 ) -> tuple[subprocess.CompletedProcess[str], str]:
     summary = tmp_path / "summary.md"
     env = {
-        **github_workflow()["env"], "BASE_SHA": base, "GITHUB_STEP_SUMMARY": str(summary),
+        **github_workflow()["env"],
+        "BASE_SHA": base,
+        "GITHUB_STEP_SUMMARY": str(summary),
         "LOOSENING_APPROVED": "true" if approved else "false",
     }
     result = run_script(step("Diff against the base branch")["run"], repo, env)
@@ -218,8 +225,11 @@ def test_github_every_shell_step_passes_on_the_seed_with_real_opa(base_repo: tup
     repo, base = base_repo
     change_seed(repo, "requests_per_minute: 30", "requests_per_minute: 10")
     env = {
-        **github_workflow()["env"], "GITHUB_SHA": "head", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-        "BASE_SHA": base, "LOOSENING_APPROVED": "false",
+        **github_workflow()["env"],
+        "GITHUB_SHA": "head",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "BASE_SHA": base,
+        "LOOSENING_APPROVED": "false",
     }
     for item in github_steps():
         if "run" in item and "pip install" not in item["run"]:
@@ -237,9 +247,13 @@ def test_gitlab_ci_is_valid_yaml_with_policy_and_diff_jobs() -> None:
     assert {"policy", "policy-diff"} <= set(document)
     script = "\n".join(document["policy"]["script"])
     order = [
-        'yaml2rego check "$POLICY_DIR"', 'yaml2rego compile "$POLICY_DIR" -o "$BUILD_DIR"',
-        'opa fmt --list --fail "$BUILD_DIR"', 'opa check --strict "$BUILD_DIR"', 'opa test "$BUILD_DIR" --verbose',
-        'opa test "$BUILD_DIR" --coverage --format=json', 'yaml2rego bundle "$POLICY_DIR"',
+        'yaml2rego check "$POLICY_DIR"',
+        'yaml2rego compile "$POLICY_DIR" -o "$BUILD_DIR"',
+        'opa fmt --list --fail "$BUILD_DIR"',
+        'opa check --strict "$BUILD_DIR"',
+        'opa test "$BUILD_DIR" --verbose',
+        'opa test "$BUILD_DIR" --coverage --format=json',
+        'yaml2rego bundle "$POLICY_DIR"',
     ]
     positions = [script.index(command) for command in order]
     assert positions == sorted(positions)
@@ -269,8 +283,10 @@ def test_gitlab_coverage_gate_and_the_coverage_regex(tmp_path: Path, coverage: f
 def run_gitlab_diff(repo: Path, base: str, labels: str) -> subprocess.CompletedProcess[str]:
     document = gitlab_ci()
     env = {
-        **document["variables"], **document["policy-diff"]["variables"],
-        "CI_MERGE_REQUEST_DIFF_BASE_SHA": base, "CI_MERGE_REQUEST_LABELS": labels,
+        **document["variables"],
+        **document["policy-diff"]["variables"],
+        "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
+        "CI_MERGE_REQUEST_LABELS": labels,
     }
     env.pop("POLICY_BOT_TOKEN", None)
     return run_script("\n".join(document["policy-diff"]["script"]), repo, env)

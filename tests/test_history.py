@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def keys() -> tuple[bytes, bytes]:
 
 
 def _at(day: int) -> datetime:
-    return datetime(2026, 11, day, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -28,7 +28,12 @@ def pre_commit(repo: Path, *args: str, timeout: float = 300) -> subprocess.Compl
     env = {**os.environ, "PRE_COMMIT_HOME": str(repo.parent / "pre-commit-home"), "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "pre_commit", *args, "--color", "never"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -77,7 +82,9 @@ def test_hooks_file_defines_check_and_embedded_test() -> None:
 def test_hooks_file_passes_pre_commit_validation() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pre_commit", "validate-manifest", str(HOOKS_FILE)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

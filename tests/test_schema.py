@@ -14,7 +14,8 @@ from yaml2rego.schema import SCHEMA_ID, load_schema, schema_path
 EXAMPLES = Path(__file__).parent.parent / "examples"
 # The files the loader reads from examples/: hidden folders (CI configuration under examples/ci/) are skipped.
 EXAMPLE_FILES = sorted(
-    path for path in EXAMPLES.rglob("*")
+    path
+    for path in EXAMPLES.rglob("*")
     if path.suffix in (".yaml", ".yml") and not any(part.startswith(".") for part in path.relative_to(EXAMPLES).parts)
 )
 GOOD_FIXTURES = sorted((Path(__file__).parent / "fixtures" / "policies" / "good").glob("*.yaml"))
@@ -49,9 +50,11 @@ def test_every_object_forbids_unknown_keys() -> None:
     objects = [(where, sub) for where, sub in walk(load_schema()) if sub.get("type") == "object"]
     assert objects
     # A map (tool name → tool, role → classes) gives its values a schema instead; its keys are the author's names.
-    closed = [sub.get("additionalProperties") is False or isinstance(sub.get("additionalProperties"), dict)
-              for _, sub in objects]
-    assert [where for (where, _), ok in zip(objects, closed) if not ok] == []
+    closed = [
+        sub.get("additionalProperties") is False or isinstance(sub.get("additionalProperties"), dict)
+        for _, sub in objects
+    ]
+    assert [where for (where, _), ok in zip(objects, closed, strict=True) if not ok] == []
 
 
 def test_every_property_has_a_description() -> None:

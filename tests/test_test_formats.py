@@ -201,11 +201,14 @@ CONFLICT = "p_test.rego:3:5: error: conflict"
 
 
 def test_junit_evaluation_error_is_an_error_element_not_a_failure() -> None:
-    report = test_runner.TestReport(engine="embedded", outcomes=[
-        test_runner.TestOutcome("p_test", "test_ok", True),
-        test_runner.TestOutcome("p_test", "test_boom", False, error=CONFLICT, message=CONFLICT),
-        test_runner.TestOutcome("p_test", "test_false", False, message="the test is false"),
-    ])
+    report = test_runner.TestReport(
+        engine="embedded",
+        outcomes=[
+            test_runner.TestOutcome("p_test", "test_ok", True),
+            test_runner.TestOutcome("p_test", "test_boom", False, error=CONFLICT, message=CONFLICT),
+            test_runner.TestOutcome("p_test", "test_false", False, message="the test is false"),
+        ],
+    )
     root = ET.fromstring(test_runner.render(report, "junit"))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
     suite = root.find("testsuite")
@@ -217,22 +220,25 @@ def test_junit_evaluation_error_is_an_error_element_not_a_failure() -> None:
 
 
 def test_text_marks_errors_and_failures_apart() -> None:
-    report = test_runner.TestReport(engine="opa", outcomes=[
-        test_runner.TestOutcome("p_test", "test_boom", False, error="conflict", message="conflict"),
-        test_runner.TestOutcome("p_test", "test_false", False, message="the test is false"),
-    ])
+    report = test_runner.TestReport(
+        engine="opa",
+        outcomes=[
+            test_runner.TestOutcome("p_test", "test_boom", False, error="conflict", message="conflict"),
+            test_runner.TestOutcome("p_test", "test_false", False, message="the test is false"),
+        ],
+    )
     lines = test_runner.render(report, "text").splitlines()
     assert lines[:2] == ["ERROR data.p_test.test_boom: conflict", "FAIL data.p_test.test_false: the test is false"]
     assert lines[-1] == "0 passed, 2 failed (engine opa)"
 
 
 def test_junit_escapes_characters_xml_cannot_hold() -> None:
-    message = "failed cases: bell \x07 <tag> & \"quote\""
+    message = 'failed cases: bell \x07 <tag> & "quote"'
     outcome = test_runner.TestOutcome("p_test", "test_x", False, message=message)
     report = test_runner.TestReport(engine="embedded", outcomes=[outcome])
     failure = ET.fromstring(test_runner.render(report, "junit")).find("testsuite/testcase/failure")
     assert failure is not None
-    assert failure.get("message") == failure.text == "failed cases: bell \\x07 <tag> & \"quote\""
+    assert failure.get("message") == failure.text == 'failed cases: bell \\x07 <tag> & "quote"'
 
 
 # --- the opa engine ---------------------------------------------------------------------------------------------

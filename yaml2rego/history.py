@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +86,11 @@ def parse_timestamp(text: str) -> datetime:
         moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError as exc:
         raise HistoryError(f"not a timestamp: {text!r} (use RFC 3339, e.g. 2026-11-01T12:00:00Z)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
@@ -214,7 +214,7 @@ def append_entry(
     history_path = Path(path)
     entries = verify_history(history_path, key, algorithm=algorithm)
     previous = entries[-1] if entries else None
-    moment = timestamp or datetime.now(timezone.utc)
+    moment = timestamp or datetime.now(UTC)
     if previous is not None and moment < parse_timestamp(previous.timestamp):
         raise HistoryError(f"cannot record at {format_timestamp(moment)}: the last entry is {previous.timestamp}")
     metadata = bundle.metadata

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -225,9 +226,9 @@ def _signature_claims(bundle: Any) -> dict[str, Any]:
 
 
 def _utc(seconds: int) -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _inspect_lines(summary: dict[str, Any]) -> list[str]:
