@@ -10,26 +10,39 @@ proxy that puts it in front of an existing MCP server.
 A refused call never reaches the tool: the client gets a ``CallToolResult`` with ``is_error=True``, the reasons as
 text (for the model) and the decision as ``structured_content`` (for code). MCP has no way to pause a call for a
 human, so a call that needs approval is refused the same way, with ``decision: "approval_needed"`` and the approval
-request; the caller can ask for approval and call again.
+request; once a human grants it, the caller makes the same call again with the override token in the request's
+``_meta`` (:data:`APPROVAL_TOKEN_META`), and it goes through once. A ``sanitize`` decision forwards the redacted
+arguments, and a policy that redacts results has the tool's text and structured content redacted on the way back.
+
+>>> await client.call_tool("make_payment", args, meta={APPROVAL_TOKEN_META: token})  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from yaml2rego.adapters.decision import Decision
+from yaml2rego.adapters.enforcement import sanitize_call, sanitize_result
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, refusal_text, require
 
-__all__ = ["BoundaryMiddleware", "guard_server", "guarded_proxy", "refusal_result"]
+__all__ = ["APPROVAL_TOKEN_META", "BoundaryMiddleware", "guard_server", "guarded_proxy", "refusal_result"]
+
+# The ``_meta`` key of a ``tools/call`` request that presents an override token. Not an argument: arguments are what
+# the model writes and what the approver approved, while the token is the caller's, and is taken off before the tool
+# (or an upstream server) sees the request.
+APPROVAL_TOKEN_META = "yaml2rego/approval_token"
 
 
 class BoundaryMiddleware:
     """Server middleware (``MCPServer(middleware=[…])`` or ``server.middleware``) checking each ``tools/call``.
 
     ``context_from(ctx)`` may return per-call overrides (``environment``, ``requester_role``, ``action``), e.g. from
-    the authenticated client. Every other request passes through untouched.
+    the authenticated client. Every other request passes through untouched. An allowed call is forwarded with its
+    arguments redacted (``sanitize``) and without the override token in ``_meta``; its result comes back with the
+    policy's result redactions applied.
     """
 
     def __init__(
@@ -53,10 +66,59 @@ class BoundaryMiddleware:
             return await call_next(ctx)
         overrides = dict(self.context_from(ctx)) if self.context_from is not None else {}
         call = self.context.call(params["name"], params.get("arguments"), **overrides)
-        decision = await self.guard.acheck(call)
+        meta = params.get("_meta")
+        token = meta.get(APPROVAL_TOKEN_META) if isinstance(meta, Mapping) else None
+        checked = {**call, "approval_token": token} if isinstance(token, str) and token else call
+        decision = await self.guard.acheck(checked)
         if decision.blocked:
             return refusal_result(decision, call)
-        return await call_next(ctx)
+        forwarded = _forwarded(params, decision)
+        if isinstance(meta, Mapping) and APPROVAL_TOKEN_META in meta:
+            ctx = dataclasses.replace(ctx, params=forwarded, meta=forwarded.get("_meta"))
+        else:
+            ctx = dataclasses.replace(ctx, params=forwarded)
+        return _redacted_result(decision, await call_next(ctx))
+
+
+def _forwarded(params: Mapping[str, Any], decision: Decision) -> dict[str, Any]:
+    """The request's params as the tool gets them: the arguments redacted by an enforced ``sanitize`` decision, and
+    the override token taken out of ``_meta``."""
+    forwarded = dict(params)
+    if decision.decision == "sanitize" and isinstance(params.get("arguments"), Mapping):
+        # The arguments as the client sent them (not the decision input, which leaves out null ones), redacted.
+        forwarded["arguments"] = sanitize_call(decision, {"args": params["arguments"]})["args"]
+    meta = params.get("_meta")
+    if isinstance(meta, Mapping) and APPROVAL_TOKEN_META in meta:
+        forwarded["_meta"] = {key: value for key, value in meta.items() if key != APPROVAL_TOKEN_META}
+    return forwarded
+
+
+def _redacted_result(decision: Decision, result: Any) -> Any:
+    """The tool's result with the decision's result redactions (``apply_to: [result]``) applied to its text content,
+    embedded text resources and structured content; anything else (images, metadata) is passed on as it is."""
+    if not decision.details.get("result_redactions") or result is None:
+        return result
+    if hasattr(result, "model_dump"):
+        result = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if not isinstance(result, Mapping):
+        return result
+    redacted = dict(result)
+    if isinstance(result.get("content"), list):
+        redacted["content"] = [_redacted_block(decision, block) for block in result["content"]]
+    if "structuredContent" in result:
+        redacted["structuredContent"] = sanitize_result(decision, result["structuredContent"])
+    return redacted
+
+
+def _redacted_block(decision: Decision, block: Any) -> Any:
+    if not isinstance(block, Mapping):
+        return block
+    if block.get("type") == "text" and isinstance(block.get("text"), str):
+        return {**block, "text": sanitize_result(decision, block["text"])}
+    resource = block.get("resource")
+    if block.get("type") == "resource" and isinstance(resource, Mapping) and isinstance(resource.get("text"), str):
+        return {**block, "resource": {**resource, "text": sanitize_result(decision, resource["text"])}}
+    return block
 
 
 def refusal_result(decision: Decision, call: Mapping[str, Any]) -> Any:

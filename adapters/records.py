@@ -133,8 +133,10 @@ def build_record(
     record["agent_id"] = call.get("agent_id")
     record["method"] = call.get("method")
     record["path"] = call.get("path")
-    if call.get("tool") is not None:
-        record["tool"] = call["tool"]
+    # A tool call's who, what and where (never its arguments: those follow the body rule below).
+    for key in ("tool", "action", "environment", "requester_role"):
+        if call.get(key) is not None:
+            record[key] = call[key]
     record.update(
         decision=decision.decision,
         allow=decision.allow,
@@ -153,8 +155,11 @@ def build_record(
         if details.get(key):
             record[key] = details[key]
     record.update(engine=decision.engine, latency_us=decision.latency_us, input_sha256=digest)
-    if log_body and "body" in call:
-        record["body"] = call["body"]
+    if log_body:
+        # The body or a tool call's arguments as the caller sent them (opt-in: they may hold personal data).
+        for key in ("body", "args"):
+            if key in call:
+                record[key] = call[key]
     return record
 
 

@@ -8,9 +8,11 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from yaml2rego.adapters.mcp import BoundaryMiddleware, guard_server, guarded_proxy
+from yaml2rego.adapters.mcp import APPROVAL_TOKEN_META, BoundaryMiddleware, guard_server, guarded_proxy
 
 from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, new_guard, records_of
+from tests.payment_cases import AGENT as PAYMENT_AGENT
+from tests.payment_cases import CARD, PAYMENTS, grant, make_payment, payment_guard, records
 
 
 def infra_server(**options: Any) -> MCPServer:
@@ -115,3 +117,133 @@ def test_missing_mcp_names_the_extra(monkeypatch: pytest.MonkeyPatch, guarded: A
     monkeypatch.setitem(sys.modules, "mcp.types", None)
     with pytest.raises(ImportError, match=r"pip install 'yaml2rego\[mcp\]'"):
         BoundaryMiddleware(guarded[0], AGENT)
+
+
+# -- redaction and override tokens (examples/finance_agent.yaml) -----------------------------------------------------
+
+
+WRITE = {"make_payment": "write"}
+
+
+@pytest.fixture
+def payments() -> Any:
+    guard, sink = payment_guard()
+    PAYMENTS.clear()
+    yield guard, sink
+    guard.close()
+
+
+def payment_server(guard: Any, **options: Any) -> MCPServer:
+    server = MCPServer("payments", middleware=[BoundaryMiddleware(guard, PAYMENT_AGENT, actions=WRITE, **options)])
+    server.tool()(make_payment)
+    return server
+
+
+def calls(server: Any, *requests: tuple[dict[str, Any], str | None]) -> list[Any]:
+    """Make each ``(arguments, token)`` call of ``make_payment`` in turn, on one connection."""
+
+    async def run() -> list[Any]:
+        async with Client(server) as client:
+            results = []
+            for arguments, token in requests:
+                meta = {APPROVAL_TOKEN_META: token} if token is not None else None
+                results.append(await client.call_tool("make_payment", arguments, meta=meta))
+            return results
+
+    return anyio.run(run)
+
+
+def test_sanitized_call_reaches_the_tool_redacted(payments: Any) -> None:
+    guard, sink = payments
+    [result] = calls(payment_server(guard), ({"amount": 120, "currency": "EUR", "memo": "to ann@example.com"}, None))
+    assert result.is_error is False
+    assert PAYMENTS == [{"amount": 120, "currency": "EUR", "memo": "to [REDACTED:email]"}]
+    [record] = records(guard, sink)
+    assert record["decision"] == "sanitize"
+    assert record["redactions"] == [{"field": "args.memo", "detector": "email", "rule": "sanitize[0]", "count": 1}]
+
+
+def test_result_redaction_covers_text_and_structured_content(payments: Any) -> None:
+    [result] = calls(payment_server(payments[0]), ({"amount": 120, "currency": "EUR"}, None))
+    assert result.is_error is False
+    assert result.content[0].text == "paid 120 EUR with card [REDACTED:card]"
+    assert result.structured_content == {"result": "paid 120 EUR with card [REDACTED:card]"}
+    assert CARD not in str(result)
+
+
+def test_approval_token_in_meta_lets_the_call_through_once(payments: Any) -> None:
+    """Refused for approval, granted by a human, run once with the token, refused when the token comes again."""
+    guard, sink = payments
+    server = payment_server(guard, environment="prod", requester_role="treasurer")
+    arguments = {"amount": 7500, "currency": "EUR"}
+    [first] = calls(server, (arguments, None))
+    assert first.is_error is True
+    assert first.structured_content["decision"] == "approval_needed"
+    approval_id = first.structured_content["approval_request"]["approval_id"]
+    token = grant(guard, approval_id)
+    approved, reused = calls(server, (arguments, token), (arguments, token))
+    assert approved.is_error is False
+    assert approved.content[0].text == "paid 7500 EUR with card [REDACTED:card]"
+    assert reused.is_error is True
+    assert [reason["code"] for reason in reused.structured_content["reasons"]] == ["approval_token_reused"]
+    assert len(PAYMENTS) == 1
+    logged = records(guard, sink)
+    assert [(r["decision"], r["approval_id"]) for r in logged] == [
+        ("approval_needed", approval_id), ("allow", approval_id), ("deny", approval_id),
+    ]  # fmt: skip
+    assert {(r["tool"], r["action"], r["environment"], r["requester_role"]) for r in logged} == {
+        ("make_payment", "write", "prod", "treasurer")
+    }
+    assert all(token not in str(r) and "args" not in r for r in logged)
+
+
+def test_token_for_another_call_is_refused(payments: Any) -> None:
+    guard, _ = payments
+    server = payment_server(guard)
+    [first] = calls(server, ({"amount": 7500, "currency": "EUR"}, None))
+    token = grant(guard, first.structured_content["approval_request"]["approval_id"])
+    [other] = calls(server, ({"amount": 9000, "currency": "EUR"}, token))
+    assert other.structured_content["reasons"][0]["code"] == "approval_token_mismatch"
+    assert PAYMENTS == []
+
+
+def test_the_tool_never_sees_the_token(payments: Any) -> None:
+    """The token is taken out of ``_meta`` before the tool's server reads the request."""
+    guard, _ = payments
+    seen: list[Any] = []
+
+    async def spy(ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "tools/call":
+            seen.append((dict(ctx.params.get("_meta") or {}), dict(ctx.meta or {})))
+        return await call_next(ctx)
+
+    server = payment_server(guard)
+    server.middleware.append(spy)
+    [first] = calls(server, ({"amount": 7500, "currency": "EUR"}, None))
+    token = grant(guard, first.structured_content["approval_request"]["approval_id"])
+    [approved] = calls(server, ({"amount": 7500, "currency": "EUR"}, token))
+    assert approved.is_error is False
+    [(params_meta, ctx_meta)] = seen
+    assert APPROVAL_TOKEN_META not in params_meta and APPROVAL_TOKEN_META not in ctx_meta
+
+
+def test_proxy_forwards_redacted_arguments_and_redacts_results(payments: Any) -> None:
+    guard, _ = payments
+    upstream_server = MCPServer("payments-upstream")
+    upstream_server.tool()(make_payment)
+
+    async def run() -> tuple[Any, Any]:
+        async with Client(upstream_server) as upstream:
+            proxy = guarded_proxy(upstream, guard, PAYMENT_AGENT, actions=WRITE)
+            async with Client(proxy) as client:
+                paid = await client.call_tool("make_payment", {"amount": 50, "currency": "USD", "memo": "a@b.example"})
+                pending = await client.call_tool("make_payment", {"amount": 6000, "currency": "USD"})
+                token = grant(guard, pending.structured_content["approval_request"]["approval_id"])
+                meta = {APPROVAL_TOKEN_META: token}
+                approved = await client.call_tool("make_payment", {"amount": 6000, "currency": "USD"}, meta=meta)
+                return paid, approved
+
+    paid, approved = anyio.run(run)
+    assert paid.content[0].text == "paid 50 USD with card [REDACTED:card]"
+    assert approved.content[0].text == "paid 6000 USD with card [REDACTED:card]"
+    assert [p["memo"] for p in PAYMENTS] == ["[REDACTED:email]", None]
