@@ -7,8 +7,13 @@
 
 Both behave as the LangGraph adapter does (:mod:`yaml2rego.adapters.langgraph`): a denied call becomes a
 ``ToolMessage`` with ``status="error"`` and the reasons (or raises :class:`~yaml2rego.errors.PolicyDenied` with
-``on_deny="raise"``), and a call that needs approval interrupts the graph it runs in, continuing or refusing when it
-is resumed. A guarded tool that needs approval outside any graph is refused.
+``on_deny="raise"``), a ``sanitize`` decision runs the tool on the redacted arguments, results are redacted when the
+policy says so, and a call that needs approval interrupts the graph it runs in, continuing or refusing when it is
+resumed (an override token in the resume value, or the one the approver's grant stored, is redeemed then). A
+guarded tool that needs approval outside any graph is refused, unless the run's config presents an override token
+granted for that call:
+
+>>> safe_pay.invoke(args, config={"configurable": {"approval_token": token}})  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from functools import cache
 from typing import Any
 
 from yaml2rego.adapters.decision import Decision
+from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call, sanitize_result
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.langgraph import BoundaryToolWrapper, OnDeny
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
@@ -67,39 +73,54 @@ def _guarded_tool_class() -> type:
         def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
             guard, context, _ = self.settings
             call = context.call(self.name, _arguments(input))
-            refusal = self._refusal(input, call, guard.check(call))
-            return refusal if refusal is not None else self.wrapped.invoke(input, config, **kwargs)
+            refusal, decision = self._settle(input, call, guard.check(_with_token(call, config)))
+            if refusal is not None:
+                return refusal
+            return _redacted(decision, self.wrapped.invoke(_sanitized(input, decision), config, **kwargs))
 
         async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
             guard, context, _ = self.settings
             call = context.call(self.name, _arguments(input))
-            refusal = self._refusal(input, call, await guard.acheck(call))
-            return refusal if refusal is not None else await self.wrapped.ainvoke(input, config, **kwargs)
+            refusal, decision = self._settle(input, call, await guard.acheck(_with_token(call, config)))
+            if refusal is not None:
+                return refusal
+            return _redacted(decision, await self.wrapped.ainvoke(_sanitized(input, decision), config, **kwargs))
 
         def _run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - invoke() never gets here
             raise NotImplementedError
 
-        def _refusal(self, input: Any, call: Mapping[str, Any], decision: Decision) -> Any:
-            """``None`` when the call may run; otherwise what the caller gets instead of the tool's output."""
-            on_deny = self.settings[2]
+        def _settle(self, input: Any, call: Mapping[str, Any], decision: Decision) -> tuple[Any, Decision]:
+            """The decision the call runs under, and ``None`` when it may run, otherwise what the caller gets
+            instead of the tool's output."""
+            guard, _, on_deny = self.settings
             if decision.decision == "approval_needed" and decision.blocked and _in_graph():
                 from langgraph.types import interrupt
 
-                if is_approved(interrupt(approval_request(decision, call, _tool_call_id(input)))):
-                    return None
-            elif not decision.blocked:
-                return None
+                # Outside any try block: the interrupt must reach LangGraph (a GraphBubbleUp), never be caught here.
+                answer = interrupt(approval_request(decision, call, _tool_call_id(input)))
+                if is_approved(answer):
+                    # With an approval service, the approver's override token decides (and is used up) here.
+                    granted = redeem_approval(guard, call, decision, answer)
+                    if granted is None:
+                        return None, decision
+                    decision = granted
+            if not decision.blocked:
+                return None, decision
             if on_deny == "raise":
                 raise PolicyDenied(decision)
             if _tool_call_id(input) is None:
-                return refusal_text(decision)
-            return messages.ToolMessage(
+                return refusal_text(decision), decision
+            artifact = {"decision": decision.decision, "decision_id": decision.decision_id, "codes": decision.codes}
+            if decision.approval_id is not None:
+                artifact["approval_id"] = decision.approval_id
+            refusal = messages.ToolMessage(
                 content=refusal_text(decision),
                 name=self.name,
                 tool_call_id=_tool_call_id(input),
                 status="error",
-                artifact={"decision": decision.decision, "decision_id": decision.decision_id, "codes": decision.codes},
+                artifact=artifact,
             )
+            return refusal, decision
 
     return GuardedTool
 
@@ -109,6 +130,38 @@ def _arguments(input: Any) -> Any:
     if isinstance(input, Mapping) and input.get("type") == "tool_call":
         return input.get("args")
     return input
+
+
+def _with_token(call: dict[str, Any], config: Any) -> dict[str, Any]:
+    """The call with the override token the run's config presents (``configurable.approval_token``), if any."""
+    token = _config_token(config)
+    return {**call, "approval_token": token} if token is not None else call
+
+
+def _config_token(config: Any) -> str | None:
+    configurable = config.get("configurable") if isinstance(config, Mapping) else None
+    token = configurable.get("approval_token") if isinstance(configurable, Mapping) else None
+    return token if isinstance(token, str) and token else None
+
+
+def _sanitized(input: Any, decision: Decision) -> Any:
+    """The tool input with its arguments redacted when the decision is an enforced ``sanitize`` (the arguments as the
+    caller gave them, not the decision input, which leaves out ``None`` ones)."""
+    if decision.decision != "sanitize" or not decision.enforced:
+        return input
+    args = sanitize_call(decision, {"args": _arguments(input)})["args"]
+    if isinstance(input, Mapping) and input.get("type") == "tool_call":
+        return {**input, "args": args}
+    return args
+
+
+def _redacted(decision: Decision, output: Any) -> Any:
+    """The tool's output (a ``ToolMessage``'s content, or the plain value) with the result redactions applied."""
+    if not decision.details.get("result_redactions"):
+        return output
+    if hasattr(output, "content") and hasattr(output, "model_copy"):
+        return output.model_copy(update={"content": sanitize_result(decision, output.content)})
+    return sanitize_result(decision, output)
 
 
 def _tool_call_id(input: Any) -> str | None:
@@ -131,8 +184,20 @@ def _in_graph() -> bool:
 
 def boundary_middleware(guard: Guard, agent_id: str, **options: Any) -> Any:
     """An ``AgentMiddleware`` for ``create_agent(..., middleware=[…])`` whose ``wrap_tool_call`` checks every tool call
-    (options as for :class:`~yaml2rego.adapters.langgraph.BoundaryToolWrapper`)."""
-    return _middleware_class()(BoundaryToolWrapper(guard, agent_id, **options))
+    (options as for :class:`~yaml2rego.adapters.langgraph.BoundaryToolWrapper`). Redactions, approvals and resumed
+    override tokens are handled as in the LangGraph adapter; an override token in the run's config
+    (``configurable.approval_token``) is presented with each call, as for :func:`guard_tool`."""
+    overrides = options.pop("context_from", None)
+
+    def context_from(request: Any) -> dict[str, Any]:
+        found = dict(overrides(request)) if overrides is not None else {}
+        runtime = getattr(request, "runtime", None)
+        token = _config_token(getattr(runtime, "config", None))
+        if token is not None:
+            found["approval_token"] = token
+        return found
+
+    return _middleware_class()(BoundaryToolWrapper(guard, agent_id, context_from=context_from, **options))
 
 
 @cache

@@ -17,6 +17,8 @@ from langgraph.types import Command
 from yaml2rego.adapters.langchain import boundary_middleware, guard_tool
 
 from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, new_guard, records_of
+from tests.payment_cases import AGENT as PAYMENT_AGENT
+from tests.payment_cases import PAYMENTS, grant, make_payment, payment_guard, records
 from tests.test_adapter_langgraph import build_graph, thread, tool_calls, tool_messages
 from yaml2rego.errors import PolicyDenied
 
@@ -129,3 +131,137 @@ def test_middleware_interrupts_for_approval(guarded: Any) -> None:
     [message] = tool_messages(agent.invoke(Command(resume="reject"), config))
     assert message.status == "error"
     assert RUNS["slack_risk_notifier"] == 0
+
+
+# -- redaction and override tokens (examples/finance_agent.yaml) -----------------------------------------------------
+
+PAY = tool(make_payment)
+
+
+@pytest.fixture
+def payments() -> Any:
+    guard, sink = payment_guard()
+    PAYMENTS.clear()
+    yield guard, sink
+    guard.close()
+
+
+def payment_call(args: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_call", "name": "make_payment", "args": args, "id": "call_pay"}
+
+
+def with_token(token: str) -> dict[str, Any]:
+    return {"configurable": {"approval_token": token}}
+
+
+def test_guarded_tool_runs_a_sanitized_call_on_redacted_arguments(payments: Any) -> None:
+    guard, sink = payments
+    safe = guard_tool(PAY, guard, PAYMENT_AGENT, action="write")
+    message = safe.invoke(payment_call({"amount": 120, "currency": "EUR", "memo": "to ann@example.com"}))
+    assert message.status == "success"
+    assert PAYMENTS == [{"amount": 120, "currency": "EUR", "memo": "to [REDACTED:email]"}]
+    assert message.content == "paid 120 EUR with card [REDACTED:card]"
+    [record] = records(guard, sink)
+    assert (record["decision"], record["action"]) == ("sanitize", "write")
+
+
+def test_guarded_tool_redacts_plain_and_async_results(payments: Any) -> None:
+    safe = guard_tool(PAY, payments[0], PAYMENT_AGENT)
+    assert safe.invoke({"amount": 10, "currency": "USD", "memo": "x@y.example"}) == (
+        "paid 10 USD with card [REDACTED:card]"
+    )
+    assert asyncio.run(safe.ainvoke({"amount": 20, "currency": "USD"})) == "paid 20 USD with card [REDACTED:card]"
+    assert [p["memo"] for p in PAYMENTS] == ["[REDACTED:email]", None]
+
+
+def test_config_token_lets_an_approved_call_through_once(payments: Any) -> None:
+    """Outside a graph: refused for approval, granted by a human, run once with the token, then refused as reused."""
+    guard, sink = payments
+    safe = guard_tool(PAY, guard, PAYMENT_AGENT, action="write", environment="prod", requester_role="treasurer")
+    call = payment_call({"amount": 7500, "currency": "EUR"})
+    refused = safe.invoke(call)
+    assert (refused.status, refused.artifact["decision"]) == ("error", "approval_needed")
+    token = grant(guard, refused.artifact["approval_id"])
+    approved = safe.invoke(call, config=with_token(token))
+    assert (approved.status, approved.content) == ("success", "paid 7500 EUR with card [REDACTED:card]")
+    reused = asyncio.run(safe.ainvoke(call, config=with_token(token)))
+    assert reused.status == "error"
+    assert reused.artifact["codes"] == ["approval_token_reused"]
+    assert len(PAYMENTS) == 1
+    logged = records(guard, sink)
+    assert [r["decision"] for r in logged] == ["approval_needed", "allow", "deny"]
+    assert {(r["action"], r["environment"], r["requester_role"]) for r in logged} == {("write", "prod", "treasurer")}
+    assert all(token not in str(r) for r in logged)
+
+
+def test_token_for_another_call_is_refused(payments: Any) -> None:
+    guard, _ = payments
+    safe = guard_tool(PAY, guard, PAYMENT_AGENT)
+    refused = safe.invoke(payment_call({"amount": 7500, "currency": "EUR"}))
+    token = grant(guard, refused.artifact["approval_id"])
+    other = safe.invoke(payment_call({"amount": 7600, "currency": "EUR"}), config=with_token(token))
+    assert other.artifact["codes"] == ["approval_token_mismatch"]
+    assert PAYMENTS == []
+
+
+def test_guarded_tool_in_a_graph_redeems_the_granted_token_on_resume(payments: Any) -> None:
+    """With an approval service, resuming is not enough: the approver's grant is what lets the call run, once."""
+    from langgraph.prebuilt import ToolNode
+
+    guard, sink = payments
+    safe = guard_tool(PAY, guard, PAYMENT_AGENT)
+    graph = build_graph(ToolNode([safe]), tool_calls(("make_payment", {"amount": 7500, "currency": "EUR"})))
+    config = thread()
+    paused = graph.invoke({"messages": [("user", "pay")]}, config)
+    request = paused["__interrupt__"][0].value
+    assert request["tool"] == "make_payment"
+    grant(guard, request["approval_id"])
+    [message] = tool_messages(graph.invoke(Command(resume=True), config))
+    assert (message.status, message.content) == ("success", "paid 7500 EUR with card [REDACTED:card]")
+    assert [r["decision"] for r in records(guard, sink)] == ["approval_needed", "approval_needed", "allow"]
+
+
+def test_guarded_tool_in_a_graph_stays_refused_when_nobody_granted(payments: Any) -> None:
+    from langgraph.prebuilt import ToolNode
+
+    guard, _ = payments
+    safe = guard_tool(PAY, guard, PAYMENT_AGENT)
+    graph = build_graph(ToolNode([safe]), tool_calls(("make_payment", {"amount": 7500, "currency": "EUR"})))
+    config = thread()
+    graph.invoke({"messages": [("user", "pay")]}, config)
+    [message] = tool_messages(graph.invoke(Command(resume=True), config))
+    assert message.status == "error"
+    assert PAYMENTS == []
+
+
+def payment_agent(guard: Any, args: dict[str, Any]) -> Any:
+    model = ScriptedModel(messages=iter([tool_calls(("make_payment", args)), AIMessage(content="done")]))
+    middleware = boundary_middleware(guard, PAYMENT_AGENT, environment="prod", actions={"make_payment": "write"})
+    return create_agent(model, [PAY], middleware=[middleware], checkpointer=InMemorySaver())
+
+
+def test_middleware_runs_a_sanitized_call_on_redacted_arguments(payments: Any) -> None:
+    guard, sink = payments
+    agent = payment_agent(guard, {"amount": 120, "currency": "EUR", "memo": "to ann@example.com"})
+    [message] = tool_messages(agent.invoke({"messages": [("user", "pay")]}, thread()))
+    assert (message.status, message.content) == ("success", "paid 120 EUR with card [REDACTED:card]")
+    assert PAYMENTS[0]["memo"] == "to [REDACTED:email]"
+    [record] = records(guard, sink)
+    assert (record["decision"], record["environment"], record["action"]) == ("sanitize", "prod", "write")
+
+
+def test_middleware_presents_the_config_token_once(payments: Any) -> None:
+    """A run whose config presents the granted token pays without pausing; a second run with it is refused."""
+    guard, _ = payments
+    args = {"amount": 7500, "currency": "EUR"}
+    paused = payment_agent(guard, args).invoke({"messages": [("user", "pay")]}, thread())
+    token = grant(guard, paused["__interrupt__"][0].value["approval_id"])
+    outcomes = []
+    for _ in range(2):
+        config = {"configurable": {"thread_id": str(uuid.uuid4()), "approval_token": token}}
+        result = payment_agent(guard, args).invoke({"messages": [("user", "pay")]}, config)
+        assert "__interrupt__" not in result
+        [message] = tool_messages(result)
+        outcomes.append((message.status, message.artifact["codes"] if message.status == "error" else None))
+    assert outcomes == [("success", None), ("error", ["approval_token_reused"])]
+    assert len(PAYMENTS) == 1
