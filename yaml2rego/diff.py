@@ -493,7 +493,7 @@ def _condition_at(rule: Facts) -> tuple[Any, ...]:
 def _condition_text(rule: Facts) -> str:
     value = f" {_json(rule['value'])}" if "value" in rule else ""
     where = f"{rule.get('method', ANY)} {rule.get('pattern')}"
-    return f"condition {where}: {rule.get('field')} {rule.get('op')}{value} -> {rule.get('outcome')}"
+    return f"{where}: {rule.get('field')} {rule.get('op')}{value} -> {rule.get('outcome')}"
 
 
 def _condition_changes(agent: str, old: Sequence[Facts], new: Sequence[Facts]) -> list[PolicyChange]:
@@ -508,13 +508,17 @@ def _condition_changes(agent: str, old: Sequence[Facts], new: Sequence[Facts]) -
     same_test, old_left, new_left = _pair(old_left, new_left, lambda r: (*_condition_at(r), _json(r.get("value"))))
     for was, now in same_test:
         loosened = now.get("outcome") != "deny"
-        detail = f"{_condition_text(now)} (was {was.get('outcome')})"
+        detail = f"condition {_condition_text(now)} (was {was.get('outcome')})"
         changes.append(_change(agent, "condition_outcome_changed", loosened, detail))
     same_field, old_left, new_left = _pair(old_left, new_left, lambda r: (*_condition_at(r), r.get("outcome")))
     for was, now in same_field:
         changes += _condition_value_changes(agent, was, now)
-    changes += [_change(agent, "condition_removed", True, f"{_condition_text(rule)} removed") for rule in old_left]
-    changes += [_change(agent, "condition_added", False, f"{_condition_text(rule)} added") for rule in new_left]
+    changes += [
+        _change(agent, "condition_removed", True, f"condition removed: {_condition_text(rule)}") for rule in old_left
+    ]
+    changes += [
+        _change(agent, "condition_added", False, f"condition added: {_condition_text(rule)}") for rule in new_left
+    ]
     return changes
 
 
@@ -524,7 +528,7 @@ def _number(value: Any) -> bool:
 
 def _condition_value_changes(agent: str, was: Facts, now: Facts) -> list[PolicyChange]:
     op, old_value, new_value = was.get("op"), was.get("value"), now.get("value")
-    detail = f"{_condition_text(now)} (value was {_json(old_value)})"
+    detail = f"condition {_condition_text(now)} (value was {_json(old_value)})"
     if op in ("gt", "ge", "lt", "le") and _number(old_value) and _number(new_value):
         raised = float(now["value"]) > float(was["value"])
         # Above a threshold (gt, ge) holds for fewer calls when the threshold rises; below it (lt, le) for more.
@@ -536,10 +540,10 @@ def _condition_value_changes(agent: str, was: Facts, now: Facts) -> list[PolicyC
         changes = []
         # More values: `in` holds for more calls (tightens), `not_in` for fewer (loosens).
         if after - before:
-            detail_added = f"{_condition_text(now)} (values added {', '.join(sorted(after - before))})"
+            detail_added = f"condition {_condition_text(now)} (values added {', '.join(sorted(after - before))})"
             changes.append(_change(agent, "condition_values_added", op == "not_in", detail_added))
         if before - after:
-            detail_removed = f"{_condition_text(now)} (values removed {', '.join(sorted(before - after))})"
+            detail_removed = f"condition {_condition_text(now)} (values removed {', '.join(sorted(before - after))})"
             changes.append(_change(agent, "condition_values_removed", op == "in", detail_removed))
         return changes
     detail += " (review: calls it caught may now pass)"
@@ -653,7 +657,7 @@ def _dlp_at(rule: Facts) -> tuple[Any, ...]:
 
 def _dlp_text(rule: Facts) -> str:
     fields = ", ".join(".".join(str(step) for step in field) for field in rule.get("fields", []))
-    return f"DLP rule {rule.get('method', ANY)} {rule.get('pattern')} {rule.get('detector')} on {fields}"
+    return f"{rule.get('method', ANY)} {rule.get('pattern')} {rule.get('detector')} on {fields}"
 
 
 def _sanitize_changes(agent: str, old: Sequence[Facts], new: Sequence[Facts]) -> list[PolicyChange]:
@@ -670,8 +674,8 @@ def _sanitize_changes(agent: str, old: Sequence[Facts], new: Sequence[Facts]) ->
     changes = []
     for was, now in same_detector:
         changes += _one_dlp_rule(agent, was, now)
-    changes += [_change(agent, "dlp_rule_removed", True, f"{_dlp_text(rule)} removed") for rule in old_left]
-    changes += [_change(agent, "dlp_rule_added", False, f"{_dlp_text(rule)} added") for rule in new_left]
+    changes += [_change(agent, "dlp_rule_removed", True, f"DLP rule removed: {_dlp_text(rule)}") for rule in old_left]
+    changes += [_change(agent, "dlp_rule_added", False, f"DLP rule added: {_dlp_text(rule)}") for rule in new_left]
     return changes
 
 
@@ -681,7 +685,7 @@ def _covered(field: Sequence[Any], fields: Sequence[Sequence[Any]]) -> bool:
 
 
 def _one_dlp_rule(agent: str, was: Facts, now: Facts) -> list[PolicyChange]:
-    label = _dlp_text(now)
+    label = f"DLP rule {_dlp_text(now)}"
     changes = []
     if was.get("flag_regex") != now.get("flag_regex"):
         detail = f"{label}: pattern {was.get('flag_regex')} -> {now.get('flag_regex')} (review: effect not decidable)"
