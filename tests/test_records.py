@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from yaml2rego.adapters import Decision, Guard, JsonlFileSink, verify_file
+from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
 from yaml2rego.adapters.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
 
 from yaml2rego.cli import main
@@ -68,6 +68,41 @@ def test_record_has_the_documented_fields() -> None:
 
 def test_bodies_are_logged_only_when_asked() -> None:
     assert build_record(CALL, decision(), digest="x", log_body=True)["body"] == {"p": "low"}
+
+
+TOOL_CALL = {
+    "agent_id": "a1", "tool": "make_payment", "action": "write", "environment": "prod", "requester_role": "treasurer",
+    "args": {"amount": 7500, "memo": "ann@example.com"}, "approval_token": "eyJ.secret",
+}  # fmt: skip
+
+
+def test_tool_call_records_name_the_action_environment_and_role_but_not_the_arguments() -> None:
+    record = build_record(TOOL_CALL, decision(), digest="x")
+    assert list(record)[2:9] == ["agent_id", "method", "path", "tool", "action", "environment", "requester_role"]
+    assert (record["action"], record["environment"], record["requester_role"]) == ("write", "prod", "treasurer")
+    assert "args" not in record and "eyJ.secret" not in json.dumps(record)
+
+
+def test_tool_call_fields_that_are_absent_or_null_are_left_out() -> None:
+    record = build_record({"agent_id": "a1", "tool": "t", "action": None}, decision(), digest="x")
+    assert {"action", "environment", "requester_role"}.isdisjoint(record)
+
+
+def test_tool_arguments_are_logged_only_when_bodies_are() -> None:
+    record = build_record(TOOL_CALL, decision(), digest="x", log_body=True)
+    assert record["args"] == {"amount": 7500, "memo": "ann@example.com"}
+    assert "eyJ.secret" not in json.dumps(record)
+
+
+def test_the_guard_records_what_the_tool_call_named() -> None:
+    """Through a real guard: the record of a tool call carries its action and environment."""
+    sink = MemorySink()
+    with Guard(AllowAll(), sinks=[sink]) as guard:
+        guard.check({"agent_id": "a1", "tool": "make_payment", "action": "write", "environment": "prod"})
+        assert guard.flush(5.0)
+    [record] = sink.records
+    assert (record["tool"], record["action"], record["environment"]) == ("make_payment", "write", "prod")
+    assert "requester_role" not in record
 
 
 def test_input_digest_ignores_key_order_but_not_content() -> None:
@@ -167,8 +202,6 @@ def test_logs_verify_cli_accepts_an_intact_file(tmp_path: Path) -> None:
 
 
 def test_the_file_holds_the_same_records_as_every_other_sink(tmp_path: Path) -> None:
-    from yaml2rego.adapters import MemorySink
-
     memory = MemorySink()
     log = tmp_path / "decisions.jsonl"
     with Guard(AllowAll(), sinks=[JsonlFileSink(log), memory]) as guard:
