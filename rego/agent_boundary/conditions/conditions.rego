@@ -112,8 +112,11 @@ _message(condition, _) := sprintf("%s (%s)", [condition.message, condition.rule]
 } else := sprintf("`%s` %s %s (%s)", [condition.field, _words[condition.op], _show(condition.value), condition.rule])
 
 # Condition values come from the policy, not the call, so showing them echoes nothing the agent sent.
-_show(value) := concat("", [`"`, value, `"`]) if {
-	is_string(value)
-} else := concat("", ["[", concat(", ", [_show(item) | some item in value]), "]"]) if {
+# (Rego forbids recursion, so a list shows its items with the scalar form.)
+_show(value) := concat("", ["[", concat(", ", [_show_scalar(item) | some item in value]), "]"]) if {
 	is_array(value)
+} else := _show_scalar(value)
+
+_show_scalar(value) := concat("", [`"`, value, `"`]) if {
+	is_string(value)
 } else := sprintf("%v", [value])
