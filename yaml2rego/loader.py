@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import jsonschema_rs
@@ -91,6 +91,8 @@ _FALSE = re.compile(r"false|False|FALSE")
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _MAX_NUMBER_CHARS = 64
+# The first characters of every value the patterns above match ("" is null).
+_TYPED_STARTS = frozenset("~nNtTfF+-.0123456789")
 
 # Shapes the example check uses; the Rego validation library applies the same ones.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -104,22 +106,22 @@ JSONPath = tuple[str | int, ...]
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Mark:
+class _Mark(NamedTuple):
+    """A 1-based line and column. A tuple, because a policy set of 10,000 agents records hundreds of thousands."""
+
     line: int
     column: int
 
 
-@dataclass(frozen=True)
-class _Marks:
-    value: _Mark
-    key: _Mark | None
+# Where a node's value starts and, for a mapping value, where its key starts: PyYAML's own (0-based) marks, kept as
+# they come from the parser and turned into a :class:`_Mark` only when a location is asked for.
+_RawMarks = tuple[Any, Any]
 
 
 @dataclass
 class _Document:
     value: Any
-    marks: dict[JSONPath, _Marks]
+    marks: dict[JSONPath, _RawMarks]
     refused: set[JSONPath]  # aliases and tagged nodes, already reported: the schema's complaints would be noise
 
 
@@ -128,7 +130,15 @@ class _Source:
 
     def __init__(self, filename: str, text: str) -> None:
         self.filename = filename
-        self.lines = text.splitlines()
+        self.text = text
+        self._lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        # Split only when an error needs a snippet: a valid file never does.
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines
 
     def location(self, mark: _Mark) -> SourceLocation:
         return SourceLocation(self.filename, mark.line, mark.column)
@@ -146,11 +156,25 @@ def _mark(yaml_mark: Any) -> _Mark:
     return _Mark(yaml_mark.line + 1, yaml_mark.column + 1)
 
 
+_ScalarEvent = yaml.ScalarEvent
+_SequenceStartEvent = yaml.SequenceStartEvent
+_SequenceEndEvent = yaml.SequenceEndEvent
+_MappingEndEvent = yaml.MappingEndEvent
+_AliasEvent = yaml.AliasEvent
+_SEQ_TAG = _YAML_TAG + "seq"
+_MAP_TAG = _YAML_TAG + "map"
+
+
 class _Composer:
-    """Builds plain Python values (dict, list, str, int, float, bool, None) from parser events, recording marks."""
+    """Builds plain Python values (dict, list, str, int, float, bool, None) from parser events, recording marks.
+
+    This runs once per node of every policy file, so the common case (an untagged, unanchored scalar, sequence or
+    mapping) takes as few steps as possible; every refusal is checked in the same order on every node.
+    """
 
     def __init__(self, parser: Any, source: _Source, errors: list[PolicyError]) -> None:
         self.parser = parser
+        self.get_event = parser.get_event
         self.source = source
         self.errors = errors
         self.refused: set[JSONPath] = set()
@@ -164,9 +188,9 @@ class _Composer:
             if count > MAX_DOCUMENTS:
                 self._error(PolicySyntaxError, f"more than {MAX_DOCUMENTS:,} YAML documents in one file", start)
                 raise _Fatal
-            marks: dict[JSONPath, _Marks] = {}
+            marks: dict[JSONPath, _RawMarks] = {}
             self.refused = set()
-            value = self._node((), 0, None, marks)
+            value = self._node(self.get_event(), (), 0, None, marks)
             self.parser.get_event()  # DocumentEndEvent
             yield _Document(value, marks, self.refused)
 
@@ -176,70 +200,81 @@ class _Composer:
         if len(self.errors) > MAX_ERRORS_PER_FILE:
             raise _Fatal
 
-    def _node(self, path: JSONPath, depth: int, key: _Mark | None, marks: dict[JSONPath, _Marks] | None) -> Any:
-        event = self.parser.get_event()
+    def _node(self, event: Any, path: JSONPath, depth: int, key: Any, marks: dict[JSONPath, _RawMarks] | None) -> Any:
+        """The value of the node that starts with ``event`` (already taken from the parser)."""
         if marks is not None:
-            marks[path] = _Marks(_mark(event.start_mark), key)
-        if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+            marks[path] = (event.start_mark, key)
+        kind = event.__class__
+        if kind is _AliasEvent:
             self._error(PolicySyntaxError, _ALIAS_MESSAGE, event)
-            if isinstance(event, yaml.AliasEvent):
-                self.refused.add(path)
-                return None
+            self.refused.add(path)
+            return None
+        if event.anchor is not None:
+            self._error(PolicySyntaxError, _ALIAS_MESSAGE, event)
         tag = event.tag
         if tag is not None and tag not in _ALLOWED_TAGS:
             shown = "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
             self._error(PolicySyntaxError, f"YAML tags are not allowed in policy files (found '{shown}')", event)
             self.refused.add(path)
-        if isinstance(event, yaml.ScalarEvent):
-            return self._scalar(event, path)
+        if kind is _ScalarEvent:
+            if tag is None and event.implicit[0]:
+                return self._plain_scalar(event, path)
+            return event.value
         if depth >= MAX_DEPTH:
             self._error(PolicySyntaxError, f"the YAML is nested more than {MAX_DEPTH} levels deep", event)
             raise _Fatal
-        if isinstance(event, yaml.SequenceStartEvent):
-            if tag == _YAML_TAG + "map":
+        get_event = self.get_event
+        if kind is _SequenceStartEvent:
+            if tag == _MAP_TAG:
                 self._error(PolicySyntaxError, "a list cannot be tagged !!map", event)
             items: list[Any] = []
-            while not isinstance(self.parser.peek_event(), yaml.SequenceEndEvent):
-                items.append(self._node((*path, len(items)), depth + 1, None, marks))
-            self.parser.get_event()
+            depth += 1
+            item = get_event()
+            while item.__class__ is not _SequenceEndEvent:
+                items.append(self._node(item, (*path, len(items)), depth, None, marks))
+                item = get_event()
             return items
-        if tag == _YAML_TAG + "seq":
+        if tag == _SEQ_TAG:
             self._error(PolicySyntaxError, "a mapping cannot be tagged !!seq", event)
-        return self._mapping(path, depth, marks)
+        return self._mapping(path, depth + 1, marks)
 
-    def _mapping(self, path: JSONPath, depth: int, marks: dict[JSONPath, _Marks] | None) -> dict[str, Any]:
+    def _mapping(self, path: JSONPath, depth: int, marks: dict[JSONPath, _RawMarks] | None) -> dict[str, Any]:
+        """The entries of a mapping whose start event was just taken; ``depth`` is the depth of its values."""
         result: dict[str, Any] = {}
-        first_seen: dict[str, _Mark] = {}
-        while not isinstance(self.parser.peek_event(), yaml.MappingEndEvent):
-            key_event = self.parser.peek_event()
-            key_mark = _mark(key_event.start_mark)
-            if not isinstance(key_event, yaml.ScalarEvent) or key_event.anchor is not None or key_event.tag:
+        first_seen: dict[str, Any] = {}
+        get_event = self.get_event
+        key_event = get_event()
+        while key_event.__class__ is not _MappingEndEvent:
+            key_mark = key_event.start_mark
+            if key_event.__class__ is not _ScalarEvent or key_event.anchor is not None or key_event.tag:
                 # Composite, aliased or tagged keys have no JSON meaning; read the key only to report it.
-                self._node((), depth + 1, None, None)
-                if not self.errors or self.errors[-1].location != self.source.location(key_mark):
-                    self._error(PolicyValidationError, "a mapping key must be a string", key_mark)
-                self._node((), depth + 1, None, None)
-                continue
-            self.parser.get_event()
-            key = str(key_event.value)
-            if key in first_seen:
-                first = first_seen[key]
-                self._error(
-                    PolicySyntaxError,
-                    f"duplicate key {key!r} (first defined at line {first.line}, column {first.column})",
-                    key_mark,
-                )
-                self._node((), depth + 1, None, None)
-                continue
-            first_seen[key] = key_mark
-            result[key] = self._node((*path, key), depth + 1, key_mark, marks)
-        self.parser.get_event()
+                self._node(key_event, (), depth, None, None)
+                mark = _mark(key_mark)
+                if not self.errors or self.errors[-1].location != self.source.location(mark):
+                    self._error(PolicyValidationError, "a mapping key must be a string", mark)
+                self._node(get_event(), (), depth, None, None)
+            else:
+                key = str(key_event.value)
+                if key in first_seen:
+                    first = _mark(first_seen[key])
+                    self._error(
+                        PolicySyntaxError,
+                        f"duplicate key {key!r} (first defined at line {first.line}, column {first.column})",
+                        key_event,
+                    )
+                    self._node(get_event(), (), depth, None, None)
+                else:
+                    first_seen[key] = key_mark
+                    result[key] = self._node(get_event(), (*path, key), depth, key_mark, marks)
+            key_event = get_event()
         return result
 
-    def _scalar(self, event: Any, path: JSONPath) -> Any:
+    def _plain_scalar(self, event: Any, path: JSONPath) -> Any:
+        """A plain (unquoted, untagged) scalar, typed by the YAML 1.2 core schema."""
         value: str = event.value
-        plain = event.implicit[0] and event.tag is None
-        if not plain:
+        first = value[:1]
+        # Every null, boolean and number starts with one of these; most values (names, paths) are plain words.
+        if first and first not in _TYPED_STARTS:
             return value
         if _NULL.fullmatch(value):
             return None
@@ -433,9 +468,10 @@ class _Checker:
         for end in range(len(path), -1, -1):
             marks = self.document.marks.get(path[:end])
             if marks is not None:
-                if key and end == len(path) and marks.key is not None:
-                    return marks.key
-                return marks.value
+                value_mark, key_mark = marks
+                if key and end == len(path) and key_mark is not None:
+                    return _mark(key_mark)
+                return _mark(value_mark)
         return _Mark(1, 1)
 
     def mapping_mark(self, path: JSONPath) -> _Mark:
@@ -820,7 +856,9 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
     for document in documents:
         checker = _Checker(document, source)
         # The Rust validator answers "valid?" in microseconds; the Python one explains what is wrong, with paths.
-        schema_errors = [] if _fast_validator().is_valid(document.value) else list(_validator().iter_errors(document.value))
+        schema_errors = (
+            [] if _fast_validator().is_valid(document.value) else list(_validator().iter_errors(document.value))
+        )
         for error in schema_errors:
             if tuple(error.absolute_path) not in document.refused:
                 checker.schema_error(error)
