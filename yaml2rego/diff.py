@@ -4,9 +4,14 @@ Both sides are compared in the compiled data form (``data.boundaries.agents``, s
 (through the compiler), a compiled output directory, a ``data.json`` and a bundle all yield. Comparing the compiled
 facts rather than YAML text means formatting, comments, key order and moved lines are not changes.
 
+Every section is compared: endpoints, input validation, rate limits, payload size, the tool registry and execution
+context (``tools``, ``execution_context``), ``conditions``, allowed domains (the agent's ``egress`` and the global
+``defaults``, whose changes are listed once under the agent id :data:`DEFAULTS`), ``budget`` and ``sanitize``.
+
 Every change is either ``loosens`` (the agent may now do something it could not) or ``tightens``. Where the effect
-cannot be decided mechanically (a regex pattern replaced by another, a field type swapped for an unrelated one) the
-change is labelled ``loosens`` so that a reviewer has to look.
+cannot be decided mechanically (a regex pattern replaced by another, a field type swapped for an unrelated one, a
+condition's ``eq`` value changed) the change is labelled ``loosens`` so that a reviewer has to look, and its detail
+says why.
 
 >>> old = {"bot": {"mode": "enforce", "allowed_endpoints": [{"method": "GET", "pattern": "/a"}]}}
 >>> new = {"bot": {"mode": "shadow", "allowed_endpoints": [{"method": "*", "pattern": "/a"}]}}
