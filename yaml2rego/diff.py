@@ -477,14 +477,18 @@ _Key = Callable[[Facts], tuple[Any, ...]]
 
 def _pair(old: list[Facts], new: list[Facts], key: _Key) -> tuple[list[tuple[Facts, Facts]], list[Facts], list[Facts]]:
     """Pairs of equal keys (one to one, in order), and what is left of each side."""
-    pairs, left, remaining = [], [], list(new)
+    waiting: dict[tuple[Any, ...], list[int]] = {}
+    for index, item in enumerate(new):
+        waiting.setdefault(key(item), []).append(index)
+    pairs, left, taken = [], [], set()
     for item in old:
-        found = next((index for index, other in enumerate(remaining) if key(other) == key(item)), None)
-        if found is None:
-            left.append(item)
+        indices = waiting.get(key(item))
+        if indices:
+            taken.add(indices[0])
+            pairs.append((item, new[indices.pop(0)]))
         else:
-            pairs.append((item, remaining.pop(found)))
-    return pairs, left, remaining
+            left.append(item)
+    return pairs, left, [item for index, item in enumerate(new) if index not in taken]
 
 
 def _json(value: Any) -> str:
