@@ -65,7 +65,7 @@ def _guarded_tool_class() -> type:
     messages = require("langchain_core.messages", "langchain")
 
     class GuardedTool(tools.BaseTool):  # type: ignore[misc,name-defined]
-        """Decides each call with the guard, then hands it unchanged to the wrapped tool."""
+        """Decides each call with the guard, then hands it (redacted, for ``sanitize``) to the wrapped tool."""
 
         wrapped: Any
         settings: Any
@@ -90,8 +90,8 @@ def _guarded_tool_class() -> type:
             raise NotImplementedError
 
         def _settle(self, input: Any, call: Mapping[str, Any], decision: Decision) -> tuple[Any, Decision]:
-            """The decision the call runs under, and ``None`` when it may run, otherwise what the caller gets
-            instead of the tool's output."""
+            """What the caller gets instead of the tool's output (``None`` when the call may run), and the decision
+            the call runs under (after an approval, the one the override token earned)."""
             guard, _, on_deny = self.settings
             if decision.decision == "approval_needed" and decision.blocked and _in_graph():
                 from langgraph.types import interrupt
