@@ -247,3 +247,16 @@ def test_proxy_forwards_redacted_arguments_and_redacts_results(payments: Any) ->
     assert paid.content[0].text == "paid 50 USD with card [REDACTED:card]"
     assert approved.content[0].text == "paid 6000 USD with card [REDACTED:card]"
     assert [p["memo"] for p in PAYMENTS] == ["[REDACTED:email]", None]
+
+
+def test_an_approved_call_is_still_redacted(payments: Any) -> None:
+    """Approval lifts the need for a human, not the redaction: the token's call goes through as ``sanitize``."""
+    guard, sink = payments
+    server = payment_server(guard)
+    arguments = {"amount": 8000, "currency": "EUR", "memo": "invoice from ann@example.com"}
+    [first] = calls(server, (arguments, None))
+    token = grant(guard, first.structured_content["approval_request"]["approval_id"])
+    [approved] = calls(server, (arguments, token))
+    assert approved.is_error is False
+    assert PAYMENTS == [{"amount": 8000, "currency": "EUR", "memo": "invoice from [REDACTED:email]"}]
+    assert [r["decision"] for r in records(guard, sink)] == ["approval_needed", "sanitize"]
