@@ -759,7 +759,9 @@ def diff_agents(
             changes.append(_change(agent, "agent_added", True, f"agent {agent} added ({new[agent].get('mode')})"))
         elif agent not in new:
             changes.append(_change(agent, "agent_removed", False, f"agent {agent} removed"))
-        else:
+        elif old[agent] != new[agent] or bool(globals_[0]) != bool(globals_[1]):
+            # Equal facts are no change (the common case at thousands of agents), unless the global domains came or
+            # went: that starts or ends the egress check of an agent without domains of its own.
             changes.extend(_agent_changes(agent, old[agent], new[agent], globals_))
     return changes
 
