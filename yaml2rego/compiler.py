@@ -45,7 +45,8 @@ DATA_FILE = "boundaries/data.json"
 _MODULE_NAME_UNSAFE = re.compile(r"[^a-z0-9_]")
 _REGO_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REGO_KEYWORDS = frozenset(
-    "as contains default else every false if import in not null package some true with".split()
+    {"as", "contains", "default", "else", "every", "false", "if", "import", "in", "not", "null", "package", "some"}
+    | {"true", "with"}
 )
 
 
@@ -159,7 +160,79 @@ def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int =
 
     ``prefix`` is how many characters already stand on the line after the ``indent`` tabs (counted as four columns).
     A value that fits stays on one line; a longer object or array puts one element per line with a trailing comma.
+
+    >>> render_rego_value({"method": "GET", "path": "/api"})
+    '{"method": "GET", "path": "/api"}'
     """
+    try:
+        tree = _flat_tree(value)
+    except _Unusual:
+        return _render_any(value, indent, prefix, width)
+    return _lay_out(tree, indent, prefix, width)
+
+
+# A value's one-line JSON text, with its parts when it is a non-empty object (key texts and parts) or array (parts).
+_Tree = tuple[str, list[Any] | None]
+
+
+class _Unusual(Exception):
+    """A value holding something other than plain JSON types (a tuple, a subclass, a non-string key, a float)."""
+
+
+def _flat_tree(value: Any) -> _Tree:
+    """The one-line text of ``value`` and of each of its parts, each encoded once.
+
+    The text is what ``json.dumps(value, ensure_ascii=False)`` gives; it is built here from the parts because a test
+    input that does not fit on one line is laid out part by part, and encoding each part again is what made large
+    compiles slow.
+    """
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value), None
+    if kind is dict:
+        if not value:
+            return "{}", None
+        entries = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            entries.append((_encode_string(key), _flat_tree(item)))
+        return "{" + ", ".join([f"{key}: {item[0]}" for key, item in entries]) + "}", entries
+    if kind is list:
+        if not value:
+            return "[]", None
+        items = [_flat_tree(item) for item in value]
+        return "[" + ", ".join([item[0] for item in items]) + "]", items
+    if value is None:
+        return "null", None
+    if value is True:
+        return "true", None
+    if value is False:
+        return "false", None
+    if kind is int:
+        return int.__repr__(value), None
+    raise _Unusual
+
+
+def _lay_out(tree: _Tree, indent: int, prefix: int, width: int) -> str:
+    flat, parts = tree
+    if parts is None or indent * 4 + prefix + len(flat) <= width:
+        return flat
+    inner = "\t" * (indent + 1)
+    if flat[0] == "{":
+        lines = []
+        for key, item in parts:
+            head = f"{key}: "
+            lines.append(f"{inner}{head}{_lay_out(item, indent + 1, len(head) + 1, width)},")
+        opening, closing = "{", "}"
+    else:
+        lines = [f"{inner}{_lay_out(item, indent + 1, 1, width)}," for item in parts]
+        opening, closing = "[", "]"
+    return opening + "\n" + "\n".join(lines) + "\n" + "\t" * indent + closing
+
+
+def _render_any(value: Any, indent: int, prefix: int, width: int) -> str:
+    """:func:`render_rego_value` for any value ``json`` can encode (the general, slower path)."""
     flat = _encode(value)
     if indent * 4 + prefix + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
         return flat
@@ -168,10 +241,10 @@ def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int =
         items = []
         for key, item in value.items():
             head = f"{_encode(key)}: "
-            items.append(f"{inner}{head}{render_rego_value(item, indent + 1, len(head) + 1, width)},")
+            items.append(f"{inner}{head}{_render_any(item, indent + 1, len(head) + 1, width)},")
         opening, closing = "{", "}"
     else:
-        items = [f"{inner}{render_rego_value(item, indent + 1, 1, width)}," for item in value]
+        items = [f"{inner}{_render_any(item, indent + 1, 1, width)}," for item in value]
         opening, closing = "[", "]"
     return opening + "\n" + "\n".join(items) + "\n" + "\t" * indent + closing
 
@@ -181,10 +254,12 @@ def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int =
 # One encoder for every literal: json.dumps with options builds a new encoder per call, which dominates large compiles.
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _encode_sorted = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+# What `_encode` does with a string, without the type checks around it.
+_encode_string: Any = json.encoder.encode_basestring
 
 
 def _data_json(data: Mapping[str, Any]) -> str:
-    """``data.json`` with one agent per line: valid JSON, quick to write at 10,000 agents, and a one-line diff per agent.
+    """``data.json`` with one agent per line: valid JSON, quick to write at 10,000 agents, a one-line diff per agent.
 
     The layout is fixed (sorted keys, one agent per line), so the same policy always gives the same bytes.
     """
@@ -272,20 +347,25 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,  # the output is Rego, not HTML; every value goes through a JSON-quoting filter
+        auto_reload=False,  # templates ship with the package; checking their mtime on every render costs a stat each
     )
     environment.filters["rego"] = render_rego_value
-    environment.filters["rego_string"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    environment.filters["rego_string"] = _rego_string
     environment.filters["yaml_text"] = _yaml_text
     environment.filters["ref_key"] = _ref_key
     environment.filters["comment"] = _comment
     return environment
 
 
+def _rego_string(value: Any) -> str:
+    return _encode(str(value))
+
+
 def _ref_key(key: str) -> str:
     """A reference step as ``opa fmt`` writes it: ``.name`` for an identifier, ``["key"]`` otherwise."""
     if _REGO_IDENTIFIER.fullmatch(key) and key not in _REGO_KEYWORDS:
         return "." + key
-    return "[" + json.dumps(key, ensure_ascii=False) + "]"
+    return "[" + _encode(key) + "]"
 
 
 def _comment(text: str, width: int = 116) -> str:
@@ -299,7 +379,7 @@ def _comment(text: str, width: int = 116) -> str:
 
 def _yaml_text(value: Any) -> str:
     """A value safe to place in a METADATA YAML block as a quoted scalar."""
-    return json.dumps(str(value), ensure_ascii=False)
+    return _encode(str(value))
 
 
 def _render(template: str, context: dict[str, Any]) -> bytes:

@@ -49,7 +49,7 @@ from yaml2rego.model import (
     PolicyTest,
     RateLimit,
 )
-from yaml2rego.paths import parse_pattern
+from yaml2rego.paths import parse_pattern as _parse_pattern_uncached
 from yaml2rego.schema import load_schema
 
 _EventParser: Any
@@ -99,6 +99,10 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 JSONPath = tuple[str | int, ...]
+
+# Agents of one platform share most of their endpoint patterns, and each pattern is both checked and built: parse each
+# text once. Patterns are frozen, so sharing one among agents is safe (it also shares the regex computed from it).
+parse_pattern = lru_cache(maxsize=4096)(_parse_pattern_uncached)
 
 
 # --------------------------------------------------------------------------------------------------------------------

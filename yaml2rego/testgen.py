@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from yaml2rego import enforcement
@@ -61,13 +62,16 @@ class _Planner:
     # -- predictions from the model ------------------------------------------------------------------------------
 
     def denied_by(self, method: str, path: str) -> EndpointRule | None:
-        return next((rule for rule in self.agent.denied_endpoints if _applies(rule.method, rule.path.regex, method, path)), None)
+        rules = self.agent.denied_endpoints
+        return next((rule for rule in rules if _applies(rule.method, rule.path.regex, method, path)), None)
 
     def allowed_by(self, method: str, path: str) -> EndpointRule | None:
-        return next((rule for rule in self.agent.allowed_endpoints if _applies(rule.method, rule.path.regex, method, path)), None)
+        rules = self.agent.allowed_endpoints
+        return next((rule for rule in rules if _applies(rule.method, rule.path.regex, method, path)), None)
 
     def validations_for(self, method: str, path: str) -> list[InputValidation]:
-        return [entry for entry in self.agent.input_validation if _applies(entry.method, entry.endpoint.regex, method, path)]
+        entries = self.agent.input_validation
+        return [entry for entry in entries if _applies(entry.method, entry.endpoint.regex, method, path)]
 
     def method_for(self, rule_method: str, path: str) -> str:
         """A concrete method for a rule: its own, else the method an allowed endpoint uses for ``path``."""
@@ -121,7 +125,8 @@ class _Planner:
                 ))
         for rule in self.agent.denied_endpoints:
             method = _concrete_method(rule.method)
-            cases.append(self._denied_case(f"{_slug(rule.rule_id)}_denies", rule, method, rule.path.example_path(), rule))
+            path = rule.path.example_path()
+            cases.append(self._denied_case(f"{_slug(rule.rule_id)}_denies", rule, method, path, rule))
         if self.allowed_by("GET", _UNLISTED_PATH) is None:
             cases.append(TestCase(
                 name="unlisted_endpoint_is_denied",
@@ -346,7 +351,13 @@ def _applies(rule_method: str, regex: str, method: str, path: str) -> bool:
     if rule_method != ANY_METHOD and rule_method.upper() != method.upper():
         return False
     target = path.split("?")[0].rstrip("/")
-    return re.fullmatch(regex[1:-1], target) is not None
+    return _unanchored(regex).fullmatch(target) is not None
+
+
+@lru_cache(maxsize=4096)
+def _unanchored(regex: str) -> re.Pattern[str]:
+    # Agents share most patterns; compiling each once keeps planning 10,000 agents off `re`'s small cache.
+    return re.compile(regex[1:-1])
 
 
 def _concrete_method(method: str) -> str:
@@ -412,8 +423,14 @@ def _where(location: Any) -> str | None:
     return f"{location.file}:{location.line}" if location is not None else None
 
 
+@lru_cache(maxsize=4096)
 def _slug(text: str) -> str:
-    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]+", "_", text.lower())).strip("_") or "case"
+    # Cached: rule ids such as `allowed_endpoints[0]` recur in every agent.
+    return _UNDERSCORES.sub("_", _NOT_SLUG.sub("_", text.lower())).strip("_") or "case"
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_UNDERSCORES = re.compile(r"_+")
 
 
 def _unique_names(cases: list[TestCase]) -> list[TestCase]:
