@@ -56,32 +56,29 @@ decision := object.union(_enforcement_extras, {
 	"rate_limits": _rate_limits,
 })
 
-default _outcome := "deny"
-
-# Default deny: a call is allowed only when an allowed_endpoints rule names it and no check objects.
-_outcome := "allow" if {
-	count(deny_reasons) == 0
-	count(approval_reasons) == 0
-	not _sanitizing
-	_allowed_by
-}
-
-# A tool call is allowed when its tool is registered and no check objects; deny wins over approval.
-_outcome := "allow" if {
-	count(deny_reasons) == 0
-	count(approval_reasons) == 0
-	not _sanitizing
-	_tool_entry
-}
-
-_outcome := "approval_needed" if {
-	count(deny_reasons) == 0
+# Deny wins over approval, approval over sanitizing. Default deny: a call is allowed (or sanitized) only when an
+# allowed_endpoints rule names it or its tool is registered, and no check objects. One chain, so the reason sets are
+# counted once per decision.
+_outcome := "deny" if {
+	count(deny_reasons) > 0
+} else := "approval_needed" if {
 	count(approval_reasons) > 0
-}
+} else := "sanitize" if {
+	_sanitizing
+	_permitted
+} else := "allow" if {
+	_permitted
+} else := "deny"
+
+_permitted if _allowed_by
+
+_permitted if _tool_entry
 
 # OPA and regorus order sets of objects differently, so reasons are sorted by a string key: code, rule, message.
-# (Code and rule never contain "|"; control and source follow from them.)
-_sorted_reasons := [_reasons_by_key[key] | some key in sort(object.keys(_reasons_by_key))]
+# (Code and rule never contain "|"; control and source follow from them.) An allowed call has none to sort.
+_sorted_reasons := [] if {
+	_outcome == "allow"
+} else := [_reasons_by_key[key] | some key in sort(object.keys(_reasons_by_key))]
 
 # The reasons shown are those of the outcome: why a call needs approval, or why it is denied.
 _shown_reasons := approval_reasons if {
@@ -95,24 +92,16 @@ _reasons_by_key[key] := reason if {
 	key := concat("|", [reason.code, reason.rule, reason.message])
 }
 
-default _decision_reason := "call denied by the agent boundary"
-
-_decision_reason := concat("; ", [r.message | some r in _sorted_reasons]) if {
-	_outcome == "deny"
-	count(_sorted_reasons) > 0
-}
-
+# Any outcome but allow says why in the messages of its reasons (a deny without reasons says so generically).
 _decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, allowed.method, allowed.pattern]) if {
 	_outcome == "allow"
 	allowed := _allowed_by
-}
-
-_decision_reason := sprintf("tool `%s` allowed by %s", [_printable(input.tool), _tool_entry.rule]) if {
+} else := sprintf("tool `%s` allowed by %s", [_printable(input.tool), _tool_entry.rule]) if {
 	_outcome == "allow"
 	_tool_entry
-}
-
-_decision_reason := concat("; ", [r.message | some r in _sorted_reasons]) if _outcome == "approval_needed"
+} else := concat("; ", [r.message | some r in _sorted_reasons]) if {
+	count(_sorted_reasons) > 0
+} else := "call denied by the agent boundary"
 
 default _policy_version := null
 
@@ -168,7 +157,19 @@ _request_problems contains problem if {
 # An empty method would slip through rules that allow any method ("*").
 _request_problems contains "the request's `method` is empty" if input.method == ""
 
-_well_formed if count(_request_problems) == 0
+# Most calls are well-formed HTTP calls: one body decides that, and the problems are named only for the others.
+_well_formed if {
+	is_string(input.agent_id)
+	is_string(input.method)
+	is_string(input.path)
+	input.method != ""
+	not _tool_call
+}
+
+_well_formed if {
+	_tool_call
+	count(_request_problems) == 0
+}
 
 # The one keyed lookup: decisions cost the same at 10 agents and at 10,000.
 _agent := data.boundaries.agents[input.agent_id] if _well_formed
@@ -195,7 +196,10 @@ _shown_path := _printable(_query_free)
 
 _call := sprintf("%s %s", [_method, _shown_path])
 
-_applies(rule) if paths.rule_matches(rule, _method, _target)
+_applies(rule) if {
+	rule.method in {"*", _method}
+	regex.match(rule.regex, _target)
+}
 
 # The first allowed_endpoints rule (by index) that names this call.
 _allowed_by := candidates[indices[0]] if {
@@ -237,6 +241,7 @@ _reason(code, message, rule, source) := {
 # custom:
 #   control: CC6.1
 deny_reasons contains _reason("invalid_request", problem, "request", "input") if {
+	not _well_formed
 	some problem in _request_problems
 }
 
@@ -273,8 +278,8 @@ _suspension_message(agent_id, suspension) := message if {
 # custom:
 #   control: CC6.1
 deny_reasons contains _reason("non_canonical_path", message, "canonical_path", "input.path") if {
-	_well_formed
-	message := sprintf("path `%s` is refused: %s", [_shown_path, _path_problem])
+	problem := _path_problem
+	message := sprintf("path `%s` is refused: %s", [_shown_path, problem])
 }
 
 # An explicit denial says why already; "no allowed endpoint" would only repeat it.

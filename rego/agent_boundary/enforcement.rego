@@ -27,7 +27,8 @@ _call_document := object.union(input, {"body": _document}) if {
 
 _condition_findings := conditions.findings(applicable, _call_document) if {
 	_known
-	applicable := [condition | some condition in _agent.conditions; _enforcement_applies(condition)]
+	agent_conditions := _agent.conditions
+	applicable := [condition | some condition in agent_conditions; _enforcement_applies(condition)]
 }
 
 # METADATA
@@ -86,7 +87,8 @@ _shown_host := _printable(input.host) if {
 # custom:
 #   control: CC6.6
 deny_reasons contains _reason("egress_denied", message, _egress_rule.rule, _egress_rule.source) if {
-	message := sprintf("host `%s` is refused: %s", [_shown_host, _host_problem])
+	problem := _host_problem
+	message := sprintf("host `%s` is refused: %s", [_shown_host, problem])
 }
 
 # METADATA
@@ -130,25 +132,13 @@ _result_by_key := {rule.rule: redaction |
 
 _result_redactions := [_result_by_key[key] | some key in sort(object.keys(_result_by_key))]
 
-_sanitizing if count(_redactions) > 0
+# Every flag becomes one redaction.
+_sanitizing if count(_flags) > 0
 
 _sanitize_reasons contains _reason("sensitive_data_redacted", message, flag.rule, flag.source) if {
 	some flag in _flags
 	message := sprintf("`%s` may hold %s and is redacted (%s)", [flag.field, flag.detector, flag.rule])
 }
-
-_permitted if _allowed_by
-
-_permitted if _tool_entry
-
-_outcome := "sanitize" if {
-	count(deny_reasons) == 0
-	count(approval_reasons) == 0
-	_sanitizing
-	_permitted
-}
-
-_decision_reason := concat("; ", [r.message | some r in _sorted_reasons]) if _outcome == "sanitize"
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Budget: what this call costs; the guard counts it against the daily budget and the requests per second.
@@ -168,6 +158,6 @@ _budget := object.union(limits, {"cost_usd": _cost}) if {
 # Keys of the decision that only appear when they say something, so decisions without them keep their shape.
 _enforcement_extras["redactions"] := _redactions if _sanitizing
 
-_enforcement_extras["result_redactions"] := _result_redactions if count(_result_redactions) > 0
+_enforcement_extras["result_redactions"] := _result_redactions if count(_result_by_key) > 0
 
 _enforcement_extras["budget"] := _budget if _outcome != "deny"

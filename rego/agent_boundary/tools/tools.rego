@@ -44,14 +44,16 @@ deny_findings(agent, call) := {_unknown_tool(agent, call)} if {
 	not tool(agent, call)
 }
 
+# The arguments are filtered once and handed on: functions, unlike rules, are not cached within a decision.
 deny_findings(agent, call) := union({
 	_action_findings(entry, call),
 	_environment_findings(agent, entry, call),
 	_clearance_findings(agent, entry, call),
-	_scope_findings(entry, call),
-	_argument_findings(entry, call),
+	_scope_findings(entry, args),
+	_argument_findings(entry, args),
 }) if {
 	entry := tool(agent, call)
+	args := _args(call)
 }
 
 # METADATA
@@ -120,15 +122,14 @@ _environment_problem(environments, entry, call) := message if {
 	names := concat(", ", sort(object.keys(environments)))
 	message := sprintf("tool `%s` is called without a target environment (declared: %s)", [entry.name, names])
 } else := message if {
-	name := _environment_name(call)
-	not environments[name]
+	# From here on the call names its environment.
+	not environments[call.environment]
 	names := concat(", ", sort(object.keys(environments)))
-	message := sprintf("environment `%s` is not declared (declared: %s)", [_text(name), names])
+	message := sprintf("environment `%s` is not declared (declared: %s)", [_text(call.environment), names])
 } else := message if {
-	name := _environment_name(call)
-	allowed := environments[name].allowed_tools
+	allowed := environments[call.environment].allowed_tools
 	not allowed[entry.name]
-	message := sprintf("tool `%s` is not allowed in environment `%s`", [entry.name, name])
+	message := sprintf("tool `%s` is not allowed in environment `%s`", [entry.name, call.environment])
 }
 
 _restricted(agent, entry) if entry.classification in object.get(agent, ["execution_context", "restricted_classes"], [])
@@ -159,9 +160,9 @@ _args(call) := {name: value | some name, value in call.args; value != null} if {
 	is_object(call.args)
 } else := {}
 
-_scope_findings(entry, call) := {_finding("scope_violation", message, scope.rule, scope.source) |
+_scope_findings(entry, args) := {_finding("scope_violation", message, scope.rule, scope.source) |
 	some scope in entry.scope
-	message := _scope_problem(entry, scope, _args(call))
+	message := _scope_problem(entry, scope, args)
 }
 
 _scope_problem(entry, scope, args) := message if {
@@ -180,16 +181,14 @@ _in_scope(scope, value) if {
 	regex.match(expression, value)
 }
 
-_argument_findings(entry, call) := _renamed(violations) | _unknown_arguments(entry, call) if {
-	violations := validation.violations(entry.args, _args(call))
-}
+_argument_findings(entry, args) := _renamed(validation.violations(entry.args, args)) | _unknown_arguments(entry, args)
 
 # The field checks are shared with request bodies; for a tool call they are problems of its arguments.
 _renamed(findings) := {_finding("invalid_arguments", f.message, f.rule, f.source) | some f in findings}
 
-_unknown_arguments(entry, call) := {_finding("invalid_arguments", message, entry.rule, entry.source) |
+_unknown_arguments(entry, args) := {_finding("invalid_arguments", message, entry.rule, entry.source) |
 	entry.declares_args
-	some name, _ in _args(call)
+	some name, _ in args
 	not entry.arg_names[name]
 	message := sprintf("tool `%s` has no argument `%s`", [entry.name, _text(name)])
 }
