@@ -59,6 +59,8 @@ decision := object.union(_enforcement_extras, {
 # Deny wins over approval, approval over sanitizing. Default deny: a call is allowed (or sanitized) only when an
 # allowed_endpoints rule names it or its tool is registered, and no check objects. One chain, so the reason sets are
 # counted once per decision.
+default _outcome := "deny"
+
 _outcome := "deny" if {
 	count(deny_reasons) > 0
 } else := "approval_needed" if {
@@ -68,7 +70,7 @@ _outcome := "deny" if {
 	_permitted
 } else := "allow" if {
 	_permitted
-} else := "deny"
+}
 
 _permitted if _allowed_by
 
@@ -76,9 +78,9 @@ _permitted if _tool_entry
 
 # OPA and regorus order sets of objects differently, so reasons are sorted by a string key: code, rule, message.
 # (Code and rule never contain "|"; control and source follow from them.) An allowed call has none to sort.
-_sorted_reasons := [] if {
-	_outcome == "allow"
-} else := [_reasons_by_key[key] | some key in sort(object.keys(_reasons_by_key))]
+default _sorted_reasons := []
+
+_sorted_reasons := [_reasons_by_key[key] | some key in sort(object.keys(_reasons_by_key))] if _outcome != "allow"
 
 # The reasons shown are those of the outcome: why a call needs approval, or why it is denied.
 _shown_reasons := approval_reasons if {
@@ -92,6 +94,8 @@ _reasons_by_key[key] := reason if {
 	key := concat("|", [reason.code, reason.rule, reason.message])
 }
 
+default _decision_reason := "call denied by the agent boundary"
+
 # Any outcome but allow says why in the messages of its reasons (a deny without reasons says so generically).
 _decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, allowed.method, allowed.pattern]) if {
 	_outcome == "allow"
@@ -101,7 +105,7 @@ _decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, al
 	_tool_entry
 } else := concat("; ", [r.message | some r in _sorted_reasons]) if {
 	count(_sorted_reasons) > 0
-} else := "call denied by the agent boundary"
+}
 
 default _policy_version := null
 
@@ -282,8 +286,9 @@ deny_reasons contains _reason("non_canonical_path", message, "canonical_path", "
 	message := sprintf("path `%s` is refused: %s", [_shown_path, problem])
 }
 
-# An explicit denial says why already; "no allowed endpoint" would only repeat it.
-_denied_by_rule if {
+# The denied_endpoints rules that name the call, matched once for both checks that need them.
+_denied_by contains rule if {
+	_known
 	some rule in _agent.denied_endpoints
 	_applies(rule)
 }
@@ -294,22 +299,22 @@ _denied_by_rule if {
 # custom:
 #   control: CC6.1
 deny_reasons contains _reason("endpoint_denied", message, rule.rule, rule.source) if {
-	_known
-	some rule in _agent.denied_endpoints
-	_applies(rule)
+	some rule in _denied_by
 	message := sprintf("%s is denied by %s (%s %s)", [_call, rule.rule, rule.method, rule.pattern])
 }
 
 # METADATA
 # title: Deny reasons
-# description: Default deny; no allowed_endpoints rule names the call.
+# description: |
+#   Default deny; no allowed_endpoints rule names the call. An explicit denial says why already, so "no allowed
+#   endpoint" would only repeat it.
 # custom:
 #   control: CC6.1
 deny_reasons contains _reason("endpoint_not_allowed", message, "allowed_endpoints", source) if {
 	_known
 	_path_ok
 	not _allowed_by
-	not _denied_by_rule
+	count(_denied_by) == 0
 	message := sprintf("%s matches no allowed endpoint", [_call])
 	source := object.get(_agent, "source", "")
 }

@@ -23,12 +23,12 @@ is_tool_call(call) if {
 # description: What makes a tool call malformed (wrong JSON types of its keys); these become `invalid_request`.
 request_problems(call) := {problem |
 	some key in ["tool", "action", "environment", "requester_role"]
-	_present(call, key)
-	not _non_empty_string(call[key])
+	value := call[key]
+	not _non_empty_string(value)
 	problem := sprintf("the tool call needs `%s` as a non-empty string", [key])
 } | {problem |
-	_present(call, "args")
-	not is_object(call.args)
+	args := call.args
+	not is_object(args)
 	problem := "the tool call's `args` must be an object"
 }
 
