@@ -138,13 +138,19 @@ _rate_limits := [limit |
 # ---------------------------------------------------------------------------------------------------------------------
 # The call, as the checks see it.
 
-_request_problems contains "the request must be a JSON object" if not is_object(input)
+# OPA evaluates `not is_string(x.y)` as undefined, not true, when `x.y` is missing, so presence and type are asked
+# through helper rules whose negation is well defined in both OPA and regorus.
+_request_problems contains "the request must be a JSON object" if not _input_is_object
 
 _request_problems contains sprintf("the request needs `%s` as a string", [key]) if {
-	is_object(input)
+	_input_is_object
 	some key in _required_keys
-	not is_string(input[key])
+	not _string_at(input, key)
 }
+
+_input_is_object if is_object(input)
+
+_string_at(document, key) if is_string(document[key])
 
 # A call is a tool call when it names a `tool`; it then needs no HTTP method or path.
 _tool_call if tools.is_tool_call(input)
