@@ -978,7 +978,10 @@ def load_policies(
                 if size > max_file_bytes:
                     raise _too_large(size, max_file_bytes, filename)
                 with open(filename, "rb") as handle:
-                    data = handle.read(max_file_bytes + 1)
+                    # Ask for what the file holds, not for the limit: a 1 MiB buffer per small file adds up.
+                    data = handle.read(size + 1)
+                    if len(data) > size:  # it grew since we looked: read on, up to just past the limit
+                        data += handle.read(max_file_bytes + 1 - len(data))
                 if len(data) > max_file_bytes:  # it grew since we looked
                     raise _too_large(len(data), max_file_bytes, filename)
                 text = _decode(data, filename)
