@@ -221,9 +221,10 @@ class _Composer:
             self._error(PolicySyntaxError, f"YAML tags are not allowed in policy files (found '{shown}')", event)
             self.refused.add(path)
         if kind is _ScalarEvent:
-            if tag is None and event.implicit[0]:
+            value = event.value
+            if tag is None and event.implicit[0] and (not value or value[0] in _TYPED_STARTS):
                 return self._plain_scalar(event, path)
-            return event.value
+            return value
         if depth >= MAX_DEPTH:
             self._error(PolicySyntaxError, f"the YAML is nested more than {MAX_DEPTH} levels deep", event)
             raise _Fatal
@@ -274,12 +275,12 @@ class _Composer:
         return result
 
     def _plain_scalar(self, event: Any, path: JSONPath) -> Any:
-        """A plain (unquoted, untagged) scalar, typed by the YAML 1.2 core schema."""
+        """A plain (unquoted, untagged) scalar, typed by the YAML 1.2 core schema.
+
+        Only called for values that may be typed: every null, boolean and number starts with a character of
+        ``_TYPED_STARTS`` (or is empty), and most plain values (names, paths) do not, so they skip the patterns.
+        """
         value: str = event.value
-        first = value[:1]
-        # Every null, boolean and number starts with one of these; most values (names, paths) are plain words.
-        if first and first not in _TYPED_STARTS:
-            return value
         if _NULL.fullmatch(value):
             return None
         if _TRUE.fullmatch(value):
