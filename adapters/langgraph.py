@@ -64,7 +64,7 @@ class BoundaryToolWrapper:
 
     def __call__(self, request: Any, execute: Callable[[Any], Any]) -> Any:
         call, decision = self.decide(request)
-        refusal = self._refusal(request, call, decision)
+        refusal, decision = self._settle(request, call, decision)
         return refusal if refusal is not None else _redacted(decision, execute(_sanitized(request, call, decision)))
 
     async def awrap(self, request: Any, execute: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -72,13 +72,15 @@ class BoundaryToolWrapper:
         overrides = dict(self.context_from(request)) if self.context_from is not None else {}
         call = self.context.call(request.tool_call["name"], request.tool_call.get("args"), **overrides)
         decision = await self.guard.acheck(call)
-        refusal = self._refusal(request, call, decision)
+        refusal, decision = self._settle(request, call, decision)
         if refusal is not None:
             return refusal
         return _redacted(decision, await execute(_sanitized(request, call, decision)))
 
-    def _refusal(self, request: Any, call: Mapping[str, Any], decision: Decision) -> Any:
-        """``None`` when the call may run; otherwise the ``ToolMessage`` the model gets instead."""
+    def _settle(self, request: Any, call: Mapping[str, Any], decision: Decision) -> tuple[Any, Decision]:
+        """The ``ToolMessage`` the model gets instead of the tool's output (``None`` when the call may run), and the
+        decision the call runs under: after an approval, the one the override token earned, so a call that is also
+        sanitized still runs redacted."""
         tool_call_id = request.tool_call.get("id")
         if decision.decision == "approval_needed" and decision.blocked:
             from langgraph.types import interrupt
@@ -88,22 +90,25 @@ class BoundaryToolWrapper:
             if is_approved(answer):
                 # With an approval service, the approver's override token decides (and is used up) here.
                 granted = redeem_approval(self.guard, call, decision, answer)
-                if granted is None or not granted.blocked:
-                    return None
+                if granted is None:
+                    return None, decision
+                if not granted.blocked:
+                    return None, granted
                 decision = granted
         elif not decision.blocked:
-            return None
+            return None, decision
         if self.on_deny == "raise":
             raise PolicyDenied(decision)
         from langchain_core.messages import ToolMessage
 
-        return ToolMessage(
+        refusal = ToolMessage(
             content=refusal_text(decision),
             name=request.tool_call["name"],
             tool_call_id=tool_call_id,
             status="error",
             artifact={"decision": decision.decision, "decision_id": decision.decision_id, "codes": decision.codes},
         )
+        return refusal, decision
 
 
 def _sanitized(request: Any, call: Mapping[str, Any], decision: Decision) -> Any:

@@ -254,3 +254,24 @@ def test_support_agent_example_runs_end_to_end(capsys: pytest.CaptureFixture[str
     assert outcome["approval_request"]["tool"] == "issue_refund"
     assert [r["decision"] for r in outcome["records"]] == ["allow", "deny", "approval_needed", "approval_needed"]
     assert "refunded 79.90 EUR on ORD-1001" in capsys.readouterr().out
+
+
+def test_an_approved_call_that_is_also_sanitized_runs_redacted() -> None:
+    """The override token earns a `sanitize` decision: the tool gets the redacted arguments, not the originals."""
+    from tests.payment_cases import AGENT as PAYMENT_AGENT
+    from tests.payment_cases import PAYMENTS, grant, make_payment, payment_guard
+
+    guard, _ = payment_guard()
+    PAYMENTS.clear()
+    try:
+        node = guarded_tool_node([tool(make_payment)], guard, PAYMENT_AGENT)
+        call = ("make_payment", {"amount": 9000, "currency": "EUR", "memo": "invoice for bob@example.com"})
+        graph, config = build_graph(node, tool_calls(call)), thread()
+        [pending] = graph.invoke({"messages": [("user", "pay")]}, config)["__interrupt__"]
+        token = grant(guard, pending.value["approval_id"])
+        result = graph.invoke(Command(resume={"approved": True, "approval_token": token}), config)
+        [message] = tool_messages(result)
+        assert message.status == "success"
+        assert PAYMENTS == [{"amount": 9000, "currency": "EUR", "memo": "invoice for [REDACTED:email]"}]
+    finally:
+        guard.close()
