@@ -265,7 +265,7 @@ def _data_json(data: Mapping[str, Any]) -> str:
     """
     agents = data["agents"]
     lines = [f"    {_encode(agent_id)}: {_encode_sorted(agents[agent_id])}" for agent_id in sorted(agents)]
-    others = [f'  {_encode(key)}: {_encode_sorted(data[key])}' for key in sorted(data) if key != "agents"]
+    others = [f"  {_encode(key)}: {_encode_sorted(data[key])}" for key in sorted(data) if key != "agents"]
     body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
     return "{\n" + ",\n".join([f'  "agents": {body}', *others]) + "\n}\n"
 
