@@ -7,7 +7,9 @@ the summary, when none is on PATH and ``OPA_BIN`` is unset.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +44,14 @@ def opa_binary() -> str:
     if binary is None:
         pytest.skip("needs a real opa binary: none on PATH and OPA_BIN is unset")
     return binary
+
+
+@pytest.fixture
+def guarded() -> Iterator[tuple[Any, Any]]:
+    """A guard on the infra-review example with a memory sink, and the tool-run counter reset (adapter tests)."""
+    from tests.adapter_cases import RUNS, new_guard
+
+    guard, sink = new_guard()
+    RUNS.clear()
+    yield guard, sink
+    guard.close()

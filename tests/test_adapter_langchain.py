@@ -16,7 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from yaml2rego.adapters.langchain import boundary_middleware, guard_tool
 
-from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, new_guard, records_of
+from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
 from tests.payment_cases import AGENT as PAYMENT_AGENT
 from tests.payment_cases import PAYMENTS, grant, make_payment, payment_guard, records
 from tests.test_adapter_langgraph import build_graph, thread, tool_calls, tool_messages
@@ -31,14 +31,6 @@ class ScriptedModel(GenericFakeChatModel):
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
         return self
-
-
-@pytest.fixture
-def guarded() -> Any:
-    guard, sink = new_guard()
-    RUNS.clear()
-    yield guard, sink
-    guard.close()
 
 
 def as_tool_call(args: dict[str, Any], name: str = "jira_ticket_reader") -> dict[str, Any]:

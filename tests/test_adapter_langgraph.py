@@ -16,7 +16,7 @@ from langgraph.prebuilt import tools_condition
 from langgraph.types import Command
 from yaml2rego.adapters.langgraph import BoundaryToolWrapper, guard_node, guarded_tool_node
 
-from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, new_guard, records_of
+from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
 from yaml2rego.errors import PolicyDenied
 
 TOOLS = [tool(function) for function in TOOL_FUNCTIONS.values()]
@@ -50,14 +50,6 @@ def thread() -> dict[str, Any]:
 
 def tool_messages(result: dict[str, Any]) -> list[ToolMessage]:
     return [message for message in result["messages"] if isinstance(message, ToolMessage)]
-
-
-@pytest.fixture
-def guarded() -> Any:
-    guard, sink = new_guard()
-    RUNS.clear()
-    yield guard, sink
-    guard.close()
 
 
 def test_allowed_call_runs_the_tool_and_is_recorded(guarded: Any) -> None:

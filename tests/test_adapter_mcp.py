@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from yaml2rego.adapters.mcp import APPROVAL_TOKEN_META, BoundaryMiddleware, guard_server, guarded_proxy
 
-from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, new_guard, records_of
+from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
 from tests.payment_cases import AGENT as PAYMENT_AGENT
 from tests.payment_cases import CARD, PAYMENTS, grant, make_payment, payment_guard, records
 
@@ -21,14 +21,6 @@ def infra_server(**options: Any) -> MCPServer:
     for function in TOOL_FUNCTIONS.values():
         server.tool()(function)
     return server
-
-
-@pytest.fixture
-def guarded() -> Any:
-    guard, sink = new_guard()
-    RUNS.clear()
-    yield guard, sink
-    guard.close()
 
 
 def call(server: Any, name: str, arguments: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ import pytest
 from yaml2rego.adapters import Decision, Guard, MemorySink, PolicyDenied, verify_records
 from yaml2rego.adapters.decision import prepare_input
 
+from tests.fake_engine import ScriptedEngine
 from yaml2rego.errors import EngineError, EngineUnavailable
 
 SUPPORT = """\
@@ -73,10 +74,8 @@ def guard(policy_dir: Path, sink: MemorySink) -> Iterator[Guard]:
     guard.close()
 
 
-class FakeEngine:
+class FakeEngine(ScriptedEngine):
     """An engine that answers from a script: a decision dict, or an exception to raise."""
-
-    name = "fake"
 
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
@@ -88,15 +87,6 @@ class FakeEngine:
         if isinstance(answer, BaseException):
             raise answer
         return answer  # type: ignore[no-any-return]
-
-    def suspend(self, agent_id: str, reason: str) -> None:
-        pass
-
-    def resume(self, agent_id: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def shadow_deny(agent_id: str = "trial_agent") -> dict[str, Any]:

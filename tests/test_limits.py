@@ -10,6 +10,7 @@ import pytest
 from yaml2rego.adapters import Guard, MemoryRateLimitStore, RedisRateLimitStore
 from yaml2rego.adapters.limits import RateLimitStore
 
+from tests.fake_engine import ScriptedEngine
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from yaml2rego.errors import RateLimitStoreError
 
@@ -124,22 +125,11 @@ def test_redis_down_raises_a_store_error(redis_server: RedisServer) -> None:  # 
         store.acquire([("k", 5)], 60)
 
 
-class LimitedEngine:
-    name = "fake"
-
+class LimitedEngine(ScriptedEngine):
     def decide(self, call: Any) -> dict[str, Any]:
         limit = {"rule": "rate_limits[0]", "source": "a.yaml:3", "pattern": "/api/*", "requests_per_minute": 2}
         return {"decision": "allow", "allow": True, "reasons": [], "decision_reason": "ok", "policy_version": "v",
                 "agent_id": call["agent_id"], "mode": "enforce", "rate_limits": [limit]}  # fmt: skip
-
-    def suspend(self, agent_id: str, reason: str) -> None:
-        pass
-
-    def resume(self, agent_id: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.mark.redis

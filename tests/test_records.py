@@ -11,26 +11,16 @@ from click.testing import CliRunner
 from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
 from yaml2rego.adapters.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
 
+from tests.fake_engine import ScriptedEngine
 from yaml2rego.cli import main
 
 CALL = {"agent_id": "a1", "method": "POST", "path": "/api/ticket/v1", "tool": "open_ticket", "body": {"p": "low"}}
 
 
-class AllowAll:
-    name = "fake"
-
+class AllowAll(ScriptedEngine):
     def decide(self, call: Any) -> dict[str, Any]:
         return {"decision": "allow", "allow": True, "reasons": [], "decision_reason": "allowed by test",
                 "policy_version": "sha256:00", "agent_id": call.get("agent_id"), "mode": "enforce"}  # fmt: skip
-
-    def suspend(self, agent_id: str, reason: str) -> None:
-        pass
-
-    def resume(self, agent_id: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def decision(**overrides: Any) -> Decision:
