@@ -56,8 +56,8 @@ _field_problem(field, doc) := _value_problem(field, object.get(doc, field.path, 
 	_present(doc, field.path)
 }
 
-# The types checked by kind alone (integers and numbers also by range), as messages name them. One lookup finds the
-# kind, so a field costs the same whatever its type.
+# The types checked by kind (integers and numbers also by range), as messages name them. One lookup finds the kind,
+# where one rule per type would each be tried in turn for every field.
 _kinds := {
 	"uuid": "a UUID",
 	"email": "an email address",
