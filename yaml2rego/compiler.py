@@ -164,19 +164,13 @@ def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int =
     >>> render_rego_value({"method": "GET", "path": "/api"})
     '{"method": "GET", "path": "/api"}'
     """
-    try:
-        tree = _flat_tree(value)
-    except _Unusual:
-        return _render_any(value, indent, prefix, width)
-    return _lay_out(tree, indent, prefix, width)
+    return _lay_out(_flat_tree(value), indent, prefix, width)
 
 
 # A value's one-line JSON text, with its parts when it is a non-empty object (key texts and parts) or array (parts).
 _Tree = tuple[str, list[Any] | None]
-
-
-class _Unusual(Exception):
-    """A value holding something other than plain JSON types (a tuple, a subclass, a non-string key, a float)."""
+# JSON object keys that are not strings, written as json.dumps writes them.
+_KEY_TEXT = {True: '"true"', False: '"false"', None: '"null"'}
 
 
 def _flat_tree(value: Any) -> _Tree:
@@ -186,32 +180,27 @@ def _flat_tree(value: Any) -> _Tree:
     input that does not fit on one line is laid out part by part, and encoding each part again is what made large
     compiles slow.
     """
-    kind = type(value)
-    if kind is str:
+    if isinstance(value, str):
         return _encode_string(value), None
-    if kind is dict:
+    if isinstance(value, dict):
         if not value:
             return "{}", None
-        entries = []
-        for key, item in value.items():
-            if type(key) is not str:
-                raise _Unusual
-            entries.append((_encode_string(key), _flat_tree(item)))
+        entries = [(_key_text(key), _flat_tree(item)) for key, item in value.items()]
         return "{" + ", ".join([f"{key}: {item[0]}" for key, item in entries]) + "}", entries
-    if kind is list:
+    if isinstance(value, (list, tuple)):
         if not value:
             return "[]", None
         items = [_flat_tree(item) for item in value]
         return "[" + ", ".join([item[0] for item in items]) + "]", items
-    if value is None:
-        return "null", None
-    if value is True:
-        return "true", None
-    if value is False:
-        return "false", None
-    if kind is int:
-        return int.__repr__(value), None
-    raise _Unusual
+    return _encode(value), None
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return str(_encode_string(key))
+    if key is None or isinstance(key, bool):
+        return _KEY_TEXT[key]
+    return str(_encode_string(_encode(key)))
 
 
 def _lay_out(tree: _Tree, indent: int, prefix: int, width: int) -> str:
@@ -229,24 +218,6 @@ def _lay_out(tree: _Tree, indent: int, prefix: int, width: int) -> str:
         lines = [f"{inner}{_lay_out(item, indent + 1, 1, width)}," for item in parts]
         opening, closing = "[", "]"
     return opening + "\n" + "\n".join(lines) + "\n" + "\t" * indent + closing
-
-
-def _render_any(value: Any, indent: int, prefix: int, width: int) -> str:
-    """:func:`render_rego_value` for any value ``json`` can encode (the general, slower path)."""
-    flat = _encode(value)
-    if indent * 4 + prefix + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
-        return flat
-    inner = "\t" * (indent + 1)
-    if isinstance(value, dict):
-        items = []
-        for key, item in value.items():
-            head = f"{_encode(key)}: "
-            items.append(f"{inner}{head}{_render_any(item, indent + 1, len(head) + 1, width)},")
-        opening, closing = "{", "}"
-    else:
-        items = [f"{inner}{_render_any(item, indent + 1, 1, width)}," for item in value]
-        opening, closing = "[", "]"
-    return opening + "\n" + "\n".join(items) + "\n" + "\t" * indent + closing
 
 
 # -- internals ---------------------------------------------------------------------------------------------------
