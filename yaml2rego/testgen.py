@@ -115,26 +115,30 @@ class _Planner:
                 # Parameter conditions are satisfied (`purpose ne care` gets `care`); when the answer still cannot be
                 # predicted (a sanitize rule applies), the test only checks that the endpoint itself is allowed.
                 call, certain = enforcement.settled_call(self.agent, self.call(method, path, body or None))
-                cases.append(TestCase(
-                    name=f"{_slug(rule.rule_id)}_allows",
-                    description=f"{rule.rule_id} ({rule.describe()}) allows {method} {path}",
-                    input=call,
-                    expect="allow" if certain else "any",
-                    absent_codes=() if certain else ("endpoint_not_allowed", "endpoint_denied"),
-                    source=_where(rule.source),
-                ))
+                cases.append(
+                    TestCase(
+                        name=f"{_slug(rule.rule_id)}_allows",
+                        description=f"{rule.rule_id} ({rule.describe()}) allows {method} {path}",
+                        input=call,
+                        expect="allow" if certain else "any",
+                        absent_codes=() if certain else ("endpoint_not_allowed", "endpoint_denied"),
+                        source=_where(rule.source),
+                    )
+                )
         for rule in self.agent.denied_endpoints:
             method = _concrete_method(rule.method)
             path = rule.path.example_path()
             cases.append(self._denied_case(f"{_slug(rule.rule_id)}_denies", rule, method, path, rule))
         if self.allowed_by("GET", _UNLISTED_PATH) is None:
-            cases.append(TestCase(
-                name="unlisted_endpoint_is_denied",
-                description=f"GET {_UNLISTED_PATH} matches no allowed endpoint: default deny",
-                input=self.call("GET", _UNLISTED_PATH),
-                expect="deny",
-                codes=("endpoint_not_allowed",),
-            ))
+            cases.append(
+                TestCase(
+                    name="unlisted_endpoint_is_denied",
+                    description=f"GET {_UNLISTED_PATH} matches no allowed endpoint: default deny",
+                    input=self.call("GET", _UNLISTED_PATH),
+                    expect="deny",
+                    codes=("endpoint_not_allowed",),
+                )
+            )
         return cases
 
     def _denied_case(self, name: str, rule: EndpointRule, method: str, path: str, denial: EndpointRule) -> TestCase:
@@ -158,24 +162,28 @@ class _Planner:
             for rule in entry.fields:
                 invalid = dict(body)
                 _put(invalid, rule.path, _invalid_value(rule))
-                cases.append(TestCase(
-                    name=f"{_slug(rule.rule_id)}_rejects_invalid_{_slug(rule.field)}",
-                    description=f"{rule.rule_id}: field {rule.field} must be a valid {rule.type.value}",
-                    input=self.call(method, path, invalid),
-                    expect="deny",
-                    codes=("invalid_input",),
-                    source=_where(rule.source),
-                ))
-                if rule.required:
-                    missing = _without(body, rule.path)
-                    cases.append(TestCase(
-                        name=f"{_slug(rule.rule_id)}_requires_{_slug(rule.field)}",
-                        description=f"{rule.rule_id}: field {rule.field} is required",
-                        input=self.call(method, path, missing),
+                cases.append(
+                    TestCase(
+                        name=f"{_slug(rule.rule_id)}_rejects_invalid_{_slug(rule.field)}",
+                        description=f"{rule.rule_id}: field {rule.field} must be a valid {rule.type.value}",
+                        input=self.call(method, path, invalid),
                         expect="deny",
                         codes=("invalid_input",),
                         source=_where(rule.source),
-                    ))
+                    )
+                )
+                if rule.required:
+                    missing = _without(body, rule.path)
+                    cases.append(
+                        TestCase(
+                            name=f"{_slug(rule.rule_id)}_requires_{_slug(rule.field)}",
+                            description=f"{rule.rule_id}: field {rule.field} is required",
+                            input=self.call(method, path, missing),
+                            expect="deny",
+                            codes=("invalid_input",),
+                            source=_where(rule.source),
+                        )
+                    )
         return cases
 
     def payload_cases(self) -> list[TestCase]:
@@ -183,45 +191,53 @@ class _Planner:
             return []
         limit = self.agent.max_payload_size_kb * 1024
         where = _where(self.agent.max_payload_source)
-        cases = [TestCase(
-            name="max_payload_size_kb_rejects_larger_payload",
-            description=f"a payload of {limit + 1} bytes is above max_payload_size_kb ({limit} bytes)",
-            input=self.call("POST", _first_path(self.agent), payload_size_bytes=limit + 1),
-            expect="deny",
-            codes=("payload_too_large",),
-            source=where,
-        )]
-        cases.append(TestCase(
-            name="max_payload_size_kb_accepts_payload_at_the_limit",
-            description=f"a payload of exactly {limit} bytes is within max_payload_size_kb",
-            input=self.call("POST", _first_path(self.agent), payload_size_bytes=limit),
-            expect="any",
-            absent_codes=("payload_too_large",),
-            source=where,
-        ))
+        cases = [
+            TestCase(
+                name="max_payload_size_kb_rejects_larger_payload",
+                description=f"a payload of {limit + 1} bytes is above max_payload_size_kb ({limit} bytes)",
+                input=self.call("POST", _first_path(self.agent), payload_size_bytes=limit + 1),
+                expect="deny",
+                codes=("payload_too_large",),
+                source=where,
+            )
+        ]
+        cases.append(
+            TestCase(
+                name="max_payload_size_kb_accepts_payload_at_the_limit",
+                description=f"a payload of exactly {limit} bytes is within max_payload_size_kb",
+                input=self.call("POST", _first_path(self.agent), payload_size_bytes=limit),
+                expect="any",
+                absent_codes=("payload_too_large",),
+                source=where,
+            )
+        )
         return cases
 
     def path_cases(self) -> list[TestCase]:
         path = _first_path(self.agent)
-        return [TestCase(
-            name="dot_dot_segment_is_refused",
-            description="a path with a '..' segment is not canonical and is refused before any rule matches",
-            input=self.call("GET", path.rstrip("/") + "/../../admin"),
-            expect="deny",
-            codes=("non_canonical_path",),
-        )]
+        return [
+            TestCase(
+                name="dot_dot_segment_is_refused",
+                description="a path with a '..' segment is not canonical and is refused before any rule matches",
+                input=self.call("GET", path.rstrip("/") + "/../../admin"),
+                expect="deny",
+                codes=("non_canonical_path",),
+            )
+        ]
 
     def tool_cases(self) -> list[TestCase]:
         """For each tool: a call that passes every check, then one that breaks each of its rules in turn."""
         if not self.agent.tools:
             return []
-        cases = [TestCase(
-            name="unregistered_tool_is_denied",
-            description=f"tool {_UNLISTED_TOOL} is not in the tool registry",
-            input={"agent_id": self.agent.agent_id, "tool": _UNLISTED_TOOL},
-            expect="deny",
-            codes=("unknown_tool",),
-        )]
+        cases = [
+            TestCase(
+                name="unregistered_tool_is_denied",
+                description=f"tool {_UNLISTED_TOOL} is not in the tool registry",
+                input={"agent_id": self.agent.agent_id, "tool": _UNLISTED_TOOL},
+                expect="deny",
+                codes=("unknown_tool",),
+            )
+        ]
         for tool in self.agent.tools:
             planned = self.tool_call(tool)
             if planned is None:
@@ -230,46 +246,94 @@ class _Planner:
             # Parameter conditions are satisfied as for endpoints; an answer that stays uncertain is not asserted.
             call, certain = enforcement.settled_call(self.agent, call)
             expect = expect if certain else "any"
-            cases.append(self._tool_case(tool, "allows" if expect == "allow" else "needs_approval", call, expect,
-                                         f"a call of {tool.name} within its rules gets {expect}"))
+            cases.append(
+                self._tool_case(
+                    tool,
+                    "allows" if expect == "allow" else "needs_approval",
+                    call,
+                    expect,
+                    f"a call of {tool.name} within its rules gets {expect}",
+                )
+            )
             other = next((action for action in ToolAction if action not in tool.actions), None)
             if other is not None:
-                cases.append(self._tool_case(tool, f"refuses_{other.value}", {**call, "action": other.value},
-                                             "deny", f"{tool.name} does not allow {other.value}",
-                                             ("action_not_allowed",)))
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        f"refuses_{other.value}",
+                        {**call, "action": other.value},
+                        "deny",
+                        f"{tool.name} does not allow {other.value}",
+                        ("action_not_allowed",),
+                    )
+                )
             for rule in tool.args or ():
                 bad = {**call["args"], rule.field: _invalid_value(rule)}
-                cases.append(self._tool_case(tool, f"rejects_invalid_{_slug(rule.field)}", {**call, "args": bad},
-                                             "deny", f"{rule.rule_id}: argument {rule.field} must be a valid "
-                                             f"{rule.type.value}", ("invalid_arguments",)))
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        f"rejects_invalid_{_slug(rule.field)}",
+                        {**call, "args": bad},
+                        "deny",
+                        f"{rule.rule_id}: argument {rule.field} must be a valid {rule.type.value}",
+                        ("invalid_arguments",),
+                    )
+                )
             if tool.args is not None:
                 extra = {**call["args"], _UNLISTED_ARG: "x"}
-                cases.append(self._tool_case(tool, "rejects_undeclared_argument", {**call, "args": extra}, "deny",
-                                             f"{tool.name} declares no argument {_UNLISTED_ARG}",
-                                             ("invalid_arguments",)))
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        "rejects_undeclared_argument",
+                        {**call, "args": extra},
+                        "deny",
+                        f"{tool.name} declares no argument {_UNLISTED_ARG}",
+                        ("invalid_arguments",),
+                    )
+                )
             for scope in tool.scope:
                 outside = {**call["args"], scope.arg: _OUT_OF_SCOPE}
-                cases.append(self._tool_case(tool, f"keeps_{_slug(scope.arg)}_in_scope", {**call, "args": outside},
-                                             "deny", f"{scope.rule_id}: {_OUT_OF_SCOPE} is outside "
-                                             f"{', '.join(scope.patterns)}", ("scope_violation",)))
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        f"keeps_{_slug(scope.arg)}_in_scope",
+                        {**call, "args": outside},
+                        "deny",
+                        f"{scope.rule_id}: {_OUT_OF_SCOPE} is outside {', '.join(scope.patterns)}",
+                        ("scope_violation",),
+                    )
+                )
             if call.get("requester_role") is not None:
-                cases.append(self._tool_case(tool, "needs_clearance", _without(call, ("requester_role",)), "deny",
-                                             f"{tool.name} handles {tool.classification.value} data: a call without "
-                                             "a cleared role is refused", ("clearance_denied",)))
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        "needs_clearance",
+                        _without(call, ("requester_role",)),
+                        "deny",
+                        f"{tool.name} handles {tool.classification.value} data: a call without "
+                        "a cleared role is refused",
+                        ("clearance_denied",),
+                    )
+                )
         context = self.agent.execution_context or ExecutionContext()
         for gate in context.environments:
-            barred = [tool for tool in self.agent.tools if gate.allowed_tools is not None
-                      and tool.name not in gate.allowed_tools]
+            barred = [
+                tool
+                for tool in self.agent.tools
+                if gate.allowed_tools is not None and tool.name not in gate.allowed_tools
+            ]
             if barred:
                 call = {"agent_id": self.agent.agent_id, "tool": barred[0].name, "environment": gate.name}
-                cases.append(TestCase(
-                    name=f"environment_{_slug(gate.name)}_bars_{_slug(barred[0].name)}",
-                    description=f"{gate.rule_id} does not allow {barred[0].name}",
-                    input=call,
-                    expect="deny",
-                    codes=("tool_not_allowed_in_environment",),
-                    source=_where(gate.source),
-                ))
+                cases.append(
+                    TestCase(
+                        name=f"environment_{_slug(gate.name)}_bars_{_slug(barred[0].name)}",
+                        description=f"{gate.rule_id} does not allow {barred[0].name}",
+                        input=call,
+                        expect="deny",
+                        codes=("tool_not_allowed_in_environment",),
+                        source=_where(gate.source),
+                    )
+                )
         return cases
 
     def tool_call(self, tool: Tool) -> tuple[dict[str, Any], str] | None:
@@ -284,12 +348,17 @@ class _Planner:
             if value is _UNKNOWN or (rule.field in scopes and not _string_fits(rule, value)):
                 return None
             args[rule.field] = value
-        call: dict[str, Any] = {"agent_id": self.agent.agent_id, "tool": tool.name, "action": action.value,
-                                "args": args}
+        call: dict[str, Any] = {
+            "agent_id": self.agent.agent_id,
+            "tool": tool.name,
+            "action": action.value,
+            "args": args,
+        }
         approval = tool.requires_approval
         if context.environments:
-            gates = [gate for gate in context.environments
-                     if gate.allowed_tools is None or tool.name in gate.allowed_tools]
+            gates = [
+                gate for gate in context.environments if gate.allowed_tools is None or tool.name in gate.allowed_tools
+            ]
             if not gates:
                 return None
             gate = next((gate for gate in gates if action not in gate.requires_approval_for), gates[0])
@@ -302,8 +371,9 @@ class _Planner:
             call["requester_role"] = role
         return call, "approval_needed" if approval else "allow"
 
-    def _tool_case(self, tool: Tool, suffix: str, call: dict[str, Any], expect: str, description: str,
-                   codes: tuple[str, ...] = ()) -> TestCase:
+    def _tool_case(
+        self, tool: Tool, suffix: str, call: dict[str, Any], expect: str, description: str, codes: tuple[str, ...] = ()
+    ) -> TestCase:
         return TestCase(
             name=f"tool_{_slug(tool.name)}_{suffix}",
             description=description,
@@ -317,14 +387,16 @@ class _Planner:
         cases = []
         for test in self.agent.tests:
             call = {"agent_id": self.agent.agent_id, **dict(test.input)}
-            cases.append(TestCase(
-                name=f"user_{_slug(test.name)}",
-                description=test.name,
-                input=call,
-                expect=test.expect_decision,
-                codes=tuple(test.expect_reasons),
-                source=_where(test.source),
-            ))
+            cases.append(
+                TestCase(
+                    name=f"user_{_slug(test.name)}",
+                    description=test.name,
+                    input=call,
+                    expect=test.expect_decision,
+                    codes=tuple(test.expect_reasons),
+                    source=_where(test.source),
+                )
+            )
         return cases
 
 
