@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from yaml2rego._version import __version__
+from yaml2rego.compiler import DATA_FILE
 from yaml2rego.errors import BundleError, SignatureError
 from yaml2rego.signing import (
     SIGNATURES_FILE,
@@ -58,7 +59,6 @@ __all__ = [
 # Runtime state (the kill switch) lives under `agent_boundary_runtime`, outside these roots, so OPA's data API can
 # still write it while a bundle owns everything below.
 BUNDLE_ROOTS = ("agent_boundary", "boundaries", "agents")
-DATA_FILE = "boundaries/data.json"
 MANIFEST_FILE = ".manifest"
 _MAX_MEMBERS = 10_000
 _MAX_BUNDLE_BYTES = 256 * 1024 * 1024
@@ -87,15 +87,7 @@ class Bundle:
 
     @functools.cached_property
     def manifest(self) -> dict[str, Any]:
-        if MANIFEST_FILE not in self.files:
-            return {}
-        try:
-            loaded = json.loads(self.files[MANIFEST_FILE])
-        except ValueError as exc:
-            raise BundleError(f"{MANIFEST_FILE}: not valid JSON ({exc})") from exc
-        if not isinstance(loaded, dict):
-            raise BundleError(f"{MANIFEST_FILE}: must be a JSON object")
-        return loaded
+        return self._json_object(MANIFEST_FILE) if MANIFEST_FILE in self.files else {}
 
     @property
     def revision(self) -> str:
@@ -118,12 +110,15 @@ class Bundle:
         """``data.boundaries`` as stored in the bundle."""
         if DATA_FILE not in self.files:
             raise BundleError(f"bundle has no {DATA_FILE}")
+        return self._json_object(DATA_FILE)
+
+    def _json_object(self, name: str) -> dict[str, Any]:
         try:
-            loaded = json.loads(self.files[DATA_FILE])
+            loaded = json.loads(self.files[name])
         except ValueError as exc:
-            raise BundleError(f"{DATA_FILE}: not valid JSON ({exc})") from exc
+            raise BundleError(f"{name}: not valid JSON ({exc})") from exc
         if not isinstance(loaded, dict):
-            raise BundleError(f"{DATA_FILE}: must be a JSON object")
+            raise BundleError(f"{name}: must be a JSON object")
         return loaded
 
     @property
