@@ -19,31 +19,9 @@ from yaml2rego.compiler import compile_policy_set
 from yaml2rego.engines import EmbeddedEngine
 from yaml2rego.loader import load_policies
 
-SEED_SHAPED_AGENT = """agent_boundary:
-  agent_id: "support_agent_{index}"
-  allowed_endpoints:
-    - method: GET
-      path: "/api/customer/v1/*"
-    - method: POST
-      path: "/api/ticket/v1/"
-  denied_endpoints:
-    - method: "*"
-      path: "/api/admin/*"
-    - method: DELETE
-      path: "/api/*"
-  input_validation:
-    - endpoint: "/api/ticket/v1/"
-      rules:
-        - field: "customer_id"
-          type: "uuid"
-        - field: "priority"
-          type: "enum"
-          values: ["low", "medium", "high"]
-  rate_limits:
-    - endpoint: "/api/customer/v1/*"
-      requests_per_minute: 30
-  max_payload_size_kb: 1024
-"""
+# The seed boundary, exactly as shipped, with one agent id per copy.
+SEED = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
+SEED_AGENT_ID = '"support_agent_1"'
 
 CALLS = [
     {"method": "GET", "path": "/api/customer/v1/42"},
@@ -62,10 +40,13 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def run(agent_count: int, calls: int) -> dict[str, float]:
+    seed = SEED.read_text()
+    assert SEED_AGENT_ID in seed
     with tempfile.TemporaryDirectory() as directory:
         # One file per agent, as a platform team keeps them in a repository.
         for index in range(agent_count):
-            (Path(directory) / f"agent_{index:05d}.yaml").write_text(SEED_SHAPED_AGENT.format(index=index))
+            text = seed.replace(SEED_AGENT_ID, f'"support_agent_{index}"')
+            (Path(directory) / f"agent_{index:05d}.yaml").write_text(text)
         started = time.perf_counter()
         policy_set = load_policies([directory])
         loaded = time.perf_counter()
