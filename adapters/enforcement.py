@@ -132,10 +132,11 @@ def apply_redactions(
 
 
 def sanitize_call(decision: Any, call: Mapping[str, Any]) -> dict[str, Any]:
-    """``call`` as it may be forwarded: redacted when the decision is an enforced ``sanitize``, otherwise unchanged.
-    In shadow mode nothing is redacted (the record says what would have been)."""
+    """``call`` as it may be forwarded: with the decision's redactions applied, whatever lets the call run (a
+    ``sanitize`` decision, or an ``approval_needed`` one that a human approved), otherwise unchanged. In shadow mode
+    nothing is redacted (the record says what would have been)."""
     details = getattr(decision, "details", {}) or {}
-    if getattr(decision, "decision", None) != "sanitize" or not getattr(decision, "enforced", True):
+    if not getattr(decision, "enforced", True):
         return dict(call)
     return apply_redactions(call, details.get("redaction_flags") or [])[0]
 
@@ -170,7 +171,9 @@ class Enforcement:
         counted = result.get("rate_limits") or isinstance(result.get("budget"), Mapping)
         if result["decision"] != "deny" and going_ahead and counted and isinstance(agent_id, str):
             result = self._admit(agent_id, result)
-        if result["decision"] == "sanitize" or (not enforced and result.get("redactions")):
+        # Redactions are worked out for every call that may still run: a sanitize decision now, an approval_needed
+        # one after a human approves it (so an approved call is redacted too), and in shadow mode for the record.
+        if result.get("redactions") and (result["decision"] in ("sanitize", "approval_needed") or not enforced):
             result = self._redact(request, result)
         return result
 

@@ -145,9 +145,9 @@ def _config_token(config: Any) -> str | None:
 
 
 def _sanitized(input: Any, decision: Decision) -> Any:
-    """The tool input with its arguments redacted when the decision is an enforced ``sanitize`` (the arguments as the
-    caller gave them, not the decision input, which leaves out ``None`` ones)."""
-    if decision.decision != "sanitize" or not decision.enforced:
+    """The tool input with the decision's redactions applied to its arguments (the arguments as the caller gave them,
+    not the decision input, which leaves out ``None`` ones)."""
+    if not decision.details.get("redaction_flags") or not decision.enforced:
         return input
     args = sanitize_call(decision, {"args": _arguments(input)})["args"]
     if isinstance(input, Mapping) and input.get("type") == "tool_call":

@@ -112,8 +112,9 @@ class BoundaryToolWrapper:
 
 
 def _sanitized(request: Any, call: Mapping[str, Any], decision: Decision) -> Any:
-    """The tool call with its arguments redacted when the decision is an enforced ``sanitize``."""
-    if decision.decision != "sanitize" or not decision.enforced:
+    """The tool call with the decision's redactions applied to its arguments (a ``sanitize`` decision, or an approved
+    ``approval_needed`` one)."""
+    if not decision.details.get("redaction_flags") or not decision.enforced:
         return request
     args = sanitize_call(decision, call).get("args")
     return request.override(tool_call={**request.tool_call, "args": args})

@@ -267,3 +267,24 @@ def test_an_approved_call_that_is_also_sanitized_runs_redacted() -> None:
         assert PAYMENTS == [{"amount": 9000, "currency": "EUR", "memo": "invoice for [REDACTED:email]"}]
     finally:
         guard.close()
+
+
+def test_without_an_approval_service_an_approved_call_still_runs_redacted() -> None:
+    """The resume value is the approval; the redactions the policy asked for still apply to the call that runs."""
+    from yaml2rego.adapters import Guard
+
+    from tests.payment_cases import AGENT as PAYMENT_AGENT
+    from tests.payment_cases import PAYMENTS, POLICY, make_payment
+
+    guard = Guard.from_policy([POLICY])
+    PAYMENTS.clear()
+    try:
+        node = guarded_tool_node([tool(make_payment)], guard, PAYMENT_AGENT)
+        call = ("make_payment", {"amount": 9000, "currency": "EUR", "memo": "invoice for bob@example.com"})
+        graph, config = build_graph(node, tool_calls(call)), thread()
+        assert graph.invoke({"messages": [("user", "pay")]}, config)["__interrupt__"]
+        [message] = tool_messages(graph.invoke(Command(resume=True), config))
+        assert message.status == "success"
+        assert PAYMENTS == [{"amount": 9000, "currency": "EUR", "memo": "invoice for [REDACTED:email]"}]
+    finally:
+        guard.close()
