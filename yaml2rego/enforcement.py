@@ -27,7 +27,16 @@ from yaml2rego.hosts import host_problem
 from yaml2rego.model import ANY_METHOD, AgentBoundary, Budget, Condition, Defaults, SanitizeRule
 from yaml2rego.paths import PathPattern, parse_pattern
 
-__all__ = ["EVERY_PATH", "agent_data", "build", "condition_holds", "defaults_data", "problems", "settled_call"]
+__all__ = [
+    "EVERY_PATH",
+    "agent_data",
+    "build",
+    "condition_holds",
+    "defaults_data",
+    "problems",
+    "put_at",
+    "settled_call",
+]
 
 # The pattern of a condition or sanitize rule that names no endpoint: every path.
 EVERY_PATH = "/**"
@@ -234,7 +243,8 @@ def _lookup(document: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, A
     return True, node
 
 
-def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def put_at(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at a dotted ``path`` of ``document``, copying (never sharing) the objects on the way."""
     node = document
     for step in path[:-1]:
         child = node.get(step)
@@ -286,11 +296,11 @@ def settled_call(agent: AgentBoundary, call: Mapping[str, Any]) -> tuple[dict[st
     applying = [c for c in agent.conditions if _applies(c.method, c.endpoint, method, path)]
     for condition in applying:
         if condition.op == "ne":
-            _put(settled, condition.path, condition.value)
+            put_at(settled, condition.path, condition.value)
         elif condition.op == "not_in" and isinstance(condition.value, list) and condition.value:
-            _put(settled, condition.path, condition.value[0])
+            put_at(settled, condition.path, condition.value[0])
         elif condition.op == "missing":
-            _put(settled, condition.path, True)
+            put_at(settled, condition.path, True)
     certain = not any(condition_holds(c, settled) for c in applying)
     flagged = any(
         _flags(rule, settled) for rule in agent.sanitize if _applies(rule.method, rule.endpoint, method, path)

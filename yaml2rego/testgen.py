@@ -90,7 +90,7 @@ class _Planner:
                 value = _valid_value(rule)
                 if value is _UNKNOWN:
                     return None
-                _put(body, rule.path, value)
+                enforcement.put_at(body, rule.path, value)
         return body
 
     def call(self, method: str, path: str, body: Any = None, **extra: Any) -> dict[str, Any]:
@@ -161,7 +161,7 @@ class _Planner:
                 continue
             for rule in entry.fields:
                 invalid = dict(body)
-                _put(invalid, rule.path, _invalid_value(rule))
+                enforcement.put_at(invalid, rule.path, _invalid_value(rule))
                 cases.append(
                     TestCase(
                         name=f"{_slug(rule.rule_id)}_rejects_invalid_{_slug(rule.field)}",
@@ -468,15 +468,6 @@ def _invalid_value(rule: FieldRule) -> Any:
     if rule.type is FieldType.ENUM:
         return "yaml2rego-not-a-listed-value"
     return "not-a-" + rule.type.value
-
-
-def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = document
-    for key in path[:-1]:
-        child = node.get(key)
-        node[key] = child = dict(child) if isinstance(child, dict) else {}
-        node = child
-    node[path[-1]] = value
 
 
 def _without(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
