@@ -370,7 +370,23 @@ SECTION_CASES: list[tuple[str, Edit, list[tuple[str, str]]]] = [
      [("condition_values_added", LOOSENS)]),
     ("ne-value-changed", lambda a: a["conditions"][2].update(value="treatment"),
      [("condition_value_changed", LOOSENS)]),
-    ("condition-moved", lambda a: a["conditions"][1].update(pattern="/payments"),
+    ("condition-moved-away", lambda a: a["conditions"][1].update(pattern="/payments"),
+     [("condition_moved", LOOSENS)]),
+    ("condition-moved-to-every-path", lambda a: a["conditions"][1].update(pattern="/**"),
+     [("condition_moved", TIGHTENS)]),
+    ("condition-moved-to-subtree", lambda a: a["conditions"][1].update(pattern="/pay/*"),
+     [("condition_moved", TIGHTENS)]),
+    ("condition-moved-below-a-segment", lambda a: a["conditions"][1].update(pattern="/*/pay"),
+     [("condition_moved", LOOSENS)]),
+    ("condition-moved-to-any-method", lambda a: a["conditions"][1].update(method="*"),
+     [("condition_moved", TIGHTENS)]),
+    ("condition-moved-to-other-method", lambda a: a["conditions"][1].update(method="PUT"),
+     [("condition_moved", LOOSENS)]),
+    ("condition-narrowed-to-one-path", lambda a: a["conditions"][2].update(pattern="/api/**"),
+     [("condition_moved", LOOSENS)]),
+    ("condition-no-longer-on-tool-calls", lambda a: a["conditions"][2].update(pattern="/*"),
+     [("condition_moved", LOOSENS)]),
+    ("condition-moved-and-edited", lambda a: a["conditions"][1].update(pattern="/payments", value=100),
      [("condition_removed", LOOSENS), ("condition_added", TIGHTENS)]),
     ("conditions-reordered-and-renamed",
      lambda a: a.update(conditions=[{**c, "rule": f"conditions[{i}]", "message": "m"}
@@ -504,6 +520,20 @@ def test_section_details_say_what_changed() -> None:
         "condition POST /pay: body.amount gt 10000 -> approval_needed (value was 5000)",
         "budget: $20 a day -> $40 a day",
     ]
+
+
+def test_a_moved_condition_is_one_change_naming_both_endpoints() -> None:
+    """A condition moved to another endpoint is one change; it loosens unless the new endpoint covers the old one."""
+    away, wider = copy.deepcopy(RICH), copy.deepcopy(RICH)
+    away["conditions"][1]["pattern"] = "/payments"
+    wider["conditions"][1]["method"] = "*"
+    changes = diff_agents({"ops": RICH}, {"ops": away}) + diff_agents({"ops": RICH}, {"ops": wider})
+    assert [(change.label, change.detail) for change in changes] == [
+        (LOOSENS, "condition body.amount gt 50000 -> deny moved from POST /pay to POST /payments"
+                  " (review: calls to POST /pay it caught may now pass)"),
+        (TIGHTENS, "condition body.amount gt 50000 -> deny moved from POST /pay to * /pay"
+                   " (it still covers every call it did)"),
+    ]  # fmt: skip
 
 
 # -- formats ------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ keyed by ``METHOD pattern``; field rules by field name. :func:`field_rule_change
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from yaml2rego.diff.changes import ANY, Change, Facts, as_json, compare_keyed
 
 __all__ = [
     "endpoint_changes",
+    "endpoint_covers",
     "field_rule_changes",
     "mode_changes",
     "payload_changes",
@@ -196,3 +198,44 @@ def payload_changes(old: Facts | None, new: Facts | None) -> list[Change]:
     raised = now > was
     kind = "payload_limit_raised" if raised else "payload_limit_lowered"
     return [Change(kind, raised, f"payload limit {was} -> {now} bytes")]
+
+
+def _pattern_regex(segments: Sequence[str]) -> str:
+    parts = []
+    for segment in segments:
+        if segment == "**":
+            parts.append("(?:/[^/]+)*")
+        elif segment == "*":
+            # One segment of the covered pattern, but not its `**` (which may stand for none or several).
+            parts.append(r"/(?!\*\*(?:/|$))[^/]+")
+        else:
+            parts.append("/" + re.escape(segment))
+    return "".join(parts)
+
+
+def _segments(pattern: str) -> list[str]:
+    """A pattern's segments, a trailing ``/*`` (its prefix and everything below it) written as ``**``."""
+    body = pattern.strip("/")
+    segments = body.split("/") if body else []
+    if segments and segments[-1] == "*":
+        segments[-1] = "**"
+    return segments
+
+
+def endpoint_covers(wide: Facts, narrow: Facts) -> bool:
+    """Whether every call the endpoint matcher (``method``, ``pattern``) of ``narrow`` matches, ``wide`` matches too.
+
+    As for argument scopes (:mod:`yaml2rego.diff.tools`), ``wide`` covers ``narrow`` when it matches the text of
+    ``narrow`` with each wildcard segment standing for itself. This never claims a cover that is not one; it misses a
+    few covers between equivalent spellings (``/*/**`` and ``/**/*``), which then count as not covered.
+
+    >>> endpoint_covers({"method": "*", "pattern": "/api/**"}, {"method": "POST", "pattern": "/api/*/pay"})
+    True
+    >>> endpoint_covers({"method": "POST", "pattern": "/api/*/pay"}, {"method": "POST", "pattern": "/api/**/pay"})
+    False
+    """
+    wide_method, narrow_method = str(wide.get("method", ANY)).upper(), str(narrow.get("method", ANY)).upper()
+    if wide_method not in (ANY, narrow_method):
+        return False
+    narrow_text = "".join("/" + segment for segment in _segments(str(narrow.get("pattern"))))
+    return re.fullmatch(_pattern_regex(_segments(str(wide.get("pattern")))), narrow_text) is not None

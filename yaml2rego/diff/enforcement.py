@@ -4,9 +4,9 @@ Conditions and DLP rules are lists whose entries may repeat a key, so they are m
 (:func:`~yaml2rego.diff.changes.match_entries`): a reordered list is no change and an edited entry is one change.
 
 >>> old = [{"method": "POST", "pattern": "/pay", "field": "body.amount", "op": "gt", "value": 5, "outcome": "deny"}]
->>> new = [{**old[0], "value": 9}]
+>>> new = [{**old[0], "pattern": "/**"}]
 >>> [(change.kind, change.loosens) for change in condition_changes(old, new)]
-[('condition_value_raised', True)]
+[('condition_moved', False)]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from yaml2rego.diff.changes import (
     match_entries,
     unchanged,
 )
+from yaml2rego.diff.endpoints import endpoint_covers
+from yaml2rego.enforcement import EVERY_PATH
 
 __all__ = [
     "budget_changes",
@@ -59,7 +61,7 @@ def condition_changes(old: Sequence[Facts], new: Sequence[Facts]) -> list[Change
     """Both outcomes restrict (deny, or wait for a human), so a condition added tightens and one removed loosens.
 
     Matched in passes: the same condition; the same test with another outcome; the same field and operator at the
-    same endpoint with another value.
+    same endpoint with another value; the same test and outcome at another endpoint (moved).
     """
     return match_entries(
         old,
@@ -68,6 +70,7 @@ def condition_changes(old: Sequence[Facts], new: Sequence[Facts]) -> list[Change
             (lambda r: (*_at(r), as_json(r.get("value")), r.get("outcome")), unchanged),
             (lambda r: (*_at(r), as_json(r.get("value"))), _outcome_changes),
             (lambda r: (*_at(r), r.get("outcome")), _value_changes),
+            (lambda r: (r.get("field"), r.get("op"), as_json(r.get("value")), r.get("outcome")), _move_changes),
         ],
         removed=lambda rule: Change("condition_removed", True, f"condition removed: {_condition_text(rule)}"),
         added=lambda rule: Change("condition_added", False, f"condition added: {_condition_text(rule)}"),
@@ -100,6 +103,20 @@ def _value_changes(was: Facts, now: Facts) -> list[Change]:
         return changes
     detail = f"condition {_condition_text(now)} (value was {as_json(old_value)}) (review: calls it caught may now pass)"
     return [Change("condition_value_changed", True, detail)]
+
+
+def _every_call(rule: Facts) -> bool:
+    """A condition without an endpoint (``* /**``) applies to tool calls as well; no other does, not even ``* /*``."""
+    return rule.get("method", ANY) == ANY and rule.get("pattern") == EVERY_PATH
+
+
+def _move_changes(was: Facts, now: Facts) -> list[Change]:
+    """A condition moved to an endpoint that covers its old one still holds for every call it held for: it tightens
+    (or keeps); moved anywhere else, calls to the old endpoint it caught may now pass: it loosens."""
+    detail = f"condition {_test(now)} moved from {_endpoint(was)} to {_endpoint(now)}"
+    if endpoint_covers(now, was) and (_every_call(now) or not _every_call(was)):
+        return [Change("condition_moved", False, f"{detail} (it still covers every call it did)")]
+    return [Change("condition_moved", True, f"{detail} (review: calls to {_endpoint(was)} it caught may now pass)")]
 
 
 # -- egress -------------------------------------------------------------------------------------------------------
