@@ -34,19 +34,19 @@ from typing import Any
 from yaml2rego import enforcement
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
 from yaml2rego.model import AgentBoundary, Defaults, PolicySet
-from yaml2rego.model_builder import _build_agent
+from yaml2rego.model_builder import build_agent
 from yaml2rego.policy_checks import (
     EMAIL_PATTERN,
     HTTP_METHODS,
     UUID_PATTERN,
-    _Checker,
-    _fast_validator,
-    _regex_problem,
-    _semantic_checks,
-    _validator,
+    Checker,
     example_problem,
+    fast_schema_validator,
+    regex_problem,
+    schema_validator,
+    semantic_checks,
 )
-from yaml2rego.yaml_source import MAX_DEPTH, MAX_DOCUMENTS, MAX_ERRORS_PER_FILE, _read_documents, _Source
+from yaml2rego.yaml_source import MAX_DEPTH, MAX_DOCUMENTS, MAX_ERRORS_PER_FILE, SourceFile, read_documents
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -73,10 +73,10 @@ class _Loaded:
 
 
 def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, SourceLocation]) -> None:
-    source = _Source(filename, text)
+    source = SourceFile(filename, text)
     file_errors: list[PolicyError] = []
     # An empty document (a trailing '---', a file of comments) declares nothing; it is skipped, not an error.
-    documents = [document for document in _read_documents(text, source, file_errors) if document.value is not None]
+    documents = [document for document in read_documents(text, source, file_errors) if document.value is not None]
     unsafe = bool(file_errors)  # aliases, tags, duplicate keys: still validated, but never turned into agents
     agents: list[AgentBoundary] = []
     if not documents and not file_errors:
@@ -84,10 +84,12 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
             PolicyValidationError("no agent_boundary document in this file", SourceLocation(filename, 1, 1))
         )
     for document in documents:
-        checker = _Checker(document, source)
+        checker = Checker(document, source)
         # The Rust validator answers "valid?" in microseconds; the Python one explains what is wrong, with paths.
         schema_errors = (
-            [] if _fast_validator().is_valid(document.value) else list(_validator().iter_errors(document.value))
+            []
+            if fast_schema_validator().is_valid(document.value)
+            else list(schema_validator().iter_errors(document.value))
         )
         for error in schema_errors:
             if tuple(error.absolute_path) not in document.refused:
@@ -95,7 +97,7 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
         bad = {tuple(error.absolute_path) for error in schema_errors}
         boundary = document.value.get("agent_boundary") if isinstance(document.value, dict) else None
         if isinstance(boundary, dict):
-            _semantic_checks(checker, boundary, bad)
+            semantic_checks(checker, boundary, bad)
         file_errors.extend(checker.errors)
         defaults = document.value.get("defaults") if isinstance(document.value, dict) else None
         if isinstance(defaults, dict) and not unsafe and not checker.errors:
@@ -106,11 +108,11 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
             else:
                 domains = tuple(defaults.get("allowed_domains", ()))
                 loaded.defaults.append(Defaults(source.location(where), domains))
-            for message, path, at_key in enforcement.problems(defaults, _regex_problem, root="defaults"):
+            for message, path, at_key in enforcement.problems(defaults, regex_problem, root="defaults"):
                 file_errors.append(source.error(PolicyValidationError, message, checker.mark(path, key=at_key)))
         if unsafe or checker.errors or not isinstance(boundary, dict):
             continue
-        agent = _build_agent(checker, boundary)
+        agent = build_agent(checker, boundary)
         id_location = source.location(checker.mark(("agent_boundary", "agent_id")))
         if agent.agent_id in first_seen:
             file_errors.append(
@@ -232,7 +234,7 @@ def read_yaml_documents(text: str, filename: str = "<string>") -> list[Any]:
     [{'a': 'yes'}, {'b': 31}]
     """
     errors: list[PolicyError] = []
-    documents = _read_documents(text, _Source(filename, text), errors)
+    documents = read_documents(text, SourceFile(filename, text), errors)
     _raise(errors)
     return [document.value for document in documents if document.value is not None]
 

@@ -4,7 +4,7 @@ By the time a document gets here, :mod:`yaml2rego.policy_checks` has found nothi
 converts: upper-case methods, parsed path patterns, model enums, and the ``file:line`` source of every rule (kept so
 the compiled policy and every decision can point back to the YAML line that caused it). The tool registry and
 enforcement sections are built by :func:`yaml2rego.tool_registry.build` and :func:`yaml2rego.enforcement.build`.
-Kept apart from the checks so that adding a field to the model touches one short function.
+Kept apart from the checks: they ask whether a document is right, this only says what it means.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from yaml2rego.model import (
     PolicyTest,
     RateLimit,
 )
-from yaml2rego.policy_checks import _Checker, parse_pattern
+from yaml2rego.policy_checks import Checker, parse_pattern
 from yaml2rego.yaml_source import JSONPath
 
-__all__: list[str] = []
+__all__ = ["build_agent"]
 
 
 def _method(item: dict[str, Any]) -> str:
@@ -40,7 +40,8 @@ def _integer(value: Any) -> int:
     return int(value)
 
 
-def _build_agent(checker: _Checker, boundary: dict[str, Any]) -> AgentBoundary:
+def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
+    """The model of an ``agent_boundary`` mapping that passed every check; ``checker`` supplies the source marks."""
     source = checker.source
     root: JSONPath = ("agent_boundary",)
 

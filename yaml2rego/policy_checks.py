@@ -30,14 +30,19 @@ from yaml2rego.errors import PolicyError, PolicyValidationError
 from yaml2rego.model import ANY_METHOD
 from yaml2rego.paths import parse_pattern as _parse_pattern_uncached
 from yaml2rego.schema import load_schema
-from yaml2rego.yaml_source import JSONPath, _Document, _Mark, _mark, _Source
+from yaml2rego.yaml_source import Document, JSONPath, Mark, SourceFile, to_mark
 
 __all__ = [
     "EMAIL_PATTERN",
     "HTTP_METHODS",
     "UUID_PATTERN",
+    "Checker",
     "example_problem",
+    "fast_schema_validator",
     "parse_pattern",
+    "regex_problem",
+    "schema_validator",
+    "semantic_checks",
 ]
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
@@ -57,12 +62,14 @@ parse_pattern = lru_cache(maxsize=4096)(_parse_pattern_uncached)
 
 
 @lru_cache(maxsize=1)
-def _fast_validator() -> Any:
+def fast_schema_validator() -> Any:
+    """The Rust validator of the schema: answers "valid?" quickly, explains nothing."""
     return jsonschema_rs.validator_for(load_schema())
 
 
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def schema_validator() -> jsonschema.Draft202012Validator:
+    """The Python validator of the schema: slower, but says what is wrong and where."""
     schema = load_schema()
     return jsonschema.Draft202012Validator(_inline_refs(schema, schema["$defs"]))
 
@@ -154,33 +161,33 @@ def _one_of(choices: Iterable[object]) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
-class _Checker:
+class Checker:
     """Collects the errors of one document, located by JSON path."""
 
-    def __init__(self, document: _Document, source: _Source) -> None:
+    def __init__(self, document: Document, source: SourceFile) -> None:
         self.document = document
         self.source = source
         self.errors: list[PolicyError] = []
 
-    def mark(self, path: JSONPath, *, key: bool = False) -> _Mark:
+    def mark(self, path: JSONPath, *, key: bool = False) -> Mark:
         """The mark of the value at ``path`` (or of its key), falling back to the nearest enclosing node."""
         for end in range(len(path), -1, -1):
             marks = self.document.marks.get(path[:end])
             if marks is not None:
                 value_mark, key_mark = marks
                 if key and end == len(path) and key_mark is not None:
-                    return _mark(key_mark)
-                return _mark(value_mark)
-        return _Mark(1, 1)
+                    return to_mark(key_mark)
+                return to_mark(value_mark)
+        return Mark(1, 1)
 
-    def mapping_mark(self, path: JSONPath) -> _Mark:
+    def mapping_mark(self, path: JSONPath) -> Mark:
         """Where to report something missing from a mapping: its key in the parent, else where it starts."""
         return self.mark(path, key=bool(path) and isinstance(path[-1], str))
 
     def add(self, message: str, path: JSONPath, *, key: bool = False) -> None:
         self.errors.append(self.source.error(PolicyValidationError, message, self.mark(path, key=key)))
 
-    def add_at(self, message: str, mark: _Mark) -> None:
+    def add_at(self, message: str, mark: Mark) -> None:
         self.errors.append(self.source.error(PolicyValidationError, message, mark))
 
     def schema_error(self, error: jsonschema.ValidationError) -> None:
@@ -253,7 +260,7 @@ _UNPORTABLE_GROUPS = {
 _PORTABLE_FLAGS = set("ims")
 
 
-def _regex_problem(pattern: str) -> str | None:
+def regex_problem(pattern: str) -> str | None:
     """Why ``pattern`` is not valid in all of Python ``re``, RE2 (OPA) and Rust regex (regorus), or ``None``."""
     try:
         re.compile(pattern)
@@ -350,7 +357,7 @@ def _has_errors(path: JSONPath, bad: set[JSONPath]) -> bool:
     return any(error_path[: len(path)] == path for error_path in bad)
 
 
-def _check_method(checker: _Checker, item: dict[str, Any], path: JSONPath, bad: set[JSONPath]) -> None:
+def _check_method(checker: Checker, item: dict[str, Any], path: JSONPath, bad: set[JSONPath]) -> None:
     method = item.get("method")
     if (
         (*path, "method") not in bad
@@ -362,7 +369,7 @@ def _check_method(checker: _Checker, item: dict[str, Any], path: JSONPath, bad: 
         checker.add(f"unknown HTTP method {method!r}{hint} (or '*' for every method)", (*path, "method"))
 
 
-def _check_pattern(checker: _Checker, item: dict[str, Any], key: str, path: JSONPath, bad: set[JSONPath]) -> None:
+def _check_pattern(checker: Checker, item: dict[str, Any], key: str, path: JSONPath, bad: set[JSONPath]) -> None:
     if (*path, key) in bad or not isinstance(item.get(key), str):
         return
     try:
@@ -371,12 +378,12 @@ def _check_pattern(checker: _Checker, item: dict[str, Any], key: str, path: JSON
         checker.add(str(exc), (*path, key))
 
 
-def _check_field_rule(checker: _Checker, rule: dict[str, Any], path: JSONPath) -> None:
+def _check_field_rule(checker: Checker, rule: dict[str, Any], path: JSONPath) -> None:
     for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
         if rule.get(low) is not None and rule.get(high) is not None and rule[low] > rule[high]:
             checker.add(f"{high} ({rule[high]}) is less than {low} ({rule[low]})", (*path, high))
     pattern = rule.get("pattern")
-    problem = _regex_problem(pattern) if isinstance(pattern, str) else None
+    problem = regex_problem(pattern) if isinstance(pattern, str) else None
     if problem:
         checker.add(f"pattern '{pattern}' {problem}", (*path, "pattern"))
     elif "example" in rule:
@@ -385,7 +392,8 @@ def _check_field_rule(checker: _Checker, rule: dict[str, Any], path: JSONPath) -
             checker.add(f"example {_show(rule['example'])} does not satisfy its rule: {reason}", (*path, "example"))
 
 
-def _semantic_checks(checker: _Checker, boundary: dict[str, Any], bad: set[JSONPath]) -> None:
+def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPath]) -> None:
+    """The checks of an ``agent_boundary`` a schema cannot express; ``bad``: the paths the schema refused."""
     root: JSONPath = ("agent_boundary",)
     for section in ("allowed_endpoints", "denied_endpoints"):
         for path, item in _items(boundary.get(section), (*root, section)):
@@ -419,9 +427,9 @@ def _semantic_checks(checker: _Checker, boundary: dict[str, Any], bad: set[JSONP
             checker.add(f"a test named {name!r} already exists (line {test_names[name]})", (*path, "name"))
         elif isinstance(name, str):
             test_names[name] = checker.mark(path).line
-    for message, path, at_key in tool_registry.problems(boundary, _regex_problem):
+    for message, path, at_key in tool_registry.problems(boundary, regex_problem):
         if not _has_errors(path[:3], bad):
             checker.add(message, path, key=at_key)
-    for message, path, at_key in enforcement.problems(boundary, _regex_problem):
+    for message, path, at_key in enforcement.problems(boundary, regex_problem):
         if not _has_errors(path[:3], bad):
             checker.add(message, path, key=at_key)

@@ -11,11 +11,11 @@ safety rules can be read, and changed, without wading through policy semantics.
 
 >>> text = "agent_boundary:\\n  agent_id: on\\n"
 >>> errors = []
->>> [document] = _read_documents(text, _Source("demo.yaml", text), errors)
+>>> [document] = read_documents(text, SourceFile("demo.yaml", text), errors)
 >>> document.value
 {'agent_boundary': {'agent_id': 'on'}}
->>> _mark(document.marks[("agent_boundary", "agent_id")][0])
-_Mark(line=2, column=13)
+>>> to_mark(document.marks[("agent_boundary", "agent_id")][0])
+Mark(line=2, column=13)
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENTS",
     "MAX_ERRORS_PER_FILE",
+    "Document",
     "JSONPath",
+    "Mark",
+    "SourceFile",
+    "read_documents",
+    "to_mark",
 ]
 
 MAX_DOCUMENTS = 10_000
@@ -66,7 +71,7 @@ _TYPED_STARTS = frozenset("~nNtTfF+-.0123456789")
 JSONPath = tuple[str | int, ...]
 
 
-class _Mark(NamedTuple):
+class Mark(NamedTuple):
     """A 1-based line and column. A tuple, because a policy set of 10,000 agents records hundreds of thousands."""
 
     line: int
@@ -74,18 +79,20 @@ class _Mark(NamedTuple):
 
 
 # Where a node's value starts and, for a mapping value, where its key starts: PyYAML's own (0-based) marks, kept as
-# they come from the parser and turned into a :class:`_Mark` only when a location is asked for.
+# they come from the parser and turned into a :class:`Mark` only when a location is asked for.
 _RawMarks = tuple[Any, Any]
 
 
 @dataclass
-class _Document:
+class Document:
+    """One YAML document: its value, and the raw marks of every node keyed by the node's JSON path."""
+
     value: Any
     marks: dict[JSONPath, _RawMarks]
     refused: set[JSONPath]  # aliases and tagged nodes, already reported: the schema's complaints would be noise
 
 
-class _Source:
+class SourceFile:
     """One file's text, for error locations and the snippet shown under each error."""
 
     def __init__(self, filename: str, text: str) -> None:
@@ -100,10 +107,10 @@ class _Source:
             self._lines = self.text.splitlines()
         return self._lines
 
-    def location(self, mark: _Mark) -> SourceLocation:
+    def location(self, mark: Mark) -> SourceLocation:
         return SourceLocation(self.filename, mark.line, mark.column)
 
-    def error(self, cls: type[PolicyError], message: str, mark: _Mark) -> PolicyError:
+    def error(self, cls: type[PolicyError], message: str, mark: Mark) -> PolicyError:
         snippet = self.lines[mark.line - 1][:200] if 0 < mark.line <= len(self.lines) else None
         return cls(message, self.location(mark), snippet or None)
 
@@ -112,8 +119,9 @@ class _Fatal(Exception):
     """Stops reading a file (a syntax error, too deep, too many documents); the error is already recorded."""
 
 
-def _mark(yaml_mark: Any) -> _Mark:
-    return _Mark(yaml_mark.line + 1, yaml_mark.column + 1)
+def to_mark(yaml_mark: Any) -> Mark:
+    """PyYAML's 0-based mark as a 1-based :class:`Mark`."""
+    return Mark(yaml_mark.line + 1, yaml_mark.column + 1)
 
 
 _ScalarEvent = yaml.ScalarEvent
@@ -132,14 +140,14 @@ class _Composer:
     mapping) takes as few steps as possible; every refusal is checked in the same order on every node.
     """
 
-    def __init__(self, parser: Any, source: _Source, errors: list[PolicyError]) -> None:
+    def __init__(self, parser: Any, source: SourceFile, errors: list[PolicyError]) -> None:
         self.parser = parser
         self.get_event = parser.get_event
         self.source = source
         self.errors = errors
         self.refused: set[JSONPath] = set()
 
-    def documents(self) -> Iterator[_Document]:
+    def documents(self) -> Iterator[Document]:
         self.parser.get_event()  # StreamStartEvent
         count = 0
         while not isinstance(self.parser.peek_event(), yaml.StreamEndEvent):
@@ -152,10 +160,10 @@ class _Composer:
             self.refused = set()
             value = self._node(self.get_event(), (), 0, None, marks)
             self.parser.get_event()  # DocumentEndEvent
-            yield _Document(value, marks, self.refused)
+            yield Document(value, marks, self.refused)
 
     def _error(self, cls: type[PolicyError], message: str, event_or_mark: Any) -> None:
-        mark = event_or_mark if isinstance(event_or_mark, _Mark) else _mark(event_or_mark.start_mark)
+        mark = event_or_mark if isinstance(event_or_mark, Mark) else to_mark(event_or_mark.start_mark)
         self.errors.append(self.source.error(cls, message, mark))
         if len(self.errors) > MAX_ERRORS_PER_FILE:
             raise _Fatal
@@ -210,14 +218,14 @@ class _Composer:
             if key_event.__class__ is not _ScalarEvent or key_event.anchor is not None or key_event.tag:
                 # Composite, aliased or tagged keys have no JSON meaning; read the key only to report it.
                 self._node(key_event, (), depth, None, None)
-                mark = _mark(key_mark)
+                mark = to_mark(key_mark)
                 if not self.errors or self.errors[-1].location != self.source.location(mark):
                     self._error(PolicyValidationError, "a mapping key must be a string", mark)
                 self._node(get_event(), (), depth, None, None)
             else:
                 key = str(key_event.value)
                 if key in first_seen:
-                    first = _mark(first_seen[key])
+                    first = to_mark(first_seen[key])
                     self._error(
                         PolicySyntaxError,
                         f"duplicate key {key!r} (first defined at line {first.line}, column {first.column})",
@@ -275,12 +283,12 @@ def _make_parser(text: str) -> Any:
     return _PythonParser(text)  # pragma: no cover
 
 
-def _syntax_error(exc: yaml.YAMLError, text: str, source: _Source) -> PolicyError:
+def _syntax_error(exc: yaml.YAMLError, text: str, source: SourceFile) -> PolicyError:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = _mark(exc.problem_mark)
+        mark = to_mark(exc.problem_mark)
         message = f"YAML syntax error: {exc.problem}"
         if exc.context and exc.context_mark is not None:
-            context_mark = _mark(exc.context_mark)
+            context_mark = to_mark(exc.context_mark)
             message += f" ({exc.context} started at line {context_mark.line}, column {context_mark.column})"
         line = source.lines[mark.line - 1] if 0 < mark.line <= len(source.lines) else ""
         if "\t" in line[: mark.column]:
@@ -291,14 +299,14 @@ def _syntax_error(exc: yaml.YAMLError, text: str, source: _Source) -> PolicyErro
         before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore")
         row = before.count("\n") + 1
         column = len(before) - (before.rfind("\n") + 1) + 1
-        return source.error(PolicySyntaxError, f"YAML syntax error: {exc.reason}", _Mark(row, column))
+        return source.error(PolicySyntaxError, f"YAML syntax error: {exc.reason}", Mark(row, column))
     return PolicySyntaxError(f"YAML syntax error: {exc}", SourceLocation(source.filename, 1, 1))
 
 
-def _read_documents(text: str, source: _Source, errors: list[PolicyError]) -> list[_Document]:
+def read_documents(text: str, source: SourceFile, errors: list[PolicyError]) -> list[Document]:
     """Every document of a file, or none if the file cannot be read completely (the reason is in ``errors``)."""
     parser = _make_parser(text)
-    documents: list[_Document] = []
+    documents: list[Document] = []
     try:
         documents.extend(_Composer(parser, source, errors).documents())
     except _Fatal:
