@@ -91,6 +91,8 @@ def test_seed_data_layout() -> None:
         "source": "support_agent.yaml:4",
         "method": "GET",
         "pattern": "/api/customer/v1/*",
+        "prefix": "/api/customer/v1/",
+        "match": "subtree",
         "regex": "^/api/customer/v1(?:/[^/]+)*$",
     }
     assert agent["denied_endpoints"][0]["method"] == "*"

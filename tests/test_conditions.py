@@ -76,8 +76,8 @@ def test_compiled_data_for_every_section() -> None:
     assert agent is not None
     data = agent_data(agent)
     assert data["conditions"] == [{
-        "rule": "conditions[0]", "source": "a1.yaml:6", "method": "*", "pattern": "/**", "regex": "^(?:/[^/]+)*$",
-        "field": "body.amount", "path": ["body", "amount"], "op": "exists", "outcome": "approval_needed",
+        "rule": "conditions[0]", "source": "a1.yaml:6", "method": "*", "pattern": "/**", "prefix": "/",
+        "match": "subtree", "regex": "^(?:/[^/]+)*$", "field": "body.amount", "path": ["body", "amount"], "op": "exists", "outcome": "approval_needed",
         "message": "any amount",
     }]  # fmt: skip
     assert data["egress"] == {

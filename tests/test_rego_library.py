@@ -10,11 +10,12 @@ import json
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from yaml2rego.errors import EngineError
-from yaml2rego.paths import non_canonical_reason
+from yaml2rego.paths import non_canonical_reason, parse_pattern
 from yaml2rego.rego_testing import (
     RegoTest,
     RegoTestResult,
@@ -132,6 +133,36 @@ def test_rego_and_python_agree_on_canonical_paths(path: object) -> None:
     assert rego_reason == non_canonical_reason(path)
 
 
+LIBRARY = "data.agent_boundary.paths."
+PATTERNS = ["/", "/*", "/**", "/api/*", "/api/**", "/api/ticket/v1/", "/api/*/items", "/a/**/z", "/a.b/c+d",
+            "/x/**/y/*"]  # fmt: skip
+PATHS = ["/", "/api", "/api/", "/apix", "/api/ticket/v1", "/api/ticket/v1/5", "/api/7/items", "/api/7/8/items",
+         "/a/z", "/a/b/c/z", "/a.b/c+d", "/axb/c+d", "/x/y", "/x/q/y/z", "/x/q/r"]  # fmt: skip
+
+
+@cache
+def _library_engine() -> Any:
+    import regorus
+
+    engine = regorus.Engine()
+    for module_path, text in LIBRARY_MODULES:
+        if not module_path.endswith("_test.rego"):
+            engine.add_policy(module_path, text)
+    return engine
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_rego_matcher_agrees_with_the_pattern_regex(pattern: str) -> None:
+    """paths.rule_matches on the compiler's matcher (prefix, match kind) says what the pattern's regex says."""
+    parsed = parse_pattern(pattern)
+    engine = _library_engine()
+    for path in PATHS:
+        engine.set_input({"rule": {"method": "*", **parsed.matcher()}, "path": path})
+        query = 'paths.rule_matches(input.rule, "GET", paths.match_target(input.path))'.replace("paths.", LIBRARY)
+        rows = json.loads(engine.eval_query_as_json(query)).get("result", [])
+        assert bool(rows) is parsed.matches(path), f"{pattern} on {path}"
+
+
 AGENT = {
     "agent_id": "a1",
     "mode": "enforce",
@@ -142,6 +173,8 @@ AGENT = {
             "source": "a.yaml:3",
             "method": "*",
             "pattern": "/x/*",
+            "prefix": "/x/",
+            "match": "subtree",
             "regex": "^/x(?:/[^/]+)*$",
         }
     ],
@@ -152,6 +185,8 @@ AGENT = {
             "source": "a.yaml:5",
             "method": "*",
             "pattern": "/x/*",
+            "prefix": "/x/",
+            "match": "subtree",
             "regex": "^/x(?:/[^/]+)*$",
             "fields": [
                 {"rule": "r0", "source": "a.yaml:6", "field": "n", "path": ["n"], "type": "integer", "required": False},

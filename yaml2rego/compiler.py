@@ -251,8 +251,7 @@ def _matcher(rule: EndpointRule | InputValidation | RateLimit, method: str) -> d
         "rule": rule.rule_id,
         "source": _where(rule.source),
         "method": method.upper(),
-        "pattern": pattern.text,
-        "regex": pattern.regex,
+        **pattern.matcher(),
     }
 
 

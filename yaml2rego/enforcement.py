@@ -163,8 +163,7 @@ def _matcher(rule_id: str, source: SourceLocation | None, method: str, pattern: 
         "rule": rule_id,
         "source": _where(source),
         "method": method,
-        "pattern": pattern.text,
-        "regex": pattern.regex,
+        **pattern.matcher(),
     }
 
 

@@ -130,6 +130,44 @@ class PathPattern:
         parts.append("$")
         return "".join(parts)
 
+    @cached_property
+    def literal_segments(self) -> tuple[str, ...]:
+        """The literal segments the pattern starts with, up to its first wildcard."""
+        literal: list[str] = []
+        for segment in self.segments:
+            if segment in (ONE_SEGMENT, ANY_SEGMENTS):
+                break
+            literal.append(segment)
+        return tuple(literal)
+
+    @property
+    def prefix(self) -> str:
+        """The literal start every matching path has, with a trailing slash: ``/api/customer/v1/``.
+
+        A match target (canonical path without its trailing slash, the root as ``""``) matches only if the target
+        followed by ``/`` starts with this prefix; for most patterns that settles the match (see :attr:`match_kind`).
+        """
+        return "/" + "".join(segment + "/" for segment in self.literal_segments)
+
+    @property
+    def match_kind(self) -> str:
+        """What decides a match once the target starts with :attr:`prefix`.
+
+        ``exact``: the target is the prefix (a literal pattern); ``subtree``: nothing more (a literal prefix and then
+        ``/*`` or ``/**``); ``regex``: the pattern's regex (wildcards in the middle). The policy checks the cheap
+        string test first and runs a regex only for the last kind: regexes cost the most of any step of a decision.
+        """
+        rest = self.segments[len(self.literal_segments) :]
+        if not rest:
+            return "subtree" if self.subtree else "exact"
+        if all(segment == ANY_SEGMENTS for segment in rest):
+            return "subtree"
+        return "regex"
+
+    def matcher(self) -> dict[str, str]:
+        """The pattern as endpoint rules carry it in the policy data: text, prefix, match kind and regex."""
+        return {"pattern": self.text, "prefix": self.prefix, "match": self.match_kind, "regex": self.regex}
+
     def matches(self, path: str) -> bool:
         """Whether a request path falls under this pattern (the path is canonicalised first)."""
         target = canonical_path(path).rstrip("/")

@@ -130,7 +130,7 @@ def problems(
 
 def _rule_problems(rule: Mapping[str, Any], regex_problem: Callable[[str], str | None]) -> Iterator[tuple[str, str]]:
     """The loader's checks of an input-validation rule, for an argument rule: bounds, portable pattern, example."""
-    from yaml2rego.loader import example_problem  # the loader imports this module: import at call time
+    from yaml2rego.policy_checks import example_problem  # policy_checks imports this module: import at call time
 
     for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
         if (

@@ -153,7 +153,8 @@ _input_is_object if is_object(input)
 _string_at(document, key) if is_string(document[key])
 
 # A call is a tool call when it names a `tool`; it then needs no HTTP method or path.
-_tool_call if tools.is_tool_call(input)
+# (tools.is_tool_call(input), written out: this runs on every call.)
+_tool_call if input.tool != null
 
 default _required_keys := ["agent_id", "method", "path"]
 
@@ -199,18 +200,21 @@ _path_ok if {
 	not _path_problem
 }
 
-_target := paths.query_free_target(_query_free) if _path_ok
+# The match target (paths.match_target) with one slash appended: what endpoint rules are matched against.
+_target_slash := concat("", [paths.query_free_target(_query_free), "/"]) if _path_ok
 
-# Messages show the path without its query string, which may carry tokens; the checks ignore it too.
-_shown_path := _printable(_query_free)
+# Messages show the path without its query string, which may carry tokens; the checks ignore it too. A canonical path
+# has no control characters to replace.
+_shown_path := _query_free if _path_ok else := _printable(_query_free)
 
 _call := sprintf("%s %s", [_method, _shown_path])
 
 # paths.rule_matches for this call, written out: it runs for every endpoint rule of every call, and each call of a
-# function costs about as much as one more check.
+# function costs about as much as one more check, so most rules are ruled out before any call.
 _applies(rule) if {
 	rule.method in {"*", _method}
-	regex.match(rule.regex, _target)
+	startswith(_target_slash, rule.prefix)
+	paths.rest_matches(rule, _target_slash)
 }
 
 # The first allowed_endpoints rule (by index) that names this call.

@@ -8,16 +8,18 @@ _at(line) := sprintf("%s:%d", [_source, line])
 
 _reporter_at(line) := sprintf("examples/reporter.yaml:%d", [line])
 
-_customer_regex := `^/api/customer/v1(?:/[^/]+)*$`
+# How the compiler writes a pattern for matching (yaml2rego/paths.py): literal prefix, match kind, anchored regex.
+_customer_regex := {"prefix": "/api/customer/v1/", "match": "subtree", "regex": `^/api/customer/v1(?:/[^/]+)*$`}
 
-# An endpoint-style rule as the compiler writes it: rule id, source line, method, pattern and anchored regex.
-_endpoint(rule, source, method, pattern, expression) := {
+_ticket_regex := {"prefix": "/api/ticket/v1/", "match": "exact", "regex": `^/api/ticket/v1$`}
+
+# An endpoint-style rule as the compiler writes it: rule id, source line, method, pattern and its matcher.
+_endpoint(rule, source, method, pattern, matcher) := object.union(matcher, {
 	"rule": rule,
 	"source": source,
 	"method": method,
 	"pattern": pattern,
-	"regex": expression,
-}
+})
 
 _field(index, line, name, type) := {
 	"rule": sprintf("input_validation[0].rules[%d]", [index]),
@@ -37,7 +39,7 @@ _ticket_fields := [
 	object.union(_field(1, 18, "priority", "enum"), {"values": ["low", "medium", "high"]}),
 ]
 
-_ticket_rule := _endpoint("input_validation[0]", _at(14), "POST", "/api/ticket/v1/", `^/api/ticket/v1$`)
+_ticket_rule := _endpoint("input_validation[0]", _at(14), "POST", "/api/ticket/v1/", _ticket_regex)
 
 # data.boundaries.agents[_] as the compiler writes it for examples/support_agent.yaml (with a second rate limit, and
 # max_payload_size_kb lowered to 100 bytes).
@@ -47,18 +49,20 @@ _support := {
 	"source": _source,
 	"allowed_endpoints": [
 		_endpoint("allowed_endpoints[0]", _at(4), "GET", "/api/customer/v1/*", _customer_regex),
-		_endpoint("allowed_endpoints[1]", _at(6), "POST", "/api/ticket/v1/", `^/api/ticket/v1$`),
+		_endpoint("allowed_endpoints[1]", _at(6), "POST", "/api/ticket/v1/", _ticket_regex),
 	],
 	"denied_endpoints": [
-		_endpoint("denied_endpoints[0]", _at(9), "*", "/api/admin/*", `^/api/admin(?:/[^/]+)*$`),
-		_endpoint("denied_endpoints[1]", _at(11), "DELETE", "/api/*", `^/api(?:/[^/]+)*$`),
+		_endpoint("denied_endpoints[0]", _at(9), "*", "/api/admin/*", {"prefix": "/api/admin/", "match": "subtree", "regex": `^/api/admin(?:/[^/]+)*$`}),
+		_endpoint("denied_endpoints[1]", _at(11), "DELETE", "/api/*", {"prefix": "/api/", "match": "subtree", "regex": `^/api(?:/[^/]+)*$`}),
 	],
 	"input_validation": [object.union(_ticket_rule, {"fields": _ticket_fields})],
 	"rate_limits": [_rate_limit(0, 22, "*", 30), _rate_limit(1, 23, "POST", 5)],
 	"max_payload": {"rule": "max_payload_size_kb", "source": "examples/support_agent.yaml:24", "bytes": 100},
 }
 
-_reports_regex := `^/reports(?:/[^/]+)*$`
+_root_matcher := {"prefix": "/", "match": "exact", "regex": `^$`}
+
+_reports_regex := {"prefix": "/reports/", "match": "subtree", "regex": `^/reports(?:/[^/]+)*$`}
 
 # A second agent: monitor mode, no payload limit, overlapping allow rules, and an allow that a deny overrides.
 _reporter := {
@@ -68,10 +72,14 @@ _reporter := {
 	"allowed_endpoints": [
 		_endpoint("allowed_endpoints[0]", _reporter_at(2), "*", "/reports/*", _reports_regex),
 		_endpoint("allowed_endpoints[1]", _reporter_at(3), "GET", "/reports/*", _reports_regex),
-		_endpoint("allowed_endpoints[2]", _reporter_at(4), "GET", "/", `^$`),
+		_endpoint("allowed_endpoints[2]", _reporter_at(4), "GET", "/", _root_matcher),
 	],
 	"denied_endpoints": [
-		_endpoint("denied_endpoints[0]", _reporter_at(6), "GET", "/reports/secret/*", `^/reports/secret(?:/[^/]+)*$`),
+		_endpoint("denied_endpoints[0]", _reporter_at(6), "GET", "/reports/secret/*", {
+			"prefix": "/reports/secret/",
+			"match": "subtree",
+			"regex": `^/reports/secret(?:/[^/]+)*$`,
+		}),
 	],
 	"input_validation": [],
 	"rate_limits": [],

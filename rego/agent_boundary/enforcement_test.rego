@@ -2,20 +2,19 @@ package agent_boundary_test
 
 import data.agent_boundary
 
-_fin_matcher(rule, line, pattern, expression) := {
+_fin_matcher(rule, line, pattern, matcher) := object.union(matcher, {
 	"rule": rule,
 	"source": sprintf("examples/finance_agent.yaml:%d", [line]),
 	"method": "*",
 	"pattern": pattern,
-	"regex": expression,
-}
+})
 
-_fin_payments := `^/payments(?:/[^/]+)*$`
+_fin_payments := {"prefix": "/payments/", "match": "subtree", "regex": `^/payments(?:/[^/]+)*$`}
 
-_fin_everywhere := `^(?:/[^/]+)*$`
+_fin_everywhere := {"prefix": "/", "match": "subtree", "regex": `^(?:/[^/]+)*$`}
 
-_fin_condition(rule, line, pattern, expression, op, value, outcome) := object.union(
-	_fin_matcher(rule, line, pattern, expression),
+_fin_condition(rule, line, pattern, matcher, op, value, outcome) := object.union(
+	_fin_matcher(rule, line, pattern, matcher),
 	{"field": "body.amount", "path": ["body", "amount"], "op": op, "value": value, "outcome": outcome},
 )
 

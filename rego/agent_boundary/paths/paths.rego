@@ -81,9 +81,35 @@ method_matches(rule_method, method) if rule_method == method
 # METADATA
 # title: Endpoint rule match
 # description: |
-#   An endpoint rule (`{method, regex, …}` from data.boundaries) applies to a call with this upper-case method and
-#   match target (see match_target).
+#   An endpoint rule (`{method, prefix, match, regex, …}` from data.boundaries) applies to a call with this upper-case
+#   method and match target (see match_target). Every rule carries the literal start of its pattern (`prefix`, with
+#   a trailing slash); `match` says what decides the rest: nothing (`subtree`), equality (`exact`) or the regex.
 rule_matches(rule, method, target) if {
 	rule.method in {"*", method}
-	regex.match(rule.regex, target)
+	path_matches(rule, concat("", [target, "/"]))
+}
+
+# METADATA
+# title: Pattern match
+# description: |
+#   The path part of rule_matches, for a match target with a slash appended (so a subtree pattern's prefix
+#   `/api/customer/v1/` covers `/api/customer/v1` itself). String tests first: a regex costs the most of any step.
+path_matches(rule, target_slash) if {
+	startswith(target_slash, rule.prefix)
+	rest_matches(rule, target_slash)
+}
+
+# METADATA
+# title: Pattern match after the prefix
+# description: For a target (with its slash) that starts with the rule's prefix, whether the rest matches too.
+rest_matches(rule, _) if rule.match == "subtree"
+
+rest_matches(rule, target_slash) if {
+	rule.match == "exact"
+	target_slash == rule.prefix
+}
+
+rest_matches(rule, target_slash) if {
+	rule.match == "regex"
+	regex.match(rule.regex, trim_suffix(target_slash, "/"))
 }

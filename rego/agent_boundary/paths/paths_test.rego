@@ -77,22 +77,22 @@ test_strip_query if {
 	paths.strip_query("/a") == "/a"
 }
 
-# Endpoint rules with the regexes yaml2rego/paths.py writes for each pattern.
+# Endpoint rules with the prefixes, match kinds and regexes yaml2rego/paths.py writes for each pattern.
 
 # Pattern /api/*
-_subtree := {"method": "*", "regex": `^/api(?:/[^/]+)*$`}
+_subtree := {"method": "*", "prefix": "/api/", "match": "subtree", "regex": `^/api(?:/[^/]+)*$`}
 
 # Pattern /api/*/items
-_one_segment := {"method": "GET", "regex": `^/api/[^/]+/items$`}
+_one_segment := {"method": "GET", "prefix": "/api/", "match": "regex", "regex": `^/api/[^/]+/items$`}
 
 # Pattern /a/**/z
-_any_segments := {"method": "GET", "regex": `^/a(?:/[^/]+)*/z$`}
+_any_segments := {"method": "GET", "prefix": "/a/", "match": "regex", "regex": `^/a(?:/[^/]+)*/z$`}
 
 # Pattern /
-_root := {"method": "GET", "regex": `^$`}
+_root := {"method": "GET", "prefix": "/", "match": "exact", "regex": `^$`}
 
 # Pattern /a.b/c+d
-_literal := {"method": "POST", "regex": `^/a\.b/c\+d$`}
+_literal := {"method": "POST", "prefix": "/a.b/c+d/", "match": "exact", "regex": `^/a\.b/c\+d$`}
 
 _rule_cases := {
 	"subtree covers its prefix": {"rule": _subtree, "method": "DELETE", "path": "/api", "want": true},
