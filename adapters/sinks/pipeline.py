@@ -177,3 +177,5 @@ class RecordPipeline:
                     self.errors += 1
                     log.exception("the %s sink failed to write %d records", getattr(sink, "name", sink), len(chunk))
                 time.sleep(0)
+            if not self.sinks:
+                time.sleep(0)  # sealing alone holds the GIL too
