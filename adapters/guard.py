@@ -39,7 +39,7 @@ from yaml2rego.adapters.decision import (
     prepare_input,
     suspended,
 )
-from yaml2rego.adapters.enforcement import Enforcement, fill_destination, without_token
+from yaml2rego.adapters.enforcement import Enforcement, fill_destination, sanitize_call, without_token
 from yaml2rego.adapters.limits import RateLimitStore
 from yaml2rego.adapters.records import HashChain, build_record, input_digest
 from yaml2rego.adapters.sinks.base import Sink
@@ -229,7 +229,11 @@ class Guard:
     def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> None:
         try:
             trace = current_trace() if self.tracing else None
-            record = build_record(fields, decision, digest=input_digest(request), trace=trace, log_body=self.log_bodies)
+            digest = input_digest(request)
+            if self.log_bodies:
+                # The body as it leaves: an enforced sanitize decision's redactions applied, never the raw values.
+                fields = sanitize_call(decision, fields)
+            record = build_record(fields, decision, digest=digest, trace=trace, log_body=self.log_bodies)
             self.pipeline.submit(record)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1

@@ -145,6 +145,18 @@ def test_ehr_notes_are_sanitized_before_they_leave(clinical: tuple[Guard, Memory
     assert "ann@example.com" not in str(record) and "123-45-6789" not in str(record)
 
 
+def test_logged_bodies_are_the_redacted_bodies(tmp_path: Path) -> None:
+    """With log_bodies=True the record holds the body as it leaves: redacted, never the values it redacted."""
+    guard, sink = _guard(EXAMPLES / "clinical_agent.yaml", log_bodies=True)
+    call = {**EHR, "method": "POST", "path": "/ehr/notes", "context": {"purpose": "care"},
+            "body": {"note": "mail ann@example.com"}}  # fmt: skip
+    with guard:
+        assert guard.check(call).decision == "sanitize"
+        [record] = _records(guard, sink)
+    assert record["body"] == {"note": "mail [REDACTED:email]"}
+    assert "ann@example.com" not in json.dumps(record)
+
+
 def test_a_json_string_body_is_redacted_and_stays_a_string(clinical: tuple[Guard, MemorySink]) -> None:
     guard, _ = clinical
     call = {**EHR, "method": "POST", "path": "/ehr/notes", "context": {"purpose": "care"},
