@@ -1,10 +1,13 @@
 """Guard overhead: what the guard adds on top of the engine's own decision time, at 10 to 10,000 agents.
 
-Run: ``python benchmarks/guard_overhead.py [--calls 3000] [--agents 10,100,1000,10000]``
+Run: ``python benchmarks/guard_overhead.py [--calls 3000] [--agents 10,100,1000,10000] [--extra-rules 0,50]``
 
 * Embedded engine: per call, the guard's time minus the engine's ``decide`` time (prepare the input, rate limits,
-  build and enqueue the record). Shown with no sinks and with a file sink plus a Splunk sink whose Splunk is down
-  (records spool to disk in the background): the call path only enqueues, so the two should match.
+  build and enqueue the record), next to the engine's decision time and the total. Shown with no sinks and with a
+  file sink plus a Splunk sink whose Splunk is down (records spool to disk in the background): the call path only
+  enqueues, so the two should match.
+* Endpoint rules per agent: the same at 10 agents whose boundary has extra allowed endpoints that the calls do not
+  match (most rules are ruled out by a string test, so the decision grows little with them).
 * OPA daemon (when ``opa`` is on PATH or ``OPA_BIN`` is set): the guard's full latency next to a raw keep-alive HTTP
   loop posting the same input to the same OPA.
 
@@ -33,7 +36,7 @@ from yaml2rego.adapters import Guard, JsonlFileSink, SplunkHecSink
 
 from yaml2rego.compiler import compile_policy_set
 from yaml2rego.engines import EmbeddedEngine
-from yaml2rego.loader import load_policies
+from yaml2rego.loader import load_policy_text
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
 BODY = {"customer_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "priority": "low"}
@@ -64,9 +67,13 @@ class TimedEngine:
         self.engine.close()
 
 
-def policy_for(agents: int) -> tuple[dict[str, str], dict[str, Any], list[str]]:
-    """The example's compiled modules with its agent's facts copied to ``agents`` agent ids (one keyed lookup)."""
-    compiled = compile_policy_set(load_policies([EXAMPLE]))
+def policy_for(agents: int, extra_rules: int = 0) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """The example's compiled modules with its agent's facts copied to ``agents`` agent ids (one keyed lookup), and
+    ``extra_rules`` more allowed endpoints that the benchmark's calls never match."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    extra = "".join(f"    - method: GET\n      path: \"/api/service{n}/v1/*\"\n" for n in range(extra_rules))
+    text = text.replace("  denied_endpoints:\n", extra + "  denied_endpoints:\n", 1)
+    compiled = compile_policy_set(load_policy_text(text, str(EXAMPLE)))
     data = copy.deepcopy(compiled.data_document())
     template = next(iter(data["boundaries"]["agents"].values()))
     template["rate_limits"][0]["requests_per_minute"] = 10**9  # measure the counting, never hit the limit
@@ -91,8 +98,9 @@ def percentiles(samples_ns: list[int]) -> str:
     return f"p50 {p50 / 1000:8.1f} us   p99 {p99 / 1000:8.1f} us"
 
 
-def bench_embedded(agents: int, count: int, with_sinks: bool) -> tuple[list[int], list[int], int]:
-    modules, data, ids = policy_for(agents)
+def bench_embedded(agents: int, count: int, with_sinks: bool, extra_rules: int = 0) -> dict[str, Any]:
+    """Per-call nanoseconds: ``total`` (the guard's whole check), ``decision`` (the engine) and ``overhead``."""
+    modules, data, ids = policy_for(agents, extra_rules)
     engine = TimedEngine(EmbeddedEngine(modules, data))
     workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-bench-"))
     sinks: list[Any] = []
@@ -103,17 +111,18 @@ def bench_embedded(agents: int, count: int, with_sinks: bool) -> tuple[list[int]
     workload = calls(ids, count)
     for call in workload[:200]:  # warm up: regorus caches, the record thread
         guard.check(call)
-    totals, overheads = [], []
+    totals, decisions, overheads = [], [], []
     for call in workload:
         started = time.perf_counter_ns()
         guard.check(call)
         total = time.perf_counter_ns() - started
         totals.append(total)
+        decisions.append(engine.local.last)
         overheads.append(total - engine.local.last)
     spilled = guard.pipeline.spilled
     guard.close(timeout=1)
     shutil.rmtree(workdir, ignore_errors=True)
-    return totals, overheads, spilled
+    return {"total": totals, "decision": decisions, "overhead": overheads, "spilled": spilled}
 
 
 def bench_opa(opa: str, agents: int, count: int) -> tuple[list[int], list[int]] | None:
@@ -160,6 +169,11 @@ def bench_opa(opa: str, agents: int, count: int) -> tuple[list[int], list[int]] 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _row(run: dict[str, Any]) -> str:
+    return (f"overhead {percentiles(run['overhead'])}   | decision {percentiles(run['decision'])}"
+            f"   | total {percentiles(run['total'])}   | overflowed to disk: {run['spilled']}")  # fmt: skip
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -170,16 +184,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--agents", default="10,100,1000,10000")
+    parser.add_argument("--extra-rules", default="0,50", help="extra allowed endpoints per agent, for the rules rows")
     options = parser.parse_args()
     logging.getLogger("yaml2rego").setLevel(logging.ERROR)  # the Splunk sink's "unreachable, retrying" warnings
     sizes = [int(size) for size in options.agents.split(",")]
-    print(f"guard overhead, {options.calls} calls per row (target: embedded overhead p99 < 500 us)")
+    print(f"guard overhead, {options.calls} calls per row (target: embedded overhead p99 < 500 us); the engine's own")
+    print("decision time and the guard's total are shown beside it")
     for agents in sizes:
         for with_sinks in (False, True):
-            totals, overheads, spilled = bench_embedded(agents, options.calls, with_sinks)
+            run = bench_embedded(agents, options.calls, with_sinks)
             label = "file+splunk-down" if with_sinks else "no sinks"
-            print(f"embedded {agents:>6} agents {label:>16}: overhead {percentiles(overheads)}"
-                  f"   | total {percentiles(totals)}   | overflowed to disk: {spilled}")  # fmt: skip
+            print(f"embedded {agents:>6} agents {label:>16}: {_row(run)}")
+    for extra in (int(n) for n in options.extra_rules.split(",")):
+        run = bench_embedded(10, options.calls, False, extra_rules=extra)
+        rules = f"{6 + extra} endpoint rules"  # the example's 2 allowed, 2 denied, 1 validation, 1 rate limit
+        print(f"embedded     10 agents {rules:>16}: {_row(run)}")
     opa = os.environ.get("OPA_BIN") or shutil.which("opa")
     if opa is None:
         print("opa daemon: skipped (no opa on PATH and OPA_BIN is unset)")
