@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import mcp.types
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from yaml2rego.adapters.mcp import APPROVAL_TOKEN_META, BoundaryMiddleware, guard_server, guarded_proxy
+from yaml2rego.adapters.mcp import (
+    APPROVAL_REQUEST_META,
+    APPROVAL_TOKEN_META,
+    BoundaryMiddleware,
+    guard_server,
+    guarded_proxy,
+)
 
 from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
 from tests.payment_cases import AGENT as PAYMENT_AGENT
@@ -252,3 +259,164 @@ def test_an_approved_call_is_still_redacted(payments: Any) -> None:
     assert approved.is_error is False
     assert PAYMENTS == [{"amount": 8000, "currency": "EUR", "memo": "invoice from [REDACTED:email]"}]
     assert [r["decision"] for r in records(guard, sink)] == ["approval_needed", "sanitize"]
+
+
+# -- pausing for approval by elicitation ------------------------------------------------------------------------------
+
+# "auto" speaks 2026-07-28 (the server answers with the question and the client makes the call again with the answer);
+# "legacy" the 2025-11-25 handshake (the server sends ``elicitation/create`` while the call waits).
+MODES = ["auto", "legacy"]
+
+
+def paused_call(server: Any, arguments: dict[str, Any], answer: Any, mode: str) -> tuple[Any, list[Any]]:
+    """Call ``make_payment`` from a client whose elicitation callback answers with ``answer(params)``; returns the
+    result and the elicitations the client was asked."""
+    asked: list[Any] = []
+
+    async def on_elicit(context: Any, params: Any) -> Any:
+        asked.append(params)
+        return answer(params)
+
+    async def run() -> Any:
+        async with Client(server, elicitation_callback=on_elicit, mode=mode) as client:
+            return await client.call_tool("make_payment", arguments)
+
+    return anyio.run(run), asked
+
+
+def token_answer(token: str) -> mcp.types.ElicitResult:
+    return mcp.types.ElicitResult(action="accept", content={"approval_token": token})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_approval_pauses_the_call_until_the_client_answers_with_a_granted_token(payments: Any, mode: str) -> None:
+    """The client is asked for the token, a human grants the request meanwhile, and the call runs once."""
+    guard, sink = payments
+    server = payment_server(guard, environment="prod", requester_role="treasurer")
+
+    def approve(params: Any) -> Any:
+        return token_answer(grant(guard, params.meta[APPROVAL_REQUEST_META]["approval_id"]))
+
+    result, [question] = paused_call(server, {"amount": 7500, "currency": "EUR"}, approve, mode)
+    assert result.is_error is False
+    assert result.content[0].text == "paid 7500 EUR with card [REDACTED:card]"
+    assert PAYMENTS == [{"amount": 7500, "currency": "EUR", "memo": None}]
+    [pending, allowed] = records(guard, sink)
+    approval_id = pending["approval_id"]
+    assert [(r["decision"], r["approval_id"]) for r in (pending, allowed)] == [
+        ("approval_needed", approval_id), ("allow", approval_id),
+    ]  # fmt: skip
+    assert "`make_payment`" in question.message and approval_id in question.message
+    assert "[approval_required]" in question.message
+    assert question.requested_schema["required"] == ["approval_token"]
+    assert list(question.requested_schema["properties"]) == ["approval_token"]
+    request = question.meta[APPROVAL_REQUEST_META]
+    assert (request["tool"], request["args"], request["decision_id"]) == (
+        "make_payment", {"amount": 7500, "currency": "EUR"}, pending["decision_id"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("action", ["decline", "cancel"])
+def test_declined_elicitation_refuses_with_the_approval_request(payments: Any, mode: str, action: str) -> None:
+    guard, sink = payments
+    answer = mcp.types.ElicitResult.model_validate({"action": action})
+    result, asked = paused_call(payment_server(guard), {"amount": 7500, "currency": "EUR"}, lambda _: answer, mode)
+    assert len(asked) == 1
+    assert result.is_error is True
+    assert result.structured_content["decision"] == "approval_needed"
+    [pending] = records(guard, sink)
+    assert result.structured_content["approval_request"]["approval_id"] == pending["approval_id"]
+    assert result.structured_content["decision_id"] == pending["decision_id"]
+    assert "needs a human's approval" in result.content[0].text
+    assert PAYMENTS == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_invalid_token_in_the_answer_is_denied(payments: Any, mode: str) -> None:
+    guard, sink = payments
+    arguments = {"amount": 7500, "currency": "EUR"}
+    result, _ = paused_call(payment_server(guard), arguments, lambda _: token_answer("not-a-token"), mode)
+    assert result.is_error is True
+    assert result.structured_content["decision"] == "deny"
+    assert [reason["code"] for reason in result.structured_content["reasons"]] == ["approval_token_invalid"]
+    assert [r["decision"] for r in records(guard, sink)] == ["approval_needed", "deny"]
+    assert PAYMENTS == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_token_granted_for_another_call_is_denied(payments: Any, mode: str) -> None:
+    """The answer is checked like a token in ``_meta``: bound to the call the human approved."""
+    guard, sink = payments
+    server = payment_server(guard)
+    [other] = calls(server, ({"amount": 9000, "currency": "EUR"}, None))
+    token = grant(guard, other.structured_content["approval_request"]["approval_id"])
+    result, _ = paused_call(server, {"amount": 7500, "currency": "EUR"}, lambda _: token_answer(token), mode)
+    assert [reason["code"] for reason in result.structured_content["reasons"]] == ["approval_token_mismatch"]
+    assert [r["decision"] for r in records(guard, sink)] == ["approval_needed", "approval_needed", "deny"]
+    assert PAYMENTS == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_client_without_elicitation_is_refused_without_being_asked(payments: Any, mode: str) -> None:
+    guard, sink = payments
+
+    async def run() -> Any:
+        async with Client(payment_server(guard), mode=mode) as client:
+            return await client.call_tool("make_payment", {"amount": 7500, "currency": "EUR"})
+
+    result = anyio.run(run)
+    assert result.structured_content["decision"] == "approval_needed"
+    assert result.structured_content["approval_request"]["approval_id"] is not None
+    assert [r["decision"] for r in records(guard, sink)] == ["approval_needed"]
+    assert PAYMENTS == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_calls_that_need_no_approval_never_ask(payments: Any, mode: str) -> None:
+    def unexpected(params: Any) -> Any:
+        raise AssertionError("asked for a token")
+
+    result, asked = paused_call(payment_server(payments[0]), {"amount": 120, "currency": "EUR"}, unexpected, mode)
+    assert (result.is_error, asked) == (False, [])
+
+
+def test_without_an_approval_service_nothing_is_asked(guarded: Any) -> None:
+    """No approval service, no token to ask for: the call is refused with the approval request."""
+    guard, _ = guarded
+    server = guard_server(infra_server(), guard, AGENT, environment="prod", actions={"slack_risk_notifier": "write"})
+    asked: list[Any] = []
+
+    async def on_elicit(context: Any, params: Any) -> Any:
+        asked.append(params)
+        return token_answer("x")
+
+    async def run() -> Any:
+        async with Client(server, elicitation_callback=on_elicit) as client:
+            return await client.call_tool("slack_risk_notifier", {"channel": "#infra-risk", "message": "x"})
+
+    result = anyio.run(run)
+    assert (result.structured_content["decision"], asked) == ("approval_needed", [])
+    assert RUNS["slack_risk_notifier"] == 0
+
+
+def test_the_tool_never_sees_the_answer(payments: Any) -> None:
+    """The answer and the held-back state are taken out of the request before the tool's server reads it."""
+    guard, _ = payments
+    seen: list[Any] = []
+
+    async def spy(ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "tools/call":
+            seen.append(dict(ctx.params))
+        return await call_next(ctx)
+
+    server = payment_server(guard)
+    server.middleware.append(spy)
+
+    def approve(params: Any) -> Any:
+        return token_answer(grant(guard, params.meta[APPROVAL_REQUEST_META]["approval_id"]))
+
+    result, _ = paused_call(server, {"amount": 7500, "currency": "EUR"}, approve, "auto")
+    assert result.is_error is False
+    [params] = seen
+    assert "inputResponses" not in params and "requestState" not in params
