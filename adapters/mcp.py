@@ -266,4 +266,9 @@ def guarded_proxy(upstream: Any, guard: Guard, agent_id: str, *, name: str = "ya
         return result.model_copy(update={"meta": None})
 
     server = lowlevel.Server(name, on_list_tools=on_list_tools, on_call_tool=on_call_tool)
+    # As MCPServer does: the state a paused call's client echoes back (2026-07-28) is sealed and bound to that call.
+    sealing = require("mcp.server.request_state", "mcp")
+    server.middleware.append(
+        sealing.RequestStateBoundary(sealing.RequestStateSecurity.ephemeral(), default_audience=name)
+    )
     return guard_server(server, guard, agent_id, **options)

@@ -420,3 +420,49 @@ def test_the_tool_never_sees_the_answer(payments: Any) -> None:
     assert result.is_error is False
     [params] = seen
     assert "inputResponses" not in params and "requestState" not in params
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_proxy_pauses_for_approval(payments: Any, mode: str) -> None:
+    """The proxy's client is asked too; the upstream server runs the call once the answer's token passes."""
+    guard, sink = payments
+    upstream_server = MCPServer("payments-upstream")
+    upstream_server.tool()(make_payment)
+
+    async def on_elicit(context: Any, params: Any) -> Any:
+        return token_answer(grant(guard, params.meta[APPROVAL_REQUEST_META]["approval_id"]))
+
+    async def run() -> Any:
+        async with Client(upstream_server) as upstream:
+            proxy = guarded_proxy(upstream, guard, PAYMENT_AGENT, actions=WRITE)
+            async with Client(proxy, elicitation_callback=on_elicit, mode=mode) as client:
+                return await client.call_tool("make_payment", {"amount": 6000, "currency": "USD"})
+
+    approved = anyio.run(run)
+    assert approved.content[0].text == "paid 6000 USD with card [REDACTED:card]"
+    assert [r["decision"] for r in records(guard, sink)] == ["approval_needed", "allow"]
+    assert PAYMENTS == [{"amount": 6000, "currency": "USD", "memo": None}]
+
+
+@pytest.mark.parametrize("proxied", [False, True], ids=["server", "proxy"])
+def test_the_held_back_refusal_travels_sealed(payments: Any, proxied: bool) -> None:
+    """From 2026-07-28 the question comes back as an ``input_required`` result; its state is opaque to the client."""
+    guard, _ = payments
+    upstream_server = MCPServer("payments-upstream")
+    upstream_server.tool()(make_payment)
+
+    async def on_elicit(context: Any, params: Any) -> Any:
+        raise AssertionError("the round is read as it is, not answered")
+
+    async def run() -> Any:
+        async with Client(upstream_server) as upstream:
+            server = guarded_proxy(upstream, guard, PAYMENT_AGENT, actions=WRITE) if proxied else payment_server(guard)
+            async with Client(server, elicitation_callback=on_elicit) as client:
+                arguments = {"amount": 7500, "currency": "EUR"}
+                return await client.session.call_tool("make_payment", arguments, allow_input_required=True)
+
+    question = anyio.run(run)
+    assert isinstance(question, mcp.types.InputRequiredResult)
+    assert list(question.input_requests) == ["yaml2rego/approval"]
+    assert question.request_state and "approval_needed" not in question.request_state
+    assert PAYMENTS == []
