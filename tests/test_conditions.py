@@ -77,8 +77,8 @@ def test_compiled_data_for_every_section() -> None:
     data = agent_data(agent)
     assert data["conditions"] == [{
         "rule": "conditions[0]", "source": "a1.yaml:6", "method": "*", "pattern": "/**", "prefix": "/",
-        "match": "subtree", "regex": "^(?:/[^/]+)*$", "field": "body.amount", "path": ["body", "amount"], "op": "exists", "outcome": "approval_needed",
-        "message": "any amount",
+        "match": "subtree", "regex": "^(?:/[^/]+)*$", "field": "body.amount", "path": ["body", "amount"],
+        "op": "exists", "outcome": "approval_needed", "message": "any amount",
     }]  # fmt: skip
     assert data["egress"] == {
         "rule": "allowed_domains",
