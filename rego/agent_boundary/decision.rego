@@ -205,7 +205,9 @@ _target_slash := concat("", [paths.query_free_target(_query_free), "/"]) if _pat
 
 # Messages show the path without its query string, which may carry tokens; the checks ignore it too. A canonical path
 # has no control characters to replace.
-_shown_path := _query_free if _path_ok else := _printable(_query_free)
+_shown_path := _query_free if {
+	_path_ok
+} else := _printable(_query_free)
 
 _call := sprintf("%s %s", [_method, _shown_path])
 
