@@ -14,7 +14,7 @@ checked again with it. Otherwise (or when the client declines) it is refused wit
 the approval request; once a human grants it, the caller makes the same call again with the override token in the
 request's ``_meta`` (:data:`APPROVAL_TOKEN_META`), and it goes through once. A ``sanitize`` decision forwards the
 redacted arguments, and a policy that redacts results has the tool's text and structured content redacted on the way
-back.
+back. The approval pause by elicitation lives in :mod:`yaml2rego.adapters.mcp_approval`.
 
 >>> await client.call_tool("make_payment", args, meta={APPROVAL_TOKEN_META: token})  # doctest: +SKIP
 """
@@ -28,6 +28,7 @@ from typing import Any
 from yaml2rego.adapters.decision import Decision
 from yaml2rego.adapters.enforcement import sanitize_call, sanitize_result
 from yaml2rego.adapters.guard import Guard
+from yaml2rego.adapters.mcp_approval import APPROVAL_INPUT, APPROVAL_REQUEST_META, ask_for_token, resumed_call
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, refusal_text, require
 
 __all__ = [
@@ -44,19 +45,6 @@ __all__ = [
 # the model writes and what the approver approved, while the token is the caller's, and is taken off before the tool
 # (or an upstream server) sees the request.
 APPROVAL_TOKEN_META = "yaml2rego/approval_token"
-# A paused call asks for the token by elicitation: the key of the question (and of the client's answer in a
-# 2026-07-28 retry's ``inputResponses``), and the ``_meta`` key of the elicitation holding the approval request.
-APPROVAL_INPUT = "yaml2rego/approval"
-APPROVAL_REQUEST_META = "yaml2rego/approval_request"
-# From this protocol version a server may not send a request in the middle of a call: it answers with the question
-# and the client makes the call again with the answer (SEP-2322). Before it, the question is an
-# ``elicitation/create`` request while the call waits.
-_INPUT_REQUIRED_VERSION = "2026-07-28"
-_TOKEN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"approval_token": {"type": "string", "title": "Override token"}},
-    "required": ["approval_token"],
-}
 
 
 class BoundaryMiddleware:
@@ -92,28 +80,21 @@ class BoundaryMiddleware:
         call = self.context.call(params["name"], params.get("arguments"), **overrides)
         meta = params.get("_meta")
         token = meta.get(APPROVAL_TOKEN_META) if isinstance(meta, Mapping) else None
-        responses, asked = params.get("inputResponses"), False
-        if isinstance(responses, Mapping) and APPROVAL_INPUT in responses:
-            # The call made again with the answer to the question asked below; the state is the refusal held back.
-            held = _held_refusal(params.get("requestState"))
-            params = {key: value for key, value in params.items() if key not in ("inputResponses", "requestState")}
-            ctx = dataclasses.replace(ctx, params=params)
-            answered = _answered_token(responses[APPROVAL_INPUT])
+        resumed = resumed_call(ctx)
+        if resumed is not None:
+            # The call made again with the answer to the question ask_for_token asked; the state holds the refusal.
+            ctx, answered, held = resumed
+            params = ctx.params
             if answered is None and held is not None:
                 return held
-            token, asked = answered or token, True
+            token = answered or token
         checked = {**call, "approval_token": token} if isinstance(token, str) and token else call
         decision = await self.guard.acheck(checked)
-        if decision.decision == "approval_needed" and decision.blocked and decision.approval_id and not asked:
-            if _can_elicit(ctx) and _input_required(ctx):
-                types = require("mcp.types", "mcp")
-                held_back = refusal_result(decision, call).model_dump_json(by_alias=True, exclude_none=True)
-                questions = {APPROVAL_INPUT: _question(decision, call)}
-                return types.InputRequiredResult(input_requests=questions, request_state=held_back)
-            if _can_elicit(ctx) and ctx.session.can_send_request:
-                answered = _answered_token(await _ask(ctx, decision, call))
-                if answered is not None:
-                    decision = await self.guard.acheck({**call, "approval_token": answered})
+        if decision.decision == "approval_needed" and decision.blocked and decision.approval_id and resumed is None:
+            paused = await ask_for_token(ctx, self.guard, decision, call, refusal_result)
+            if not isinstance(paused, Decision):
+                return paused  # the question, answered by the client's next call
+            decision = paused
         if decision.blocked:
             return refusal_result(decision, call)
         forwarded = _forwarded(params, decision)
@@ -122,65 +103,6 @@ class BoundaryMiddleware:
         else:
             ctx = dataclasses.replace(ctx, params=forwarded)
         return _redacted_result(decision, await call_next(ctx))
-
-
-def _can_elicit(ctx: Any) -> bool:
-    """Whether the client declared form elicitation (a bare ``elicitation: {}`` is form, as before modes existed)."""
-    elicitation = getattr(getattr(ctx.session, "client_capabilities", None), "elicitation", None)
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
-
-
-def _input_required(ctx: Any) -> bool:
-    return bool(require("mcp.types.version", "mcp").is_version_at_least(ctx.protocol_version, _INPUT_REQUIRED_VERSION))
-
-
-def _question(decision: Decision, call: Mapping[str, Any]) -> Any:
-    """The elicitation asking for the override token: the tool, the reasons and the approval request's id for the
-    person, the approval request in ``_meta`` for code."""
-    types = require("mcp.types", "mcp")
-    reasons = "; ".join(f"{reason.get('message')} [{reason.get('code')}]" for reason in decision.reasons)
-    message = (
-        f"The call of tool `{call.get('tool')}` needs a human's approval: {reasons}. Enter the override token granted "
-        f"for approval request {decision.approval_id}, or decline to leave the call refused."
-    )
-    request = {key: value for key, value in approval_request(decision, call).items() if key != "answers"}
-    params = types.ElicitRequestFormParams(
-        message=message, requested_schema=_TOKEN_SCHEMA, meta={APPROVAL_REQUEST_META: request}
-    )
-    return types.ElicitRequest(params=params)
-
-
-async def _ask(ctx: Any, decision: Decision, call: Mapping[str, Any]) -> Any:
-    """Ask the question while the call waits (protocol versions before 2026-07-28); ``None`` when the client fails to
-    answer, which leaves the call refused."""
-    types = require("mcp.types", "mcp")
-    message = require("mcp.shared.message", "mcp")
-    exceptions = require("mcp.shared.exceptions", "mcp")
-    pydantic = require("pydantic", "mcp")
-    related = message.ServerMessageMetadata(related_request_id=ctx.request_id)
-    try:
-        return await ctx.session.send_request(_question(decision, call), types.ElicitResult, metadata=related)
-    except (exceptions.MCPError, pydantic.ValidationError):
-        return None
-
-
-def _answered_token(answer: Any) -> str | None:
-    """The token of an accepted elicitation; ``None`` for a declined or cancelled one, or one without a token."""
-    if hasattr(answer, "model_dump"):
-        answer = answer.model_dump(mode="json")
-    content = answer.get("content") if isinstance(answer, Mapping) and answer.get("action") == "accept" else None
-    token = content.get("approval_token") if isinstance(content, Mapping) else None
-    return token if isinstance(token, str) and token else None
-
-
-def _held_refusal(state: Any) -> Any:
-    """The refusal held back while the client was asked (``None`` if the state is not one)."""
-    types = require("mcp.types", "mcp")
-    try:
-        refusal = types.CallToolResult.model_validate_json(state) if isinstance(state, str) else None
-    except ValueError:  # pydantic's ValidationError
-        return None
-    return refusal if refusal is not None and refusal.is_error else None
 
 
 def _forwarded(params: Mapping[str, Any], decision: Decision) -> dict[str, Any]:
