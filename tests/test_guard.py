@@ -325,6 +325,64 @@ def test_only_calls_that_are_otherwise_allowed_are_counted(guard: Guard) -> None
     assert guard.check(ALLOWED).codes == ["rate_limit_exceeded"]
 
 
+# -- decision cache --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cached_guard(policy_dir: Path, sink: MemorySink) -> Iterator[Guard]:
+    guard = Guard.from_policy([policy_dir], sinks=[sink], decision_cache=100)
+    yield guard
+    guard.close()
+
+
+def test_a_repeated_call_is_answered_from_the_decision_cache_and_still_recorded(
+    cached_guard: Guard, sink: MemorySink
+) -> None:
+    first, second = cached_guard.check(ALLOWED), cached_guard.check(ALLOWED)
+    cache = cached_guard.engine.cache  # type: ignore[attr-defined]
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert (first.decision, first.decision_reason) == (second.decision, second.decision_reason)
+    assert first.decision_id != second.decision_id
+    cached_guard.flush()
+    assert [record["decision_id"] for record in sink.records] == [first.decision_id, second.decision_id]
+
+
+def test_the_decision_cache_never_answers_a_different_input(cached_guard: Guard) -> None:
+    assert cached_guard.check(ALLOWED).allow
+    assert cached_guard.check({**ALLOWED, "path": "/api/admin/users"}).codes == ["endpoint_denied"]
+    assert cached_guard.check({**ALLOWED, "body": {"x": 1}}).allow
+    assert cached_guard.engine.cache.hits == 0  # type: ignore[attr-defined]
+
+
+def test_the_kill_switch_is_not_bypassed_by_a_cached_allow(cached_guard: Guard) -> None:
+    assert cached_guard.check(ALLOWED).allow
+    cached_guard.suspend("support_agent_1", "incident 44")
+    assert cached_guard.check(ALLOWED).codes == ["agent_suspended"]
+    cached_guard.resume("support_agent_1")
+    assert cached_guard.check(ALLOWED).allow
+
+
+def test_rate_limits_count_calls_answered_from_the_cache(cached_guard: Guard) -> None:
+    assert all(cached_guard.check(ALLOWED).allow for _ in range(30))
+    assert cached_guard.check(ALLOWED).codes == ["rate_limit_exceeded"]
+    assert cached_guard.engine.cache.hits >= 29  # type: ignore[attr-defined]
+
+
+def test_a_cached_decision_is_a_fresh_copy(cached_guard: Guard) -> None:
+    denied = cached_guard.check(DENIED)
+    denied.reasons[0]["message"] = "changed by the caller"
+    assert cached_guard.check(DENIED).reasons[0]["message"] != "changed by the caller"
+
+
+def test_the_decision_cache_keeps_only_the_most_recent_inputs(policy_dir: Path) -> None:
+    with Guard.from_policy([policy_dir], decision_cache=2) as guard:
+        for n in range(3):
+            guard.check({**ALLOWED, "path": f"/api/customer/v1/{n}"})
+        guard.check({**ALLOWED, "path": "/api/customer/v1/0"})  # pushed out by the third
+        guard.check({**ALLOWED, "path": "/api/customer/v1/2"})  # still kept
+        assert (guard.engine.cache.misses, guard.engine.cache.hits) == (4, 1)  # type: ignore[attr-defined]
+
+
 # -- records ---------------------------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ generation counter and every thread reloads its runtime data before its next dec
 >>> from yaml2rego.engines import EmbeddedEngine
 >>> engine = EmbeddedEngine.from_policy_paths(["examples/support_agent.yaml"])  # doctest: +SKIP
 >>> engine.decide({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"})["decision"]
+... # doctest: +SKIP
 'allow'
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,7 @@ from yaml2rego.errors import EngineError, EngineUnavailable
 if TYPE_CHECKING:
     from yaml2rego.compiler import CompiledPolicy
 
-__all__ = ["EmbeddedEngine", "decision_modules", "engine_message", "new_regorus_engine"]
+__all__ = ["DecisionCache", "EmbeddedEngine", "decision_modules", "engine_message", "new_regorus_engine"]
 
 _DECISION_RULE = "data." + DECISION_PATH.replace("/", ".")
 
@@ -62,9 +64,15 @@ class EmbeddedEngine:
 
     name = "embedded"
 
-    def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any]) -> None:
-        """``modules`` maps a file name to Rego text (tests excluded); ``data`` is the root data document."""
+    def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any], *, cache_size: int = 0) -> None:
+        """``modules`` maps a file name to Rego text (tests excluded); ``data`` is the root data document.
+
+        ``cache_size`` > 0 keeps that many recent decisions, keyed by the exact input: a decision depends only on the
+        input and on this engine's policy and data, so a repeated call is answered without evaluating the policy
+        again. The kill switch (suspend/resume) invalidates every kept decision. Off by default.
+        """
         self._modules = dict(sorted(modules.items()))
+        self.cache = DecisionCache(cache_size) if cache_size > 0 else None
         self._data = json.loads(json.dumps(data))
         self._suspended: dict[str, dict[str, str]] = {}
         self._generation = 0
@@ -74,16 +82,17 @@ class EmbeddedEngine:
         self._engine_for_this_thread()
 
     @classmethod
-    def from_compiled(cls, compiled: CompiledPolicy) -> EmbeddedEngine:
-        return cls(decision_modules(compiled.modules(include_tests=False)), compiled.data_document())
+    def from_compiled(cls, compiled: CompiledPolicy, *, cache_size: int = 0) -> EmbeddedEngine:
+        modules = decision_modules(compiled.modules(include_tests=False))
+        return cls(modules, compiled.data_document(), cache_size=cache_size)
 
     @classmethod
-    def from_policy_paths(cls, paths: Iterable[str | os.PathLike[str]]) -> EmbeddedEngine:
+    def from_policy_paths(cls, paths: Iterable[str | os.PathLike[str]], *, cache_size: int = 0) -> EmbeddedEngine:
         """Load boundary YAML files or directories, compile them, and evaluate exactly that output."""
         from yaml2rego.compiler import compile_policy_set
         from yaml2rego.loader import load_policies
 
-        return cls.from_compiled(compile_policy_set(load_policies(paths)))
+        return cls.from_compiled(compile_policy_set(load_policies(paths)), cache_size=cache_size)
 
     @classmethod
     def from_directory(cls, directory: str | os.PathLike[str]) -> EmbeddedEngine:
@@ -107,7 +116,13 @@ class EmbeddedEngine:
     # -- the Engine protocol -------------------------------------------------------------------------------------
 
     def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
+        key = self.cache.key(call) if self.cache is not None else None
+        if key is not None and self.cache is not None:
+            kept = self.cache.get(key, self._generation)
+            if kept is not None:
+                return kept
         engine = self._engine_for_this_thread()
+        generation = self._local.generation  # the data this evaluation sees
         try:
             engine.set_input(call)
             result = engine.eval_rule(_DECISION_RULE)
@@ -115,6 +130,8 @@ class EmbeddedEngine:
             raise EngineError(f"embedded engine failed to evaluate the decision: {engine_message(exc)}") from exc
         if not isinstance(result, dict):
             raise EngineError(f"{_DECISION_RULE} is undefined or not an object: {result!r}")
+        if key is not None and self.cache is not None:
+            self.cache.put(key, result, generation)
         return result
 
     def suspend(self, agent_id: str, reason: str) -> None:
@@ -156,3 +173,51 @@ class EmbeddedEngine:
             engine.add_data(runtime)
             local.generation = generation
         return engine
+
+
+class DecisionCache:
+    """The most recent decisions of one engine, keyed by the canonical JSON of the input. Thread-safe.
+
+    Each entry remembers the data generation it was computed on and is only returned while that generation is
+    current, so a decision computed before a suspension can never be served after it. Entries are kept as JSON text:
+    every hit returns fresh objects that the caller may change.
+
+    >>> cache = DecisionCache(2)
+    >>> key = cache.key({"agent_id": "a", "method": "GET", "path": "/x"})
+    >>> cache.put(key, {"decision": "allow"}, generation=0)
+    >>> cache.get(key, generation=0), cache.get(key, generation=1)
+    ({'decision': 'allow'}, None)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(call: Mapping[str, Any]) -> str | None:
+        """The input as canonical JSON; ``None`` (never cached) for an input that is not plain JSON."""
+        try:
+            return json.dumps(call, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            return None
+
+    def get(self, key: str, generation: int) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != generation:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return json.loads(entry[1])  # type: ignore[no-any-return]
+
+    def put(self, key: str, result: Mapping[str, Any], generation: int) -> None:
+        text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        with self._lock:
+            self._entries[key] = (generation, text)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
