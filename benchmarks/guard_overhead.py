@@ -8,6 +8,8 @@ Run: ``python benchmarks/guard_overhead.py [--calls 3000] [--agents 10,100,1000,
   enqueues, so the two should match.
 * Endpoint rules per agent: the same at 10 agents whose boundary has extra allowed endpoints that the calls do not
   match (most rules are ruled out by a string test, so the decision grows little with them).
+* Decision cache (``Guard.from_policy(..., decision_cache=N)``): at 10 agents, where nearly every call repeats an
+  earlier one, and at the largest size, where almost none does (what a miss costs). The rows above are uncached.
 * OPA daemon (when ``opa`` is on PATH or ``OPA_BIN`` is set): the guard's full latency next to a raw keep-alive HTTP
   loop posting the same input to the same OPA. Without an opa binary the same rows run against a stand-in in another
   process that serves OPA's Data API from the embedded engine (labelled ``stand-in``).
@@ -101,10 +103,12 @@ def percentiles(samples_ns: list[int]) -> str:
     return f"p50 {p50 / 1000:8.1f} us   p99 {p99 / 1000:8.1f} us"
 
 
-def bench_embedded(agents: int, count: int, with_sinks: bool, extra_rules: int = 0) -> dict[str, Any]:
+def bench_embedded(
+    agents: int, count: int, with_sinks: bool, extra_rules: int = 0, cache_size: int = 0
+) -> dict[str, Any]:
     """Per-call nanoseconds: ``total`` (the guard's whole check), ``decision`` (the engine) and ``overhead``."""
     modules, data, ids = policy_for(agents, extra_rules)
-    engine = TimedEngine(EmbeddedEngine(modules, data))
+    engine = TimedEngine(EmbeddedEngine(modules, data, cache_size=cache_size))
     workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-bench-"))
     sinks: list[Any] = []
     if with_sinks:
@@ -251,6 +255,10 @@ def main() -> None:
         run = bench_embedded(10, options.calls, False, extra_rules=extra)
         rules = f"{6 + extra} endpoint rules"  # the example's 2 allowed, 2 denied, 1 validation, 1 rate limit
         print(f"embedded     10 agents {rules:>16}: {_row(run)}")
+    for agents in (10, sizes[-1]):
+        # 3 call shapes per agent: at 10 agents nearly every call repeats one seen before, at 10,000 almost none does.
+        run = bench_embedded(agents, options.calls, False, cache_size=10_000)
+        print(f"embedded {agents:>6} agents {'decision cache':>16}: {_row(run)}")
     opa = os.environ.get("OPA_BIN") or shutil.which("opa")
     if opa is None:
         print("opa daemon: no opa on PATH and OPA_BIN is unset; rows against a stand-in serving OPA's Data API instead")
