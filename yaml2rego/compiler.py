@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 
 from yaml2rego import enforcement, testgen, tool_registry
-from yaml2rego.errors import CompileError
+from yaml2rego.errors import CompileError, source_line
 from yaml2rego.model import AgentBoundary, EndpointRule, FieldRule, InputValidation, PolicySet, RateLimit
 
 __all__ = [
@@ -147,7 +147,7 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     if agent.max_payload_size_kb is not None:
         data["max_payload"] = {
             "rule": "max_payload_size_kb",
-            "source": _where(agent.max_payload_source),
+            "source": source_line(agent.max_payload_source),
             "bytes": agent.max_payload_size_kb * 1024,
         }
     data.update(enforcement.agent_data(agent))
@@ -241,18 +241,9 @@ def _data_json(data: Mapping[str, Any]) -> str:
     return "{\n" + ",\n".join([f'  "agents": {body}', *others]) + "\n}\n"
 
 
-def _where(location: Any) -> str | None:
-    return f"{location.file}:{location.line}" if location is not None else None
-
-
 def _matcher(rule: EndpointRule | InputValidation | RateLimit, method: str) -> dict[str, Any]:
     pattern = rule.path if isinstance(rule, EndpointRule) else rule.endpoint
-    return {
-        "rule": rule.rule_id,
-        "source": _where(rule.source),
-        "method": method.upper(),
-        **pattern.matcher(),
-    }
+    return enforcement.matcher_data(rule.rule_id, rule.source, method.upper(), pattern)
 
 
 def _endpoint(rule: EndpointRule) -> dict[str, Any]:
@@ -270,7 +261,7 @@ def _validation(entry: InputValidation) -> dict[str, Any]:
 def _field(rule: FieldRule) -> dict[str, Any]:
     data: dict[str, Any] = {
         "rule": rule.rule_id,
-        "source": _where(rule.source),
+        "source": source_line(rule.source),
         "field": rule.field,
         "path": list(rule.path),
         "type": rule.type.value,

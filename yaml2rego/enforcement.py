@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from yaml2rego.detectors import BUILTIN_DETECTORS
-from yaml2rego.errors import SourceLocation
+from yaml2rego.errors import SourceLocation, source_line
 from yaml2rego.hosts import host_problem
 from yaml2rego.model import ANY_METHOD, AgentBoundary, Budget, Condition, Defaults, SanitizeRule
 from yaml2rego.paths import PathPattern, parse_pattern
@@ -33,6 +33,7 @@ __all__ = [
     "build",
     "condition_holds",
     "defaults_data",
+    "matcher_data",
     "problems",
     "put_at",
     "settled_call",
@@ -154,14 +155,12 @@ def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
     return built
 
 
-def _where(location: SourceLocation | None) -> str | None:
-    return f"{location.file}:{location.line}" if location is not None else None
-
-
-def _matcher(rule_id: str, source: SourceLocation | None, method: str, pattern: PathPattern) -> dict[str, Any]:
+def matcher_data(rule_id: str, source: SourceLocation | None, method: str, pattern: PathPattern) -> dict[str, Any]:
+    """How the policy data names a rule that applies to an endpoint: id, source line, method and the pattern's
+    matcher (:meth:`~yaml2rego.paths.PathPattern.matcher`). Endpoint rules, conditions and sanitize rules alike."""
     return {
         "rule": rule_id,
-        "source": _where(source),
+        "source": source_line(source),
         "method": method,
         **pattern.matcher(),
     }
@@ -182,7 +181,7 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     if agent.allowed_domains_source is not None:
         data["egress"] = {
             "rule": "allowed_domains",
-            "source": _where(agent.allowed_domains_source),
+            "source": source_line(agent.allowed_domains_source),
             "domains": sorted({canonical_domain(domain) for domain in agent.allowed_domains}),
         }
     if agent.budget is not None:
@@ -197,11 +196,11 @@ def defaults_data(defaults: Defaults | None) -> dict[str, Any] | None:
     if defaults is None:
         return None
     domains = sorted({canonical_domain(domain) for domain in defaults.allowed_domains})
-    return {"source": _where(defaults.source), "allowed_domains": domains}
+    return {"source": source_line(defaults.source), "allowed_domains": domains}
 
 
 def _condition(condition: Condition) -> dict[str, Any]:
-    data = _matcher(condition.rule_id, condition.source, condition.method, condition.endpoint)
+    data = matcher_data(condition.rule_id, condition.source, condition.method, condition.endpoint)
     data.update(field=condition.field, path=list(condition.path), op=condition.op, outcome=condition.outcome)
     if condition.op not in _PRESENCE:
         data["value"] = condition.value
@@ -211,7 +210,7 @@ def _condition(condition: Condition) -> dict[str, Any]:
 
 
 def _budget(budget: Budget) -> dict[str, Any]:
-    data: dict[str, Any] = {"rule": "budget", "source": _where(budget.source)}
+    data: dict[str, Any] = {"rule": "budget", "source": source_line(budget.source)}
     if budget.daily_usd is not None:
         data["daily_usd"] = budget.daily_usd
     if budget.requests_per_second is not None:
@@ -222,7 +221,7 @@ def _budget(budget: Budget) -> dict[str, Any]:
 
 
 def _sanitize(rule: SanitizeRule) -> dict[str, Any]:
-    data = _matcher(rule.rule_id, rule.source, rule.method, rule.endpoint)
+    data = matcher_data(rule.rule_id, rule.source, rule.method, rule.endpoint)
     regex = rule.pattern if rule.detector == "regex" else BUILTIN_DETECTORS[rule.detector].flag_regex
     data.update(
         detector=rule.detector,

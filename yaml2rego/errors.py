@@ -43,6 +43,7 @@ __all__ = [
     "SinkError",
     "SourceLocation",
     "Yaml2RegoError",
+    "source_line",
 ]
 
 
@@ -60,6 +61,15 @@ class SourceLocation:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+def source_line(location: SourceLocation | None) -> str | None:
+    """``file:line`` of a location, as the policy data and decision reasons cite a rule; ``None`` for no location.
+
+    >>> source_line(SourceLocation("agents/support.yaml", 12, 7))
+    'agents/support.yaml:12'
+    """
+    return f"{location.file}:{location.line}" if location is not None else None
 
 
 class Yaml2RegoError(Exception):

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from yaml2rego.errors import SourceLocation
+from yaml2rego.errors import SourceLocation, source_line
 from yaml2rego.model import (
     AgentBoundary,
     DataClass,
@@ -233,7 +233,7 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     return {
         "tools": {tool.name: _tool_data(tool) for tool in agent.tools},
         "execution_context": {
-            "source": _where(context.source),
+            "source": source_line(context.source),
             "restricted_classes": [c.value for c in context.restricted_classes],
             "clearance": {role: [c.value for c in classes] for role, classes in context.clearance.items()},
             "environments": {gate.name: _gate_data(gate) for gate in context.environments},
@@ -248,7 +248,7 @@ def _tool_data(tool: Tool) -> dict[str, Any]:
     return {
         "name": tool.name,
         "rule": tool.rule_id,
-        "source": _where(tool.source),
+        "source": source_line(tool.source),
         "actions": [action.value for action in tool.actions],
         "classification": tool.classification.value,
         "requires_approval": tool.requires_approval,
@@ -259,7 +259,7 @@ def _tool_data(tool: Tool) -> dict[str, Any]:
         "scope": [
             {
                 "rule": s.rule_id,
-                "source": _where(s.source),
+                "source": source_line(s.source),
                 "arg": s.arg,
                 "patterns": list(s.patterns),
                 "regexes": list(s.regexes),
@@ -272,13 +272,9 @@ def _tool_data(tool: Tool) -> dict[str, Any]:
 def _gate_data(gate: EnvironmentGate) -> dict[str, Any]:
     data: dict[str, Any] = {
         "rule": gate.rule_id,
-        "source": _where(gate.source),
+        "source": source_line(gate.source),
         "requires_approval_for": [action.value for action in gate.requires_approval_for],
     }
     if gate.allowed_tools is not None:
         data["allowed_tools"] = {name: True for name in gate.allowed_tools}
     return data
-
-
-def _where(location: SourceLocation | None) -> str | None:
-    return f"{location.file}:{location.line}" if location is not None else None
