@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from yaml2rego.engines.embedded import new_regorus_engine
 from yaml2rego.errors import EngineError
 from yaml2rego.paths import non_canonical_reason, parse_pattern
 from yaml2rego.rego_testing import (
@@ -117,15 +118,19 @@ PATH_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("path", PATH_TABLE, ids=repr)
-def test_rego_and_python_agree_on_canonical_paths(path: object) -> None:
-    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.paths.non_canonical_reason exactly."""
-    import regorus
-
-    engine = regorus.Engine()
+def library_engine() -> Any:
+    """A regorus engine holding the library's modules without their tests, as the embedded engine loads them."""
+    engine = new_regorus_engine()
     for module_path, text in LIBRARY_MODULES:
         if not module_path.endswith("_test.rego"):
             engine.add_policy(module_path, text)
+    return engine
+
+
+@pytest.mark.parametrize("path", PATH_TABLE, ids=repr)
+def test_rego_and_python_agree_on_canonical_paths(path: object) -> None:
+    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.paths.non_canonical_reason exactly."""
+    engine = library_engine()
     engine.set_input({"path": path})
     answer = json.loads(engine.eval_query_as_json("data.agent_boundary.paths.non_canonical_reason(input.path)"))
     rows = answer.get("result", [])
@@ -140,22 +145,11 @@ PATHS = ["/", "/api", "/api/", "/apix", "/api/ticket/v1", "/api/ticket/v1/5", "/
          "/a/z", "/a/b/c/z", "/a.b/c+d", "/axb/c+d", "/x/y", "/x/q/y/z", "/x/q/r"]  # fmt: skip
 
 
-@cache
-def _library_engine() -> Any:
-    import regorus
-
-    engine = regorus.Engine()
-    for module_path, text in LIBRARY_MODULES:
-        if not module_path.endswith("_test.rego"):
-            engine.add_policy(module_path, text)
-    return engine
-
-
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_rego_matcher_agrees_with_the_pattern_regex(pattern: str) -> None:
     """paths.rule_matches on the compiler's matcher (prefix, match kind) says what the pattern's regex says."""
     parsed = parse_pattern(pattern)
-    engine = _library_engine()
+    engine = library_engine()
     for path in PATHS:
         engine.set_input({"rule": {"method": "*", **parsed.matcher()}, "path": path})
         query = 'paths.rule_matches(input.rule, "GET", paths.match_target(input.path))'.replace("paths.", LIBRARY)
@@ -230,12 +224,7 @@ ODD_INPUTS = [
 @pytest.mark.parametrize("request_input", ODD_INPUTS, ids=repr)
 def test_decision_is_always_a_full_object(request_input: object) -> None:
     """Whatever the input, the decision is defined, has every key, and a denial carries reasons."""
-    import regorus
-
-    engine = regorus.Engine()
-    for module_path, text in LIBRARY_MODULES:
-        if not module_path.endswith("_test.rego"):
-            engine.add_policy(module_path, text)
+    engine = library_engine()
     engine.add_data(
         {
             "boundaries": {"policy_version": "v1", "agents": {"a1": AGENT}},
