@@ -1,9 +1,8 @@
-# METADATA
-# title: Enforcement checks
-# description: |
-#   Parameter conditions, the egress allowlist, DLP (sanitize) and budgets: the checks of docs/enforcement.md, added
-#   to the decision of decision.rego (same package). Conditions and egress add deny or approval reasons; DLP turns an
-#   otherwise allowed call into `sanitize` with the fields to redact; the budget is passed on for the guard to count.
+# Enforcement checks: parameter conditions, the egress allowlist, DLP (sanitize) and budgets, the checks of
+# docs/enforcement.md, added to the decision of decision.rego. Conditions and egress add deny or approval reasons; DLP
+# turns an otherwise allowed call into `sanitize` with the fields to redact; the budget is passed on for the guard to
+# count. A plain comment, not a METADATA block: this file shares the package of decision.rego, which holds the
+# package's one annotation (OPA refuses a second one: "package annotation redeclared").
 package agent_boundary
 
 import data.agent_boundary.conditions
