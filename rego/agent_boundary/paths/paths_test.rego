@@ -121,7 +121,7 @@ test_rule_matches[note] if {
 
 test_rule_matches_every_case if count(test_rule_matches) == count(_rule_cases)
 
-_matches(rule, method, target) := true if {
+_matches(rule, method, target) if {
 	paths.rule_matches(rule, method, target)
 } else := false
 
