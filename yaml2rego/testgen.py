@@ -45,6 +45,22 @@ class TestCase:
     absent_codes: tuple[str, ...] = ()
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        # A test that expects any decision and names no code would pass whatever the policy says.
+        if self.expect == "any" and not (self.codes or self.absent_codes):
+            raise ValueError(f"generated test {self.name} would assert nothing")
+
+
+# The codes of a tool call's own checks (rego/agent_boundary/tools/tools.rego), absent for a call within its rules.
+_TOOL_CHECK_CODES = (
+    "unknown_tool",
+    "action_not_allowed",
+    "tool_not_allowed_in_environment",
+    "clearance_denied",
+    "scope_violation",
+    "invalid_arguments",
+)
+
 
 def cases_for(agent: AgentBoundary) -> list[TestCase]:
     """Every generated case for ``agent``, then the cases written in its YAML ``tests:`` section."""
@@ -245,16 +261,28 @@ class _Planner:
             call, expect = planned
             # Parameter conditions are satisfied as for endpoints; an answer that stays uncertain is not asserted.
             call, certain = enforcement.settled_call(self.agent, call)
-            expect = expect if certain else "any"
-            cases.append(
-                self._tool_case(
-                    tool,
-                    "allows" if expect == "allow" else "needs_approval",
-                    call,
-                    expect,
-                    f"a call of {tool.name} within its rules gets {expect}",
+            if certain:
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        "allows" if expect == "allow" else "needs_approval",
+                        call,
+                        expect,
+                        f"a call of {tool.name} within its rules gets {expect}",
+                    )
                 )
-            )
+            else:
+                # A condition decides the outcome; the test still proves that the tool's own checks let it through.
+                cases.append(
+                    self._tool_case(
+                        tool,
+                        "passes_its_tool_checks",
+                        call,
+                        "any",
+                        f"a call of {tool.name} within its rules passes the tool's own checks",
+                        absent_codes=_TOOL_CHECK_CODES,
+                    )
+                )
             other = next((action for action in ToolAction if action not in tool.actions), None)
             if other is not None:
                 cases.append(
@@ -372,7 +400,15 @@ class _Planner:
         return call, "approval_needed" if approval else "allow"
 
     def _tool_case(
-        self, tool: Tool, suffix: str, call: dict[str, Any], expect: str, description: str, codes: tuple[str, ...] = ()
+        self,
+        tool: Tool,
+        suffix: str,
+        call: dict[str, Any],
+        expect: str,
+        description: str,
+        codes: tuple[str, ...] = (),
+        *,
+        absent_codes: tuple[str, ...] = (),
     ) -> TestCase:
         return TestCase(
             name=f"tool_{_slug(tool.name)}_{suffix}",
@@ -380,6 +416,7 @@ class _Planner:
             input=call,
             expect=expect,
             codes=codes,
+            absent_codes=absent_codes,
             source=_where(tool.source),
         )
 
