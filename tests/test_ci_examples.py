@@ -221,10 +221,17 @@ def test_github_diff_step_treats_every_agent_as_added_on_the_first_pull_request(
 
 @pytest.mark.opa
 @needs_git
-def test_github_every_shell_step_passes_on_the_seed_with_real_opa(base_repo: tuple[Path, str], tmp_path: Path) -> None:
+def test_github_every_shell_step_passes_on_the_seed_with_real_opa(
+    base_repo: tuple[Path, str], tmp_path: Path, opa_binary: str
+) -> None:
     repo, base = base_repo
     change_seed(repo, "requests_per_minute: 30", "requests_per_minute: 10")
+    # The steps call `opa` by name, as setup-opa leaves it on the runner's PATH.
+    opa_dir = tmp_path / "opa-bin"
+    opa_dir.mkdir()
+    (opa_dir / "opa").symlink_to(Path(opa_binary).resolve())
     env = {
+        "PATH": f"{opa_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         **github_workflow()["env"],
         "GITHUB_SHA": "head",
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
