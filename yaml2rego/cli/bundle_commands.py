@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from yaml2rego.bundle import SigningOptions, bundle_policies, describe_signature, read_bundle
-from yaml2rego.cli._base import fail, handle_errors, main
+from yaml2rego.cli._base import fail, main
 from yaml2rego.diff import diff_sources, format_markdown, format_text
 from yaml2rego.errors import HistoryError, SignatureError
 from yaml2rego.history import (
@@ -86,7 +86,6 @@ def _issued_at(value: str | None) -> int | None:
 @click.option(
     "--author", default=lambda: os.environ.get("USER"), help="Author recorded in the history [default: $USER]."
 )
-@handle_errors
 def bundle_command(
     policies: tuple[str, ...],
     output: str,
@@ -143,7 +142,6 @@ def bundle_command(
 @_algorithm
 @click.option("--scope", help="Expected signed scope (must match exactly, as in OPA).")
 @click.option("--exclude-files-verify", "exclude", multiple=True, help="Member pattern not to verify (repeatable).")
-@handle_errors
 def verify_command(
     bundle_file: str, verification_key: str, algorithm: str, scope: str | None, exclude: tuple[str, ...]
 ) -> None:
@@ -169,7 +167,6 @@ def verify_command(
 @_algorithm
 @click.option("--scope", help="Expected signed scope when verifying.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@handle_errors
 def inspect_command(
     bundle_file: str, verification_key: str | None, algorithm: str, scope: str | None, output_format: str
 ) -> None:
@@ -263,7 +260,6 @@ def history() -> None:
 @history.command("show")
 @_history_file
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@handle_errors
 def history_show(history_file: str, output_format: str) -> None:
     """Print every entry, oldest first (unverified; see `history verify`).
 
@@ -285,7 +281,6 @@ def history_show(history_file: str, output_format: str) -> None:
 @click.option("--verification-key", required=True, help="Public key (PEM) or HMAC secret: a file, else the text.")
 @_algorithm
 @click.option("--expected-head", help="Hash of the last entry as kept elsewhere; catches entries cut off the end.")
-@handle_errors
 def history_verify(history_file: str, verification_key: str, algorithm: str, expected_head: str | None) -> None:
     """Check every entry's hash, signature, chain link and sequence; say where the history was altered.
 
@@ -303,7 +298,6 @@ def history_verify(history_file: str, verification_key: str, algorithm: str, exp
 @_history_file
 @click.option("--verification-key", help="Verify the whole history first (recommended for audits).")
 @_algorithm
-@handle_errors
 def history_active_at(moment: str, history_file: str, verification_key: str | None, algorithm: str) -> None:
     """Which policy was active at MOMENT (RFC 3339), who approved it, and which bundle it was.
 
@@ -332,7 +326,6 @@ def history_active_at(moment: str, history_file: str, verification_key: str | No
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@handle_errors
 def diff_command(old: str, new: str, output_format: str) -> None:
     """What changed per agent from OLD to NEW (YAML files or directories, compiled output, data.json, or bundles).
 
@@ -368,7 +361,6 @@ def opa() -> None:
     type=click.Path(file_okay=False, exists=True),
     help="Folder with config.yaml and nginx.conf [default: the opa/ folder of this checkout].",
 )
-@handle_errors
 def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None, config_dir: str | None) -> None:
     """Start OPA polling signed bundles from BUNDLE_DIR (served by nginx) with opa/config.yaml.
 
@@ -391,7 +383,6 @@ def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None,
 
 
 @opa.command("down")
-@handle_errors
 def opa_down() -> None:
     """Remove the containers started by `yaml2rego opa up`."""
     from yaml2rego.opa_docker import stop_local_opa

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import fail, handle_errors, main
+from yaml2rego.cli._base import fail, main
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.errors import PolicyError, Yaml2RegoError
 from yaml2rego.loader import load_policies
@@ -34,7 +34,6 @@ def _load(policies: tuple[str, ...]) -> PolicySet:
 
 @main.command()
 @policy_paths
-@handle_errors
 def check(policies: tuple[str, ...]) -> None:
     """Validate boundary files; print errors as file:line:col: message.
 
@@ -50,7 +49,6 @@ def check(policies: tuple[str, ...]) -> None:
 @policy_paths
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--policy-version", help="Version stamped in every decision (default: a content digest).")
-@handle_errors
 def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str | None) -> None:
     """Write Rego modules, data and tests into a directory loadable by `opa run --server DIR` and `opa test DIR`.
 
@@ -82,7 +80,6 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
     "--opa-url", help="Evaluate on a running OPA (e.g. http://127.0.0.1:8181) instead of the embedded engine."
 )
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for OPA.")
-@handle_errors
 def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None, timeout: float) -> None:
     """Print one decision per input as JSON lines, in input order.
 
@@ -122,7 +119,6 @@ def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None
 @click.option("--coverage/--no-coverage", default=True, show_default=True, help="Report coverage of the Rego.")
 @click.option("--threshold", type=float, default=0.0, help="Fail when coverage (percent) is below this.")
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
-@handle_errors
 def test_command(
     policies: tuple[str, ...], engine: str, output_format: str, coverage: bool, threshold: float, verbose: bool
 ) -> None:
@@ -199,7 +195,6 @@ def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
     show_default=True,
     help="rego: the generated review module; markdown: a table of rules with their controls and sources.",
 )
-@handle_errors
 def show_command(policies: tuple[str, ...], agent_id: str, output_format: str) -> None:
     """Show the policy for one agent, as reviewers and auditors read it.
 
