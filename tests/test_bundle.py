@@ -233,7 +233,7 @@ def test_cli_bundle_verify_and_inspect(tmp_path: Path, rsa_key_files: tuple[Path
         "--note", "tightened admin", "--signing-key", rsa_key_files[0], "--key-id", "prod", "--signed-at", "0",
     )  # fmt: skip
     assert built.exit_code == 0, built.output
-    assert built.output.startswith(f"wrote {output}: revision v2, 1 agent(s), signed RS256 (kid prod), sha256:")
+    assert built.output.startswith(f"wrote {output}: revision v2, 1 agent, signed RS256 (kid prod), sha256:")
 
     verified = _run("verify", output, "--verification-key", rsa_key_files[1])
     assert verified.exit_code == 0, verified.output

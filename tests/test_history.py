@@ -289,6 +289,25 @@ def test_cli_history_verify_ok_and_tampered(history: Path, public_key_file: Path
     assert "  - line 2 (seq 2, revision v2): content does not match its hash (entry edited)" in result.output
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "does not exist"), ("", "holds no entries")],
+    ids=["missing", "empty"],
+)
+def test_cli_history_verify_fails_when_there_is_nothing_to_verify(
+    tmp_path: Path, public_key_file: Path, content: str | None, problem: str
+) -> None:
+    """A mistyped path or an empty file is no proof of an unaltered history: exit 1, never `ok`."""
+    target = tmp_path / "history.jsonl"
+    if content is not None:
+        target.write_text(content)
+    result = _run("history", "verify", "--history", target, "--verification-key", public_key_file)
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: policy history {target} {problem}: there is nothing to verify\n",
+    )
+
+
 def test_cli_active_at_answers_in_one_command(history: Path, public_key_file: Path) -> None:
     result = _run(
         "history", "active-at", "2026-11-06T00:00:00Z", "--history", history, "--verification-key", public_key_file

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from yaml2rego.bundle import SigningOptions, bundle_policies, describe_signature, read_bundle
-from yaml2rego.cli._base import fail, main
+from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.diff import diff_sources, format_markdown, format_text
 from yaml2rego.errors import HistoryError, SignatureError
 from yaml2rego.history import (
@@ -130,7 +130,8 @@ def bundle_command(
     )
     bundle.write(output)
     signed = f"signed {algorithm}" + (f" (kid {key_id})" if key_id else "") if signing else "unsigned"
-    click.echo(f"wrote {output}: revision {bundle.revision}, {len(bundle.agents)} agent(s), {signed}, {bundle.digest}")
+    agents = count_of(len(bundle.agents), "agent")
+    click.echo(f"wrote {output}: revision {bundle.revision}, {agents}, {signed}, {bundle.digest}")
     if history_file and key is not None:
         entry = append_entry(history_file, bundle, key=key, algorithm=algorithm, key_id=key_id, author=author)
         click.echo(f"recorded history entry #{entry.seq} in {history_file} ({entry.hash})")
@@ -288,9 +289,13 @@ def history_verify(history_file: str, verification_key: str, algorithm: str, exp
     Example:
       yaml2rego history verify --verification-key keys/public.pem
     """
+    # Nothing verified is no proof: a mistyped path or an empty file fails as loudly as an altered history.
+    if not Path(history_file).is_file():
+        fail(f"error: policy history {history_file} does not exist: there is nothing to verify")
     entries = verify_history(history_file, load_key(verification_key), algorithm=algorithm, expected_head=expected_head)
-    head = entries[-1].hash if entries else "(empty)"
-    click.echo(f"ok: {history_file}: {len(entries)} entries verified, head {head}")
+    if not entries:
+        fail(f"error: policy history {history_file} holds no entries: there is nothing to verify")
+    click.echo(f"ok: {history_file}: {count_of(len(entries), 'entry', 'entries')} verified, head {entries[-1].hash}")
 
 
 @history.command("active-at")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import fail, main
+from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.errors import PolicyError, Yaml2RegoError
 from yaml2rego.loader import load_policies
@@ -61,7 +61,7 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
     removed = _remove_stale_files(Path(out_dir), compiled)
     compiled.write(out_dir)
     click.echo(
-        f"wrote {len(compiled.files)} files for {len(compiled.policy_set)} agents to {out_dir} "
+        f"wrote {count_of(len(compiled.files), 'file')} for {count_of(len(compiled.policy_set), 'agent')} to {out_dir} "
         f"(policy_version {compiled.policy_version})" + (f"; removed {removed} stale files" if removed else "")
     )
 
