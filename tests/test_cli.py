@@ -257,3 +257,22 @@ def test_approvals_list_on_a_missing_store_is_an_error_not_an_empty_list(runner:
         result.output
         == f"error: no approval store at {missing}: no request was opened there yet, or the path is wrong\n"
     )
+
+
+def test_compile_refuses_a_directory_holding_an_older_output_below_it(runner: CliRunner, tmp_path: Path) -> None:
+    """`-o build` over an earlier `-o build/policy`: OPA would load both trees, so nothing would load."""
+    assert runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(tmp_path / "build" / "policy")]).exit_code == 0
+    result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"error: {tmp_path / 'build'} already holds files that are not part of this output "
+        "(policy/agent_boundary/conditions/conditions.rego, "
+    )
+    assert not (tmp_path / "build" / "agent_boundary").exists()
+
+
+@pytest.mark.parametrize("threshold", ["-1", "150"])
+def test_test_refuses_a_coverage_threshold_outside_0_to_100(runner: CliRunner, threshold: str) -> None:
+    result = runner.invoke(main, ["test", str(SEED_POLICY), "--coverage", "--threshold", threshold])
+    assert result.exit_code == 2
+    assert "is not in the range 0<=x<=100" in result.output

@@ -349,6 +349,34 @@ def test_cli_bundle_appends_to_the_history(tmp_path: Path, keys: tuple[bytes, by
     assert entry.agents_changed["added"] == ["support_agent_1"]
 
 
+@pytest.mark.parametrize("login", ["ops", None], ids=["login-name", "no-login-name"])
+def test_cli_bundle_history_author_defaults_to_the_login_name_and_is_never_anonymous(
+    tmp_path: Path, keys: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch, login: str | None
+) -> None:
+    """Without --author the entry names the login (not `$USER` alone); with no login known, bundle refuses."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    if login is not None:
+        monkeypatch.setenv("LOGNAME", login)
+    else:
+        monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    private = tmp_path / "private.pem"
+    private.write_bytes(keys[0])
+    seed = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
+    history_file = tmp_path / "h.jsonl"
+    result = _run("bundle", seed, "-o", tmp_path / "b.tar.gz", "--signing-key", private, "--history", history_file)
+    if login is None:
+        assert (result.exit_code, result.output) == (
+            1,
+            "error: --history needs an author and no login name is known: pass --author\n",
+        )
+        assert not history_file.exists()
+    else:
+        assert result.exit_code == 0, result.output
+        (entry,) = verify_history(history_file, keys[1])
+        assert entry.author == "ops"
+
+
 def test_cli_bundle_refuses_to_build_on_a_tampered_history(
     tmp_path: Path, history: Path, keys: tuple[bytes, bytes]
 ) -> None:

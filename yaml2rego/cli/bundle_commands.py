@@ -6,8 +6,8 @@ any change loosens a boundary (so CI can require a reviewer).
 
 from __future__ import annotations
 
+import getpass
 import json
-import os
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,14 @@ _history_file = click.option(
 )
 
 
+def _login_name() -> str | None:
+    """The login name (LOGNAME, USER, LNAME, USERNAME, then the password database), or None when none is known."""
+    try:
+        return getpass.getuser() or None
+    except (KeyError, OSError):
+        return None
+
+
 def _issued_at(value: str | None) -> int | None:
     """``--signed-at`` / SOURCE_DATE_EPOCH: seconds since the epoch or an RFC 3339 time."""
     if not value:
@@ -83,9 +91,7 @@ def _issued_at(value: str | None) -> int | None:
     help="Fixed `iat` (epoch seconds or RFC 3339) for reproducible signed bundles [env: SOURCE_DATE_EPOCH].",
 )
 @click.option("--history", "history_file", type=click.Path(dir_okay=False), help="Append an entry to this history.")
-@click.option(
-    "--author", default=lambda: os.environ.get("USER"), help="Author recorded in the history [default: $USER]."
-)
+@click.option("--author", help="Author recorded in the history [default: the login name].")
 def bundle_command(
     policies: tuple[str, ...],
     output: str,
@@ -112,6 +118,11 @@ def bundle_command(
     """
     if history_file and not signing_key:
         fail("error: --history needs --signing-key: history entries are signed with the bundle key")
+    if history_file:
+        author = author or _login_name()
+        if not author:
+            # CC8.1 asks who made each change: an anonymous entry would record a change nobody can answer for.
+            fail("error: --history needs an author and no login name is known: pass --author")
     key = load_key(Path(signing_key)) if signing_key else None
     if history_file and key is not None:
         # Refuse before writing anything: a bundle that cannot be recorded should not be shipped.

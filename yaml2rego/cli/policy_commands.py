@@ -12,7 +12,7 @@ import click
 
 from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
-from yaml2rego.errors import PolicyError, Yaml2RegoError
+from yaml2rego.errors import CompileError, PolicyError, Yaml2RegoError
 from yaml2rego.loader import load_policies
 from yaml2rego.model import PolicySet
 
@@ -58,6 +58,7 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
       opa test build/policy
     """
     compiled = compile_policy_set(_load(policies), policy_version=policy_version)
+    _refuse_foreign_policy_files(Path(out_dir))
     removed = _remove_stale_files(Path(out_dir), compiled)
     compiled.write(out_dir)
     click.echo(
@@ -117,7 +118,12 @@ def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None
     "--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True
 )
 @click.option("--coverage/--no-coverage", default=True, show_default=True, help="Report coverage of the Rego.")
-@click.option("--threshold", type=float, default=0.0, help="Fail when coverage (percent) is below this.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    help="Fail when coverage (percent, 0 to 100) is below this.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
 def test_command(
     policies: tuple[str, ...], engine: str, output_format: str, coverage: bool, threshold: float, verbose: bool
@@ -166,6 +172,33 @@ def _read_inputs(text: str, name: str) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
         except json.JSONDecodeError as error:
             raise Yaml2RegoError(f"{name}:{number}:{error.colno}: not JSON: {error.msg}") from error
+
+
+# The files `opa run DIR`, `opa test DIR` and `opa check DIR` load from a directory tree.
+_FILES_OPA_LOADS = (".rego", ".json", ".yaml", ".yml")
+
+
+def _refuse_foreign_policy_files(out_dir: Path) -> None:
+    """Refuse an output directory holding policy or data files of something else (an older `-o DIR/policy`, say).
+
+    OPA loads every Rego and data file below the directory, so they would be compiled together with this output:
+    duplicate packages or conflicting data, and nothing loads.
+    """
+    if not out_dir.is_dir():
+        return
+    foreign = sorted(
+        path.relative_to(out_dir).as_posix()
+        for path in out_dir.rglob("*")
+        if path.is_file()
+        and path.suffix in _FILES_OPA_LOADS
+        and path.relative_to(out_dir).parts[0] not in _OUTPUT_ROOTS
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise CompileError(
+            f"{out_dir} already holds files that are not part of this output ({shown}); OPA would load them "
+            "together with it: choose an empty directory or remove them"
+        )
 
 
 def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
