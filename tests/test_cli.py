@@ -276,3 +276,31 @@ def test_test_refuses_a_coverage_threshold_outside_0_to_100(runner: CliRunner, t
     result = runner.invoke(main, ["test", str(SEED_POLICY), "--coverage", "--threshold", threshold])
     assert result.exit_code == 2
     assert "is not in the range 0<=x<=100" in result.output
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`yaml2rego eval … | head -1`: a closed pipe is exit 1 with nothing on stderr, not `error: Broken pipe`."""
+    import subprocess
+    import sys
+
+    calls = tmp_path / "calls.jsonl"
+    line = json.dumps({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"})
+    calls.write_text((line + "\n") * 5000)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from yaml2rego.cli import main; main()",
+            "eval",
+            str(SEED_POLICY),
+            "--input",
+            str(calls),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert json.loads(process.stdout.readline())["decision"] == "allow"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert (process.wait(timeout=60), stderr) == (1, b"")

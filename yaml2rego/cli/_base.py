@@ -12,6 +12,7 @@ Every command runs inside :class:`ErrorMappingGroup.invoke`, so no command handl
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -64,6 +65,12 @@ class ErrorMappingGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`yaml2rego eval … | head`): nothing left to say, and no one to say it to. Point
+            # stdout at /dev/null so the interpreter's final flush does not complain either.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(EXIT_ERROR) from None
         except Exception as error:
             if os.environ.get("YAML2REGO_DEBUG"):
                 raise
