@@ -74,7 +74,7 @@ class AuthorizationService:
         self._pb = require("envoy.service.auth.v3.external_auth_pb2", "envoy")
         self._base = require("envoy.config.core.v3.base_pb2", "envoy")
 
-    def Check(self, request: Any, context: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+    def Check(self, request: Any, context: Any) -> Any:  # the gRPC method's name
         try:
             decision = self.guard.check(check_request_call(request, self.identity))
             return self._denied(decision) if decision.blocked else self._allowed(decision)
@@ -143,17 +143,21 @@ def header_text(value: str) -> str:
 class ExtAuthzServer:
     """A running gRPC ext_authz server: ``port`` is the port it listens on; ``stop()`` ends it."""
 
-    def __init__(self, server: Any, address: str, port: int) -> None:
+    def __init__(self, server: Any, address: str, port: int, workers: ThreadPoolExecutor) -> None:
         self.server = server
         self.address = address
         self.port = port
+        self._workers = workers
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the server stops (or ``timeout`` passes)."""
         return bool(self.server.wait_for_termination(timeout))
 
     def stop(self, grace: float | None = 1.0) -> None:
+        """Stop answering (requests in flight get ``grace`` seconds), then end the worker threads: each releases its
+        own regorus engine as it exits, since one may only be dropped by the thread that made it."""
         self.server.stop(grace).wait()
+        self._workers.shutdown(wait=True)
 
     def __enter__(self) -> ExtAuthzServer:
         return self
@@ -178,12 +182,14 @@ def serve(
     """
     grpc = require("grpc", "envoy")
     services = require("envoy.service.auth.v3.external_auth_pb2_grpc", "envoy")
-    server = grpc.server(ThreadPoolExecutor(max_workers, "yaml2rego-envoy"), options=list((options or {}).items()))
+    workers = ThreadPoolExecutor(max_workers, "yaml2rego-envoy")
+    server = grpc.server(workers, options=list((options or {}).items()))
     services.add_AuthorizationServicer_to_server(AuthorizationService(guard, identity), server)
     try:
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc raises a bare RuntimeError for an address it cannot bind
+        workers.shutdown(wait=False)
         raise OSError(f"envoy ext_authz: cannot listen on {address}: {exc}") from exc
     server.start()
     log.info("envoy ext_authz service listening on %s (port %d)", address, port)
-    return ExtAuthzServer(server, address, port)
+    return ExtAuthzServer(server, address, port, workers)

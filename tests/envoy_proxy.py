@@ -36,7 +36,7 @@ def find_envoy() -> str | None:
 
 def envoy_config(listen: int, admin: int, upstream: int, authz: int, agent_id: str | None = None) -> dict[str, Any]:
     """``opa/envoy/envoy.yaml`` with every port replaced (and the sidecar's agent id, when given)."""
-    config = yaml.safe_load(ENVOY_CONFIG.read_text(encoding="utf-8"))
+    config: dict[str, Any] = yaml.safe_load(ENVOY_CONFIG.read_text(encoding="utf-8"))
     config["admin"]["address"]["socket_address"]["port_value"] = admin
     (listener,) = config["static_resources"]["listeners"]
     listener["address"]["socket_address"]["port_value"] = listen
