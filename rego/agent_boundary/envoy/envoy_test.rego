@@ -22,9 +22,38 @@ _agent(agent_id, mode) := {
 	"rate_limits": [],
 }
 
+# Redacts e-mail addresses in the body of POST /notes/ and card numbers in the results of GET /cards/*.
+_notes := {
+	"agent_id": "notes_agent", "mode": "enforce", "source": "notes.yaml",
+	"allowed_endpoints": [
+		{
+			"rule": "allowed_endpoints[0]", "source": "notes.yaml:4", "method": "POST", "pattern": "/notes/",
+			"prefix": "/notes/", "match": "exact", "regex": `^/notes$`,
+		},
+		{
+			"rule": "allowed_endpoints[1]", "source": "notes.yaml:6", "method": "GET", "pattern": "/cards/*",
+			"prefix": "/cards/", "match": "subtree", "regex": `^/cards(?:/[^/]+)*$`,
+		},
+	],
+	"denied_endpoints": [], "input_validation": [], "rate_limits": [],
+	"sanitize": [
+		{
+			"rule": "sanitize[0]", "source": "notes.yaml:9", "method": "*", "pattern": "/notes/", "prefix": "/notes/",
+			"match": "exact", "regex": `^/notes$`, "detector": "email", "fields": [["body"]], "apply_to": ["request"],
+			"flag_regex": `[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`,
+		},
+		{
+			"rule": "sanitize[1]", "source": "notes.yaml:11", "method": "*", "pattern": "/cards/*", "prefix": "/cards/",
+			"match": "subtree", "regex": `^/cards(?:/[^/]+)*$`, "detector": "card", "fields": [["body"]],
+			"apply_to": ["result"], "flag_regex": `[0-9](?:[ -]?[0-9]){12,18}`,
+		},
+	],
+}
+
 _boundaries := {"policy_version": "sha256:e1", "agents": {
 	"support_agent_1": _agent("support_agent_1", "enforce"),
 	"shadow_agent": _agent("shadow_agent", "shadow"),
+	"notes_agent": _notes,
 }}
 
 # A CheckRequest as OPA's Envoy plugin hands it over (protojson field names), from the sidecar of `agent`.
@@ -97,7 +126,9 @@ test_a_shadow_agent_is_not_blocked if {
 }
 
 test_the_kill_switch_blocks_a_shadow_agent_too if {
-	answer := _answer(_check("shadow_agent", "GET", "/api/customer/v1/42")) with data.agent_boundary_runtime.suspended as {"shadow_agent": {"reason": "incident"}}
+	suspended := {"shadow_agent": {"reason": "incident"}}
+	request := _check("shadow_agent", "GET", "/api/customer/v1/42")
+	answer := _answer(request) with data.agent_boundary_runtime.suspended as suspended
 	answer.allowed == false
 	answer.headers["x-agent-boundary-codes"] == "agent_suspended"
 }
@@ -105,7 +136,31 @@ test_the_kill_switch_blocks_a_shadow_agent_too if {
 test_header_values_are_printable_ascii_and_bounded if {
 	reason := _answer(_check("support_agent_1", "GET", "/api/caf\u00e9")).headers["x-agent-boundary-reason"]
 	startswith(reason, "GET /api/caf? ")
-	long := _answer(_check("support_agent_1", "GET", concat("", ["/", concat("", [x | some _ in numbers.range(1, 1100); x := "a"])])))
+	segment := concat("", [x | some _ in numbers.range(1, 1100); x := "a"])
+	long := _answer(_check("support_agent_1", "GET", concat("", ["/", segment])))
 	count(long.headers["x-agent-boundary-reason"]) == 1024
 	endswith(long.headers["x-agent-boundary-reason"], "...")
+}
+
+test_a_call_that_needs_redacting_is_refused if {
+	note := json.patch(_check("notes_agent", "POST", "/notes/"), [{
+		"op": "add", "path": "/attributes/request/http/body",
+		"value": `{"text": "mail me at a@example.com"}`,
+	}])
+	refused := _answer(note)
+	refused.allowed == false
+	refused.headers["x-agent-boundary-decision"] == "sanitize"
+	refused.headers["x-agent-boundary-reason"] == concat(", ", [
+		"the boundary redacts fields of this request (sanitize[0])",
+		"which Envoy ext_authz cannot do",
+	])
+	refused.headers["x-agent-boundary-codes"] == "sensitive_data_redacted,redaction_unsupported"
+	result := _answer(_check("notes_agent", "GET", "/cards/7"))
+	result.allowed == false
+	result.headers["x-agent-boundary-decision"] == "allow"
+	result.headers["x-agent-boundary-reason"] == concat(", ", [
+		"the boundary redacts this call's result (sanitize[1])",
+		"which Envoy ext_authz cannot do",
+	])
+	json.unmarshal(result.body).codes == ["redaction_unsupported"]
 }
