@@ -35,6 +35,7 @@ __all__ = [
     "AuthorizationService",
     "ExtAuthzServer",
     "check_request_call",
+    "context_agent_id",
     "header_text",
     "redaction_needed",
     "serve",

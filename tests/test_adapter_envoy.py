@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import EXAMPLES, SEED_POLICY
 from tests.envoy_proxy import Upstream, envoy_config, find_envoy, free_port, running_envoy
 from yaml2rego.adapters import ApprovalService, Guard, MemorySink, verify_records
-from yaml2rego.adapters.envoy import ExtAuthzServer, check_request_call, header_text, serve
+from yaml2rego.adapters.envoy import ExtAuthzServer, check_request_call, context_agent_id, header_text, serve
 
 auth = pytest.importorskip("envoy.service.auth.v3.external_auth_pb2", reason="needs pip install 'yaml2rego[envoy]'")
 
@@ -358,6 +358,32 @@ def test_the_agent_cannot_pass_for_another_agent(
     assert seen["headers"]["x-agent-boundary-decision"] == "allow"
     assert service[0].flush(5.0)
     assert {record["agent_id"] for record in service[1].records} == {AGENT}
+
+
+@needs_envoy
+def test_credentials_of_the_agent_never_reach_the_ext_authz_service(
+    sidecars: dict[str, Sidecar], service: tuple[Guard, MemorySink, ExtAuthzServer]
+) -> None:
+    """allowed_headers: the check request carries only the headers the decision reads; the upstream gets them all."""
+    seen: list[dict[str, str]] = []
+
+    def recording_identity(request: Any) -> str | None:
+        seen.append(dict(request.attributes.request.http.headers))
+        return context_agent_id(request)
+
+    sidecar = sidecars[AGENT]
+    service[2].stop()
+    credentials = {"authorization": "Bearer s3cret", "cookie": "session=s3cret", "content-type": "application/json"}
+    with serve(service[0], f"127.0.0.1:{sidecar.authz_port}", identity=recording_identity):
+        assert sidecar.send("GET", "/api/customer/v1/42", headers=credentials).status == 200
+    (headers,) = seen
+    assert "s3cret" not in json.dumps(headers)
+    assert headers["content-type"] == "application/json"
+    (forwarded,) = sidecar.upstream.requests
+    assert (forwarded["headers"]["authorization"], forwarded["headers"]["cookie"]) == (
+        "Bearer s3cret",
+        "session=s3cret",
+    )
 
 
 @needs_envoy
