@@ -32,10 +32,12 @@ AGENT = "support_agent_1"
 TICKET = {"customer_id": "3f2b8c1e-9a7d-4c5e-8f1a-2b3c4d5e6f70", "priority": "high"}
 
 
-def check_request(method: str, path: str, *, agent: str | None = AGENT, body: str = "", **headers: str) -> Any:
+def check_request(
+    method: str, path: str, *, agent: str | None = AGENT, body: str = "", raw_body: bytes = b"", **headers: str
+) -> Any:
     request = auth.CheckRequest()
     http = request.attributes.request.http
-    http.method, http.path, http.host, http.body = method, path, "crm.internal", body
+    http.method, http.path, http.host, http.body, http.raw_body = method, path, "crm.internal", body, raw_body
     http.headers.update({key.replace("_", "-"): value for key, value in headers.items()})
     if agent is not None:
         request.attributes.context_extensions["agent_id"] = agent
@@ -80,6 +82,10 @@ CASES = [
     pytest.param(check_request("POST", "/api/ticket/v1/", body=json.dumps(TICKET)), True, None, id="valid-body"),
     pytest.param(check_request("POST", "/api/ticket/v1/", body=json.dumps({**TICKET, "priority": "urgent"})), False,
                  "invalid_input", id="invalid-body"),
+    pytest.param(check_request("POST", "/api/ticket/v1/", raw_body=json.dumps({**TICKET, "priority": "x"}).encode()),
+                 False, "invalid_input", id="invalid-body-packed-as-bytes"),
+    pytest.param(check_request("POST", "/api/ticket/v1/", raw_body=json.dumps(TICKET).encode()), True, None,
+                 id="valid-body-packed-as-bytes"),
     pytest.param(check_request("POST", "/notes/", agent="notes_agent", body='{"text": "a@example.com"}'), False,
                  "redaction_unsupported", id="request-redaction"),
     pytest.param(check_request("GET", "/cards/7", agent="notes_agent"), False, "redaction_unsupported",

@@ -13,7 +13,7 @@ package agent_boundary.envoy
 # title: The call
 # description: |
 #   The decision input for the Envoy request: `{agent_id, method, path, host?, body?}`, the method and path as Envoy
-#   forwards them upstream. A missing or non-string field becomes null, which the decision refuses (invalid_request).
+#   forwards them upstream, the body from `body` or (pack_as_bytes) `rawBody`. A missing or non-string field becomes null, which the decision refuses (invalid_request).
 call := object.union(object.union(_required, _host), _body)
 
 # METADATA
@@ -64,6 +64,11 @@ default _body := {}
 _body := {"body": _http.body} if {
 	is_string(_http.body)
 	_http.body != ""
+} else := {"body": base64.decode(_http.rawBody)} if {
+	# With with_request_body.pack_as_bytes the body arrives as `rawBody` (base64 in protojson): it is decided on all
+	# the same, so a body can never skip the payload limit or the field rules by the way Envoy packs it.
+	is_string(_http.rawBody)
+	_http.rawBody != ""
 }
 
 # The string at `path` in the input, or null: defined for any input, so `call` always is.

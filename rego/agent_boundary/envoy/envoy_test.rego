@@ -81,6 +81,15 @@ test_the_envoy_request_becomes_the_decision_input if {
 	}
 }
 
+test_a_body_packed_as_bytes_is_decided_too if {
+	request := json.patch(_check("support_agent_1", "POST", "/api/ticket/v1/"), [{
+		"op": "add", "path": "/attributes/request/http/rawBody",
+		"value": base64.encode(`{"priority": "low"}`),
+	}])
+	call := envoy.call with input as request
+	call.body == `{"priority": "low"}`
+}
+
 test_a_missing_field_becomes_null_and_is_refused if {
 	every request in [{}, "not an object", {"attributes": "x"}, {"attributes": {"request": {"http": {"path": 7}}}}] {
 		envoy.call == {"agent_id": null, "method": null, "path": null} with input as request
