@@ -41,7 +41,7 @@ from yaml2rego.adapters.decision import (
 )
 from yaml2rego.adapters.enforcement import Enforcement, fill_destination, sanitize_call, without_token
 from yaml2rego.adapters.limits import RateLimitStore
-from yaml2rego.adapters.records import HashChain, build_record, input_digest
+from yaml2rego.adapters.records import CheckpointKey, build_record, input_digest
 from yaml2rego.adapters.sinks.base import Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.adapters.sinks.otel import current_trace
@@ -73,6 +73,10 @@ class Guard:
         tracing: bool | None = None,
         timeout: float | None = None,
         approvals: ApprovalService | None = None,
+        durability: str = "logged",
+        checkpoint_key: Any = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 10.0,
     ) -> None:
         self.engine = engine
         # For engines without a deadline of their own: each decision runs in a worker thread and is abandoned (a
@@ -86,13 +90,17 @@ class Guard:
         self.enforcement = Enforcement(self.store, approvals, RATE_LIMIT_WINDOW_S)
         self.log_bodies = log_bodies
         self.tracing = any(getattr(s, "name", "") == "otel" for s in sinks) if tracing is None else tracing
-        # A file sink that already holds records: the chain continues from its last record.
-        last = next((h for sink in sinks if isinstance(h := getattr(sink, "last_hash", lambda: None)(), str)), None)
+        # One record log (the file sink, else a log in `spool_dir`) that the other sinks ship from; `durability`
+        # says whether check() returns before or after its record is in it (docs/runtime.md, "Decision records").
+        key = checkpoint_key
         self.pipeline = RecordPipeline(
             sinks,
-            chain=HashChain(last) if last else HashChain(),
+            durability=durability,
             queue_size=queue_size,
             spool_dir=Path(spool_dir) if spool_dir is not None else None,
+            checkpoint_key=CheckpointKey(key) if key is not None and not isinstance(key, CheckpointKey) else key,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval=checkpoint_interval,
         )
         self._modes: dict[str, str] = {}
 
@@ -233,15 +241,19 @@ class Guard:
 
     def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> None:
         try:
-            trace = current_trace() if self.tracing else None
-            digest = input_digest(request)
-            if self.log_bodies:
-                # The body as it leaves: an enforced sanitize decision's redactions applied, never the raw values.
-                fields = sanitize_call(decision, fields)
-            record = build_record(fields, decision, digest=digest, trace=trace, log_body=self.log_bodies)
-            self.pipeline.submit(record)
+            trace = current_trace() if self.tracing else None  # the caller's span: only this thread knows it
+            log_bodies = self.log_bodies
+
+            def build() -> dict[str, Any]:
+                # Runs in the log's writer (the group-commit leader, or the record thread in async mode): the
+                # digest and the record's JSON are computed once, there.
+                shown = sanitize_call(decision, fields) if log_bodies else fields
+                return build_record(shown, decision, digest=input_digest(request), trace=trace, log_body=log_bodies)
+
+            self.pipeline.record(build)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
+            log.exception("the decision %s could not be recorded", decision.decision_id)
 
 
 def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from yaml2rego.adapters import Guard, JsonlFileSink, MemorySink, OtelSink, SplunkHecSink
+from yaml2rego.adapters import Guard, JsonlFileSink, MemorySink, OtelSink, SplunkHecSink, verify_file
 from yaml2rego.adapters.records import HashChain
 from yaml2rego.adapters.sinks import RecordPipeline, Spool
 
@@ -211,7 +211,8 @@ def test_spool_survives_reopen_and_cuts_a_torn_last_line(tmp_path: Path) -> None
     assert [record["decision_id"] for record in rest] == [f"d-{n:04d}" for n in range(4, 10)]
 
 
-def test_a_full_queue_spills_to_disk_and_loses_nothing(tmp_path: Path) -> None:
+def test_a_stuck_sink_holds_up_neither_the_log_nor_the_other_sinks(tmp_path: Path) -> None:
+    """Each sink ships from the log on its own cursor: a sink that blocks only delays itself."""
     gate = threading.Event()
 
     class GatedSink(MemorySink):
@@ -219,15 +220,17 @@ def test_a_full_queue_spills_to_disk_and_loses_nothing(tmp_path: Path) -> None:
             gate.wait(10)
             super().write(batch)
 
-    sink = GatedSink()
-    pipeline = RecordPipeline([sink], chain=HashChain(), queue_size=5, spool_dir=tmp_path / "overflow", batch_size=3)
+    stuck, free = GatedSink(), MemorySink()
+    pipeline = RecordPipeline([stuck, free], chain=HashChain(), queue_size=5, spool_dir=tmp_path, batch_size=3)
     for n in range(100):
-        pipeline.submit({"n": n})
-    assert pipeline.spilled > 0
+        pipeline.record({"n": n})
+    assert pipeline.pending() == 0  # every record is in the log when record() returns (durability "logged")
+    assert pipeline.shippers[1].flush(5) and [record["n"] for record in free.records] == list(range(100))
+    assert stuck.records == []
     gate.set()
     assert pipeline.flush(10)
     pipeline.close()
-    assert [record["n"] for record in sink.records] == list(range(100))
+    assert [record["n"] for record in stuck.records] == list(range(100))
 
 
 def test_file_sink_rejects_an_unknown_fsync_policy(tmp_path: Path) -> None:
@@ -294,25 +297,28 @@ def test_logs_ship_stops_with_a_clear_error_on_a_refused_token(hec: HecReceiver,
     assert len(hec.requests) == 1
 
 
-def test_records_that_overflowed_before_a_restart_are_delivered_first(tmp_path: Path) -> None:
+def test_records_logged_before_a_crash_reach_the_sink_after_a_restart(tmp_path: Path) -> None:
+    """The process dies while a sink is stuck: the next pipeline on the same log resumes that sink's cursor."""
     gate = threading.Event()
 
     class StuckSink(MemorySink):
         def write(self, batch: Any) -> None:
             gate.wait(0.5)
+            raise OSError("unreachable")
 
-    stuck = RecordPipeline([StuckSink()], queue_size=2, spool_dir=tmp_path, batch_size=1)
+    stuck = RecordPipeline([StuckSink()], spool_dir=tmp_path, batch_size=1)
     for n in range(10):
-        stuck.submit({"n": n})
-    assert stuck.spilled > 0
-    spilled = stuck.spilled
+        stuck.record({"n": n})
     stuck._closed.set()  # the process dies: no flush, no close
     sink = MemorySink()
     restarted = RecordPipeline([sink], spool_dir=tmp_path)
-    restarted.submit({"n": "new"})
+    restarted.record({"n": "new"})
     assert restarted.flush(5)
     restarted.close()
-    assert [record["n"] for record in sink.records] == [*range(10 - spilled, 10), "new"]
+    gate.set()
+    assert [record["n"] for record in sink.records] == [*range(10), "new"]
+    # Sealed once: one chain through the log, the restart continuing it.
+    assert verify_file(tmp_path / "records.jsonl").records == 11
 
 
 def test_records_still_queued_at_close_are_kept_for_the_next_start(tmp_path: Path) -> None:
