@@ -196,7 +196,7 @@ class OpaEngine:
                 connection.request(method, path, body=body, headers=self._headers)
                 response = connection.getresponse()
                 data = response.read(MAX_ANSWER_BYTES + 1)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 connection.close()
                 raise EngineUnavailable(f"OPA at {self.url} did not answer within {self.timeout}s") from None
             except (http.client.HTTPException, OSError) as exc:
