@@ -388,6 +388,7 @@ def verify_log(
     lines_seen = 0
     signed_lines = 0
     for name in files:
+        in_file = 0
         for number, text, record in _lines(name):
             problem = "the line is not a JSON object" if record is None else _record_problem(record, last)
             if problem and not text.endswith("\n"):
@@ -396,12 +397,13 @@ def verify_log(
                 problem = _checkpoint_problem(record, key)
             if problem:
                 report.ok, report.problem, report.file, report.line = False, problem, str(name), number
-                report.decision_id, report.broken_at = _id_of(record), report.records + report.checkpoints + 1
+                report.decision_id, report.broken_at = _id_of(record), in_file + 1
                 report.last_hash = last
                 return report
             assert record is not None
             last = str(record["hash"])
             lines_seen += 1
+            in_file += 1
             if "checkpoint" in record:
                 report.checkpoints += 1
                 signed_lines = lines_seen
