@@ -27,7 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from yaml2rego.adapters.approvals import ApprovalService
+from yaml2rego.adapters.approvals import ApprovalService, policy_asks_for_approval
 from yaml2rego.adapters.budgets import MemoryBudgetStore, RedisBudgetStore
 from yaml2rego.adapters.decision import (
     ENGINE_UNAVAILABLE,
@@ -48,7 +48,7 @@ from yaml2rego.adapters.sinks.otel import current_trace
 from yaml2rego.adapters.sinks.pipeline import RecordPipeline
 
 from yaml2rego.engines.base import Engine
-from yaml2rego.errors import EngineUnavailable, first_line
+from yaml2rego.errors import ApprovalError, EngineUnavailable, first_line
 
 __all__ = ["RATE_LIMIT_WINDOW_S", "Guard"]
 
@@ -78,6 +78,13 @@ class Guard:
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 10.0,
     ) -> None:
+        if approvals is None and policy_asks_for_approval(getattr(engine, "_data", None)):
+            # Only an approval service can grant an approval (a signed, single-use token naming its approver); an
+            # adapter resumed with "yes" must never run the call.
+            raise ApprovalError(
+                "the policy asks for human approval (requires_approval, an approval_needed condition or an "
+                "environment gate) but the guard has no approval service: pass approvals=ApprovalService(...)"
+            )
         self.engine = engine
         # For engines without a deadline of their own: each decision runs in a worker thread and is abandoned (a
         # fail-closed deny) after `timeout` seconds. The OPA engine has its own; the embedded one rarely needs it.

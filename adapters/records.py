@@ -172,9 +172,11 @@ def build_record(
         policy_version=decision.policy_version,
         mode=decision.mode,
     )
+    details = getattr(decision, "details", None) or {}
     if decision.approval_id is not None:
         record["approval_id"] = decision.approval_id
-    details = getattr(decision, "details", None) or {}
+        if details.get("approver"):
+            record["approver"] = details["approver"]  # who granted the approval this call ran under
     # What was redacted (field, detector, rule, count: never the value) and what the call cost against the budget.
     for key in ("redactions", "budget"):
         if details.get(key):
