@@ -390,8 +390,7 @@ def verify_log(
     lines_seen = 0
     signed_lines = 0
     for name in files:
-        in_file = 0
-        for number, text, record in _lines(name):
+        for in_file, (number, text, record) in enumerate(_lines(name)):
             problem = "the line is not a JSON object" if record is None else _record_problem(record, last)
             if problem and not text.endswith("\n"):
                 problem = "the last line is incomplete (a write was cut short)"
@@ -405,7 +404,6 @@ def verify_log(
             assert record is not None
             last = str(record["hash"])
             lines_seen += 1
-            in_file += 1
             if "checkpoint" in record:
                 report.checkpoints += 1
                 signed_lines = lines_seen

@@ -18,6 +18,7 @@ used by the sink, so it is not offered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -110,10 +111,8 @@ class HecReceiver:
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for connection in connections:  # a server that goes down drops its clients' keep-alive connections too
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def __enter__(self) -> HecReceiver:
         return self.start()

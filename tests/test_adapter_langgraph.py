@@ -259,9 +259,8 @@ def test_support_agent_example_runs_end_to_end(capsys: pytest.CaptureFixture[str
     assert statuses == [("lookup_order", "success"), ("delete_account", "error"), ("issue_refund", "success")]
     assert outcome["approval_request"]["tool"] == "issue_refund"
     decisions = [(r["decision"], r.get("approver")) for r in outcome["records"]]
-    assert decisions == [
-        ("allow", None), ("deny", None), ("approval_needed", None), ("approval_needed", None), ("allow", "on-call lead"),
-    ]  # fmt: skip
+    assert decisions == [("allow", None), ("deny", None), ("approval_needed", None), ("approval_needed", None),
+                         ("allow", "on-call lead")]  # fmt: skip
     assert "refunded 79.90 EUR on ORD-1001" in capsys.readouterr().out
 
 

@@ -86,12 +86,11 @@ def trickle_allow(handler: BaseHTTPRequestHandler) -> None:
 def test_a_trickling_server_is_a_recorded_deny_at_the_deadline(tmp_path: Path) -> None:
     """The timeout bounds the whole call: a per-read timeout would wait for the whole trickle (seconds) and allow."""
     log = tmp_path / "decisions.jsonl"
-    with serving(trickle_allow) as (url, _):
-        with Guard.from_opa(url, timeout=0.5, sinks=[JsonlFileSink(log)]) as guard:
-            started = time.monotonic()
-            decision = guard.check(CALL)
-            elapsed = time.monotonic() - started
-            recorded = [json.loads(line) for line in log.read_text().splitlines()]
+    with serving(trickle_allow) as (url, _), Guard.from_opa(url, timeout=0.5, sinks=[JsonlFileSink(log)]) as guard:
+        started = time.monotonic()
+        decision = guard.check(CALL)
+        elapsed = time.monotonic() - started
+        recorded = [json.loads(line) for line in log.read_text().splitlines()]
     assert decision.blocked and decision.codes == ["policy_engine_unavailable"]
     assert "did not answer within 0.5s" in decision.decision_reason
     # Recorded before check() returned (durability "logged"): the record is in the file at that moment.

@@ -376,3 +376,24 @@ def test_nothing_is_lost_under_load_with_a_tiny_queue_and_a_splunk_outage(hec: H
     assert sorted(written) == sorted(ids) and len(set(written)) == 1000
     assert hec.decision_ids() == written
     assert verify_file(log).ok
+
+
+def test_the_own_log_of_a_guard_without_a_file_sink_is_pruned_once_shipped(tmp_path: Path) -> None:
+    """No file sink: the log lives in spool_dir, rotates, and a rotated file goes once every sink has read past it."""
+    import yaml2rego.adapters.sinks.pipeline as pipeline_module
+
+    sink = MemorySink()
+    original = pipeline_module._OWN_LOG_BYTES
+    pipeline_module._OWN_LOG_BYTES = 2000
+    try:
+        pipeline = RecordPipeline([sink], spool_dir=tmp_path)
+        for n in range(200):
+            pipeline.record({"n": n, "pad": "x" * 50})
+            if n % 20 == 0:
+                assert pipeline.flush(5)
+        assert pipeline.flush(5)
+        pipeline.close()
+    finally:
+        pipeline_module._OWN_LOG_BYTES = original
+    assert [record["n"] for record in sink.records] == list(range(200))
+    assert len(list(tmp_path.glob("records.jsonl.*"))) <= 1

@@ -1,6 +1,6 @@
 """The JSON-lines file sink: an append-only audit log, one sealed record per line, with rotation and fsync policy.
 
-Rotation never renames a file that already has a name in the log's history: the full file gets the next free
+Rotation never renames a file that already has a name in the log's history: the full file gets the next
 ``<name>.<n>`` suffix (``decisions.jsonl.1``, ``decisions.jsonl.2``, …) and a new file is started; the hash chain
 runs on across files, so ``yaml2rego logs verify decisions.jsonl.1 decisions.jsonl.2 decisions.jsonl`` checks all.
 
@@ -64,6 +64,7 @@ class JsonlFileSink:
         self._fd = _open_append(self.path)
         self._size = os.fstat(self._fd).st_size
         self._closed = False
+        self.rotations = 0  # how many times this sink rotated (a reader of the log may then prune old files)
 
     def write(self, records: Sequence[Record]) -> None:
         self.write_encoded(records, [encode_record(record) for record in records])
@@ -151,12 +152,14 @@ class JsonlFileSink:
         if self.fsync != "never":
             os.fsync(self._fd)
         os.close(self._fd)
-        number = 1
-        while self.path.with_name(f"{self.path.name}.{number}").exists():
-            number += 1
+        # One past the highest suffix, not the first free one: rotated files stay in order even after older ones
+        # were deleted (readers of the log follow the suffixes).
+        rotated = self.files()[:-1]
+        number = int(rotated[-1].name.rsplit(".", 1)[1]) + 1 if rotated else 1
         os.replace(self.path, self.path.with_name(f"{self.path.name}.{number}"))
         self._fd = _open_append(self.path)
         self._size = 0
+        self.rotations += 1
 
     def _read_last_line(self) -> tuple[str | None, bool]:
         try:

@@ -46,6 +46,7 @@ Item = Record | Callable[[], Record]
 # for it; a larger number than this lets the writer keep up with a single busy caller (each yield can cost it a
 # whole switch interval).
 _YIELD_EVERY = 64
+_OWN_LOG_BYTES = 64 * 1024 * 1024
 
 
 class RecordPipeline:
@@ -79,14 +80,20 @@ class RecordPipeline:
         self.checkpoint_interval = checkpoint_interval
         sinks = list(sinks)
         self.log = next((sink for sink in sinks if isinstance(sink, JsonlFileSink)), None)
+        self._own_log = False
+        self._rotations_seen = 0
         others = [sink for sink in sinks if sink is not self.log]
         if self.log is None and others:
             directory = Path(spool_dir) if spool_dir is not None else Path(tempfile.mkdtemp(prefix="yaml2rego-log-"))
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.log = JsonlFileSink(directory / "records.jsonl", fsync="never")
+            # The log of its own when no file sink is given: rotated, and a rotated file goes once every shipper has
+            # read past it (a file sink's rotated files are the operator's audit trail and are never deleted).
+            self.log = JsonlFileSink(directory / "records.jsonl", fsync="never", max_bytes=_OWN_LOG_BYTES)
+            self._own_log = True
         self.sinks = sinks if self.log is None or self.log in sinks else [self.log, *sinks]
         last = self.log.last_hash() if self.log is not None else None
         self.chain = chain if chain is not None else (HashChain(last) if last else HashChain())
+        self._readers: list[LogReader] = []
         self.shippers = [self._shipper(sink, n, backoff) for n, sink in enumerate(others)]
         self._pending: list[Item] = []
         self._submitted = 0  # tickets handed out
@@ -206,6 +213,24 @@ class RecordPipeline:
         self._written = upto
         for shipper in self.shippers:
             shipper.notify()
+        if self._own_log and self.log.rotations != self._rotations_seen:
+            self._rotations_seen = self.log.rotations
+            self._prune()
+
+    def _prune(self) -> None:
+        """Delete the own log's rotated files that every shipper has read past."""
+        assert self.log is not None
+        inodes = {}
+        for path in self.log.files():
+            try:
+                inodes[os.stat(path).st_ino] = path
+            except FileNotFoundError:
+                continue
+        order = list(inodes)
+        positions = [order.index(reader.position[0]) for reader in self._readers if reader.position[0] in inodes]
+        oldest_needed = min(positions, default=len(order) - 1)
+        for inode in order[:oldest_needed]:
+            inodes[inode].unlink(missing_ok=True)
 
     def _checkpoint_due(self) -> bool:
         return (
@@ -242,11 +267,13 @@ class RecordPipeline:
         if cursor is None:
             # Beside the log, hidden: `decisions.jsonl.*` globs (rotated files) must not pick it up.
             cursor = self.log.path.parent / f".{self.log.path.name}.cursors" / f"{number}-{name}.json"
+        reader = LogReader(self.log, cursor)
+        self._readers.append(reader)
         return Shipper(
-            LogReader(self.log, cursor),
+            reader,
             deliver_to(sink),
             name=name,
             batch_size=int(getattr(sink, "batch_size", self.batch_size)),
             max_batch_bytes=int(getattr(sink, "max_batch_bytes", 800_000)),
-            backoff=tuple(getattr(sink, "backoff", backoff)),  # type: ignore[arg-type]
+            backoff=tuple(getattr(sink, "backoff", backoff)),
         )

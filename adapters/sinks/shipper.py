@@ -84,8 +84,12 @@ class LogReader:
         """Up to ``max_records`` complete lines after the cursor (crossing into newer files), and where they end."""
         with self._lock:
             inode, offset = self._position
-        files = self._inodes()
-        index = next((n for n, (_, ino) in enumerate(files) if ino == inode), None)
+        index = None
+        for _ in range(3):  # a rotation between listing the files and looking at them: list them again
+            files = self._inodes()
+            index = next((n for n, (_, ino) in enumerate(files) if ino == inode), None)
+            if index is not None:
+                break
         if index is None:
             # The cursor's file is gone (deleted after rotation): start at the oldest file there is.
             index, offset = 0, 0

@@ -77,11 +77,11 @@ class _Deadline:
         return super().send(data, flags)  # type: ignore[misc, no-any-return]
 
 
-class _DeadlineSocket(_Deadline, socket.socket):
+class _DeadlineSocket(_Deadline, socket.socket):  # the same methods, the deadline armed first
     pass
 
 
-class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
+class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):  # type: ignore[misc]
     pass
 
 
@@ -107,7 +107,8 @@ class _Connection(http.client.HTTPConnection):
         self.sock = sock
 
     def set_deadline(self, deadline: float) -> None:
-        self.sock.deadline = deadline
+        sock: Any = self.sock
+        sock.deadline = deadline
 
     def connect(self) -> None:  # http.client calls this only when no socket is open
         self.open(time.monotonic() + 10.0)
