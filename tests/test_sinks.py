@@ -398,3 +398,57 @@ def test_the_own_log_of_a_guard_without_a_file_sink_is_pruned_once_shipped(tmp_p
         pipeline_module._OWN_LOG_BYTES = original
     assert [record["n"] for record in sink.records] == list(range(200))
     assert rotations > 10 and len(list(tmp_path.glob("records.jsonl.*"))) <= 2
+
+
+def test_concurrent_calls_share_one_write_of_the_log(tmp_path: Path) -> None:
+    """Group commit: while one caller writes, the others' records wait and go out together in the next write."""
+    from tests.test_records import CALL, AllowAll
+
+    class SlowLog(JsonlFileSink):
+        writes = 0
+
+        def append(self, lines: Any, *, sync: bool = False) -> None:
+            SlowLog.writes += 1
+            time.sleep(0.005)  # a slow disk: the other callers queue up meanwhile
+            super().append(lines, sync=sync)
+
+    log = tmp_path / "decisions.jsonl"
+    with Guard(AllowAll(), sinks=[SlowLog(log)]) as guard:
+
+        def agent(n: int) -> None:
+            for step in range(25):
+                decision = guard.check({**CALL, "path": f"/api/ticket/v1/{n}/{step}"})
+                assert decision.decision_id in log.read_text()  # written before check() returned
+
+        threads = [threading.Thread(target=agent, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert verify_file(log).records == 200
+    assert SlowLog.writes < 100
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"durability": "sometimes"}, "durability must be one of logged, fsync, async", id="durability"),
+        pytest.param({"checkpoint_key": b"short"}, "at least 32 bytes", id="short-secret"),
+    ],
+)
+def test_bad_record_options_are_clear_errors(options: dict[str, Any], message: str) -> None:
+    from tests.test_records import AllowAll
+
+    with pytest.raises(Exception, match=message):
+        Guard(AllowAll(), sinks=[MemorySink()], **options)
+
+
+def test_async_durability_writes_everything_by_flush(tmp_path: Path) -> None:
+    from tests.test_records import CALL, AllowAll
+
+    log = tmp_path / "decisions.jsonl"
+    with Guard(AllowAll(), sinks=[JsonlFileSink(log)], durability="async", queue_size=16) as guard:
+        ids = [guard.check(CALL).decision_id for _ in range(100)]
+        assert guard.flush(5)
+        written = [json.loads(line)["decision_id"] for line in log.read_text().splitlines()]
+    assert written == ids
