@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from yaml2rego.adapters import Guard, JsonlFileSink, SplunkHecSink
+from yaml2rego.adapters import Guard, JsonlFileSink, Sink, SplunkHecSink
 
 CHECKPOINT_SECRET = b"crash-test-checkpoint-secret-0123456789"
 
@@ -38,7 +38,7 @@ class AllowAll:
 
 
 def main(run_dir: Path, run: int, threads: int, steps: int, hec_url: str, token: str) -> None:
-    sinks = [
+    sinks: list[Sink] = [
         JsonlFileSink(run_dir / "decisions.jsonl", fsync="never"),
         SplunkHecSink(hec_url, token, spool_dir=run_dir / "hec", batch_size=50, backoff=(0.02, 0.2), timeout=2.0),
     ]
