@@ -1,20 +1,25 @@
 """Guard overhead: what the guard adds on top of the engine's own decision time, at 10 to 10,000 agents.
 
-Run: ``python benchmarks/guard_overhead.py [--calls 3000] [--agents 10,100,1000,10000] [--extra-rules 0,50]``
+Run: ``python benchmarks/guard_overhead.py [--calls 3000] [--agents 10,100,1000,10000] [--extra-rules 0,50]
+[--rows embedded,durability,daemon] [--sustained 30000]``
 
 * Embedded engine: per call, the guard's time minus the engine's ``decide`` time (prepare the input, rate limits,
-  build and enqueue the record), next to the engine's decision time and the total. Shown with no sinks and with a
-  file sink plus a Splunk sink whose Splunk is down (records spool to disk in the background): the call path only
-  enqueues, so the two should match.
+  build, seal and write the record under the default ``durability="logged"``), next to the engine's decision time
+  and the total. Shown with no sinks and with a file sink plus a Splunk sink whose Splunk is down (the Splunk sink
+  ships from the file on its own thread, so the two should be close).
 * Endpoint rules per agent: the same at 10 agents whose boundary has extra allowed endpoints that the calls do not
   match (most rules are ruled out by a string test, so the decision grows little with them).
 * Decision cache (``Guard.from_policy(..., decision_cache=N)``): at 10 agents, where nearly every call repeats an
   earlier one, and at the largest size, where almost none does (what a miss costs). The rows above are uncached.
-* OPA daemon (when ``opa`` is on PATH or ``OPA_BIN`` is set): the guard's full latency next to a raw keep-alive HTTP
-  loop posting the same input to the same OPA. Without an opa binary the same rows run against a stand-in in another
-  process that serves OPA's Data API from the embedded engine (labelled ``stand-in``).
+* Durability: a sustained loop under ``async``, ``logged`` and ``fsync``: the overhead per call, how many records
+  were not yet in the log when the loop ended, and how long the final close took.
+* OPA daemon (when ``opa`` is on PATH or ``OPA_BIN`` is set): the guard's full latency next to a raw keep-alive
+  ``http.client`` loop posting the same input to the same ``opa run --server`` (the least any Python client can do).
+  Without an opa binary the same rows run against a stand-in in another process that serves OPA's Data API from the
+  embedded engine (labelled ``stand-in``).
 
-Targets: embedded overhead p99 < 0.5 ms; daemon within 1.25x of the raw loop; both flat from 10 to 10,000 agents.
+Targets: embedded overhead p99 < 0.5 ms; daemon p50 and p99 within 1.25x of the raw loop; both flat from 10 to 10,000
+agents; no record behind at the end of a sustained loop under ``logged``.
 This is a benchmark, not a test: it prints numbers and asserts nothing.
 """
 
