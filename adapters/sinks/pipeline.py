@@ -245,14 +245,13 @@ class RecordPipeline:
         return line
 
     def _run(self) -> None:
-        # Async mode: write whatever waits, a few milliseconds after the first record arrived (so a burst shares a
-        # write), and then as fast as records come. With a checkpoint key, in any mode: the timed checkpoint of a log
+        # Async mode: write whatever waits as soon as this thread gets the interpreter lock (waiting for it is what
+        # gathers a burst into one write). With a checkpoint key, in any mode: the timed checkpoint of a log
         # that has gone quiet.
         while not self._closed.is_set():
             self._wake.wait(0.05)
             self._wake.clear()
             if self._submitted > self._written:
-                time.sleep(0.002)
                 self.commit()
             elif self.checkpoint_key is not None and self._since_checkpoint and self._checkpoint_due():
                 with self._write_lock:
