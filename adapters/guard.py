@@ -55,6 +55,8 @@ __all__ = ["RATE_LIMIT_WINDOW_S", "Guard"]
 log = logging.getLogger("yaml2rego.adapters")
 
 RATE_LIMIT_WINDOW_S = 60.0
+# The audit trail is monitoring evidence (CC7.2): a call that cannot be recorded is refused.
+RECORD_UNAVAILABLE = ("decision_record_unavailable", "CC7.2")
 _MODE_CACHE_SIZE = 100_000
 
 
@@ -154,7 +156,9 @@ class Guard:
         )
         if agent_id is not None and "fail_closed" not in result:
             self._remember_mode(agent_id, decision.mode)
-        self._record(fields, request, decision)
+        if not self._record(fields, request, decision) and decision.enforced and not decision.blocked:
+            # Under "logged"/"fsync" a call goes ahead only with its record in the log: no record, no call.
+            return self._unrecorded(decision)
         return decision
 
     def enforce(self, call: Mapping[str, Any]) -> Decision:
@@ -246,7 +250,8 @@ class Guard:
                 self._modes.clear()
             self._modes[agent_id] = mode
 
-    def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> None:
+    def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> bool:
+        """Hand the decision's record to the log; ``False`` when the log could not take it."""
         try:
             trace = current_trace() if self.tracing else None  # the caller's span: only this thread knows it
             log_bodies = self.log_bodies
@@ -261,6 +266,20 @@ class Guard:
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
             log.exception("the decision %s could not be recorded", decision.decision_id)
+            return False
+        return True
+
+    def _unrecorded(self, decision: Decision) -> Decision:
+        message = "the decision record could not be written to the record log, so the call may not go ahead"
+        base: dict[str, Any] = {
+            "policy_version": decision.policy_version, "agent_id": decision.agent_id, "mode": decision.mode,
+            "rate_limits": [], "fail_closed": True,
+        }  # fmt: skip
+        denied = deny_with(base, [make_reason(RECORD_UNAVAILABLE, message)])
+        return Decision.from_result(
+            denied, decision_id=decision.decision_id, enforced=True, engine=decision.engine,
+            approval_id=decision.approval_id, latency_us=decision.latency_us,
+        )  # fmt: skip
 
 
 def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:

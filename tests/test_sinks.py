@@ -453,3 +453,27 @@ def test_async_durability_writes_everything_by_flush(tmp_path: Path) -> None:
         assert guard.flush(5)
         written = [json.loads(line)["decision_id"] for line in log.read_text().splitlines()]
     assert written == ids
+
+
+def test_a_call_whose_record_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    """Under durability "logged" a call goes ahead only with its record in the log (a full disk, a read-only file)."""
+    from tests.test_records import CALL, AllowAll
+
+    class FullDisk(JsonlFileSink):
+        full = False
+
+        def append(self, lines: Any, *, sync: bool = False) -> None:
+            if self.full:
+                raise OSError(28, "No space left on device")
+            super().append(lines, sync=sync)
+
+    log = FullDisk(tmp_path / "decisions.jsonl")
+    with Guard(AllowAll(), sinks=[log]) as guard:
+        assert guard.check(CALL).allow
+        log.full = True
+        refused = guard.check(CALL)
+        log.full = False
+        again = guard.check(CALL)
+    assert refused.blocked and refused.codes == ["decision_record_unavailable"] and refused.controls == ["CC7.2"]
+    assert again.allow
+    assert verify_file(tmp_path / "decisions.jsonl").records == 2

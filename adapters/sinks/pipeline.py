@@ -22,6 +22,7 @@ With a ``checkpoint_key``, the writer appends a signed checkpoint every ``checkp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -34,6 +35,8 @@ from yaml2rego.adapters.records import CheckpointKey, HashChain, checkpoint_reco
 from yaml2rego.adapters.sinks.base import Record, Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.adapters.sinks.shipper import LogReader, Shipper, deliver_to
+
+from yaml2rego.errors import SinkError
 
 __all__ = ["DURABILITY", "Item", "RecordPipeline"]
 
@@ -100,6 +103,7 @@ class RecordPipeline:
         self._written = 0  # tickets written to the log
         self._pending_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._failures: list[tuple[int, int, str]] = []  # ticket ranges whose write failed, the latest few
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._closed = threading.Event()
@@ -139,9 +143,12 @@ class RecordPipeline:
         if self._written >= ticket:
             return
         with self._write_lock:
-            if self._written >= ticket:
-                return  # another caller's write took ours along (group commit)
-            self._write_pending()
+            if self._written < ticket:
+                self._write_pending()
+            # Ours was written by this call or another caller's (group commit): unless that write failed.
+            failed = next((error for first, last, error in self._failures if first <= ticket <= last), None)
+        if failed is not None:
+            raise SinkError(f"a decision record could not be written to the record log: {failed}")
 
     def pending(self) -> int:
         """Records not yet written to the log."""
@@ -150,7 +157,10 @@ class RecordPipeline:
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Write what waits, then wait until every shipper has delivered everything in the log."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        self.commit()
+        try:
+            self.commit()
+        except SinkError:
+            return False  # logged where it happened; the records are not in the log
         if self.log is not None:
             self.log.flush()
         ok = True
@@ -186,6 +196,8 @@ class RecordPipeline:
         with self._pending_lock:
             batch, self._pending = self._pending, []
             upto = self._submitted
+        first_ticket = upto - len(batch) + 1
+        chained = self.chain.last_hash  # to undo the sealing if the write fails: the chain is what the log holds
         lines: list[bytes] = []
         key = self.checkpoint_key
         yields = self.durability == "async"
@@ -206,10 +218,13 @@ class RecordPipeline:
             lines.append(self._checkpoint(key, closing=closing))
         try:
             self.log.append(lines, sync=self.durability == "fsync")
-        except Exception:
-            # The log cannot be written (disk full, read-only): counted and logged; the decisions stand.
+        except Exception as exc:
+            # The log cannot be written (disk full, read-only): the callers waiting on these records are told (the
+            # guard then fails closed), and the next write tries again.
             self.errors += len(lines)
             log.exception("the record log %s could not be written (%d lines)", self.log.path, len(lines))
+            self._failures = [*self._failures[-31:], (first_ticket, upto, type(exc).__name__)]
+            self.chain.last_hash = chained
         self._written = upto
         for shipper in self.shippers:
             shipper.notify()
@@ -252,7 +267,8 @@ class RecordPipeline:
             self._wake.wait(0.05)
             self._wake.clear()
             if self._submitted > self._written:
-                self.commit()
+                with contextlib.suppress(SinkError):  # logged where it happened; the next write tries again
+                    self.commit()
             elif self.checkpoint_key is not None and self._since_checkpoint and self._checkpoint_due():
                 with self._write_lock:
                     self._write_pending()
