@@ -316,6 +316,8 @@ def test_records_logged_before_a_crash_reach_the_sink_after_a_restart(tmp_path: 
     assert restarted.flush(5)
     restarted.close()
     gate.set()
+    for shipper in stuck.shippers:  # the dead process's thread, still retrying in this one
+        shipper.close(1)
     assert [record["n"] for record in sink.records] == [*range(10), "new"]
     # Sealed once: one chain through the log, the restart continuing it.
     assert verify_file(tmp_path / "records.jsonl").records == 11

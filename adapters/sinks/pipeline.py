@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -86,8 +87,14 @@ class RecordPipeline:
         self._own_log = False
         self._rotations_seen = 0
         others = [sink for sink in sinks if sink is not self.log]
+        self._temporary: Path | None = None
         if self.log is None and others:
-            directory = Path(spool_dir) if spool_dir is not None else Path(tempfile.mkdtemp(prefix="yaml2rego-log-"))
+            if spool_dir is None:
+                # Gone with the process unless a sink has not received everything by close (then it stays, named
+                # in the log, for an operator to ship).
+                self._temporary = Path(tempfile.mkdtemp(prefix="yaml2rego-log-"))
+            directory = Path(spool_dir) if spool_dir is not None else self._temporary
+            assert directory is not None
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             # The log of its own when no file sink is given: rotated, and a rotated file goes once every shipper has
             # read past it (a file sink's rotated files are the operator's audit trail and are never deleted).
@@ -179,7 +186,7 @@ class RecordPipeline:
         if self.log is not None:
             with self._write_lock:
                 self._write_pending(closing=self.checkpoint_key is not None)
-        self.flush(timeout)
+        delivered = self.flush(timeout)
         for shipper in self.shippers:
             shipper.close(timeout)
         for sink in self.sinks:
@@ -187,6 +194,11 @@ class RecordPipeline:
                 sink.close()
             except Exception:
                 log.exception("closing the %s sink failed", getattr(sink, "name", sink))
+        if self._temporary is not None:
+            if delivered:
+                shutil.rmtree(self._temporary, ignore_errors=True)
+            else:
+                log.warning("records not yet delivered to every sink are kept in %s", self._temporary)
 
     # -- the writer ------------------------------------------------------------------------------------------------
 
