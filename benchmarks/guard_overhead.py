@@ -141,7 +141,7 @@ def bench_embedded(
             "close_s": close_s}  # fmt: skip
 
 
-def bench_daemon(url: str, ids: list[str], count: int) -> tuple[list[int], list[int]]:
+def bench_daemon(url: str, ids: list[str], count: int, log_file: Path | None = None) -> tuple[list[int], list[int]]:
     """Per-call nanoseconds against a daemon at ``url``: a raw keep-alive ``http.client`` loop (the least a Python
     client can do: one connection, encode, post, read, decode) and the guard, on the same calls."""
     import http.client
@@ -161,7 +161,7 @@ def bench_daemon(url: str, ids: list[str], count: int) -> tuple[list[int], list[
     raw_connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     headers = {"Content-Type": "application/json"}
     workload = calls(ids, count)
-    guard = Guard.from_opa(url, timeout=5)
+    guard = Guard.from_opa(url, timeout=5, **({"log_file": log_file} if log_file is not None else {}))
     raw, guarded = [], []
     # Interleaved, call by call: both loops see the same machine, so a busy moment cannot favour one of them.
     for call in workload[:200] + workload:
@@ -177,7 +177,7 @@ def bench_daemon(url: str, ids: list[str], count: int) -> tuple[list[int], list[
     return raw[200:], guarded[200:]
 
 
-def bench_opa(opa: str, agents: int, count: int) -> tuple[list[int], list[int]]:
+def bench_opa(opa: str, agents: int, count: int, log_file: Path | None = None) -> tuple[list[int], list[int]]:
     """The daemon rows against a real ``opa run --server`` holding the compiled policy."""
     modules, data, ids = policy_for(agents)
     workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-bench-opa-"))
@@ -190,7 +190,7 @@ def bench_opa(opa: str, agents: int, count: int) -> tuple[list[int], list[int]]:
     process = subprocess.Popen([opa, "run", "--server", "--addr", f"127.0.0.1:{port}", str(workdir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        return bench_daemon(f"http://127.0.0.1:{port}", ids, count)
+        return bench_daemon(f"http://127.0.0.1:{port}", ids, count, log_file)
     finally:
         process.terminate()
         process.wait(10)
@@ -294,11 +294,18 @@ def main() -> None:
         if opa is None:
             print("opa daemon: no opa on PATH and OPA_BIN is unset; rows against a stand-in serving OPA's Data API")
         print("daemon: the guard against a raw keep-alive http.client loop posting the same input to the same server")
-        for agents in sizes:
-            raw, guarded = bench_opa(opa, agents, options.calls) if opa else bench_stand_in(agents, options.calls)
+        runs: list[tuple[int, str, Path | None]] = [(agents, "", None) for agents in sizes]
+        if opa:
+            # The same with the record written to a file before each call returns (durability "logged").
+            runs.append((sizes[0], " +log", Path(tempfile.mkdtemp(prefix="yaml2rego-bench-")) / "decisions.jsonl"))
+        for agents, label, log_file in runs:
+            if opa:
+                raw, guarded = bench_opa(opa, agents, options.calls, log_file)
+            else:
+                raw, guarded = bench_stand_in(agents, options.calls)
             raw_p50, guard_p50 = sorted(raw)[len(raw) // 2], sorted(guarded)[len(guarded) // 2]
             raw_p99, guard_p99 = sorted(raw)[int(len(raw) * 0.99)], sorted(guarded)[int(len(guarded) * 0.99)]
-            print(f"{'opa' if opa else 'stand-in':<8} {agents:>6} agents raw loop: {percentiles(raw)}"
+            print(f"{'opa' if opa else 'stand-in':<8} {agents:>6} agents{label} raw loop: {percentiles(raw)}"
                   f"   | guard: {percentiles(guarded)}   | ratio p50 {guard_p50 / raw_p50:.2f}x"
                   f" p99 {guard_p99 / raw_p99:.2f}x (target <= 1.25x),"
                   f" the guard adds {(guard_p50 - raw_p50) / 1000:.0f} us at p50")  # fmt: skip
