@@ -51,6 +51,7 @@ __all__ = [
     "SlackWebhookNotifier",
     "WebhookNotifier",
     "call_digest",
+    "policy_asks_for_approval",
 ]
 
 logger = logging.getLogger("yaml2rego.adapters")
@@ -65,6 +66,21 @@ _ISSUER = "yaml2rego"
 _AUDIENCE = "yaml2rego-guard"
 # Keys of a call that are not part of what was approved: the token itself and the approval it refers to.
 _UNBOUND_KEYS = frozenset({"approval_token", "approval_id"})
+
+
+def policy_asks_for_approval(data: Any) -> bool:
+    """Whether a compiled policy's data can answer ``approval_needed``: a condition with that outcome, a tool that
+    requires approval, or an environment that requires it for some actions. Without an approval service such a
+    decision could only be "approved" by whatever an adapter is resumed with, so the guard refuses to start."""
+    if isinstance(data, Mapping):
+        if data.get("outcome") == "approval_needed" or data.get("requires_approval") is True:
+            return True
+        if data.get("requires_approval_for"):
+            return True
+        return any(policy_asks_for_approval(value) for value in data.values())
+    if isinstance(data, list):
+        return any(policy_asks_for_approval(value) for value in data)
+    return False
 
 
 def call_digest(call: Mapping[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,9 +185,7 @@ def suspended(result: Mapping[str, Any]) -> bool:
 
 
 def new_decision_id() -> str:
-    """A random (version 4) UUID. Not from ``os.urandom``, which costs more than the rest of the guard: decision ids
-    must be unique, not unguessable, and ``random`` is reseeded in every forked child."""
-    # uuid.UUID(int=…, version=4) does the same bit-setting and formatting, five times slower.
-    bits = random.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48) | (0x4000 << 64) | (0x8000 << 48)
-    text = f"{bits:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """A random (version 4) UUID from the operating system's generator (``uuid.uuid4``, ``os.urandom``): decision
+    ids are handed to callers and join records across systems, so they must not be predictable from earlier ones,
+    as ids from a seeded generator are. It costs about a microsecond."""
+    return str(uuid.uuid4())

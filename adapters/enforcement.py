@@ -200,6 +200,7 @@ class Enforcement:
                 "reasons": [],
                 "decision_reason": f"{result['decision_reason']}; {redemption.message}",
                 "approval_id": redemption.request_id,
+                "approver": redemption.approver,
                 "approved_reasons": result["reasons"],
             }
         summary = _summary(request)
@@ -301,11 +302,12 @@ def answer_token(answer: Any) -> str | None:
 
 def redeem_approval(guard: Any, call: Mapping[str, Any], decision: Any, answer: Any) -> Any:
     """After a human approved an ``approval_needed`` call (the resume value ``answer``): the call decided again with
-    the override token — from ``answer``, or the one the approver's grant put in the guard's approval store. ``None``
-    when the guard has no approval service: then the answer itself is the approval."""
+    the override token — from ``answer``, or the one the approver's grant put in the guard's approval store, so the
+    call that runs is recorded with its approver and approval id. Without an approval service nothing can grant it:
+    the decision stays blocked (a resume value alone approves nothing)."""
     approvals = getattr(guard, "approvals", None)
     if approvals is None:
-        return None
+        return decision
     token = answer_token(answer)
     if token is None and decision.approval_id is not None:
         token = approvals.token(decision.approval_id)

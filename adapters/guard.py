@@ -27,7 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from yaml2rego.adapters.approvals import ApprovalService
+from yaml2rego.adapters.approvals import ApprovalService, policy_asks_for_approval
 from yaml2rego.adapters.budgets import MemoryBudgetStore, RedisBudgetStore
 from yaml2rego.adapters.decision import (
     ENGINE_UNAVAILABLE,
@@ -41,20 +41,22 @@ from yaml2rego.adapters.decision import (
 )
 from yaml2rego.adapters.enforcement import Enforcement, fill_destination, sanitize_call, without_token
 from yaml2rego.adapters.limits import RateLimitStore
-from yaml2rego.adapters.records import HashChain, build_record, input_digest
+from yaml2rego.adapters.records import CheckpointKey, build_record, input_digest
 from yaml2rego.adapters.sinks.base import Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.adapters.sinks.otel import current_trace
 from yaml2rego.adapters.sinks.pipeline import RecordPipeline
 
 from yaml2rego.engines.base import Engine
-from yaml2rego.errors import EngineUnavailable, first_line
+from yaml2rego.errors import ApprovalError, EngineUnavailable, first_line
 
 __all__ = ["RATE_LIMIT_WINDOW_S", "Guard"]
 
 log = logging.getLogger("yaml2rego.adapters")
 
 RATE_LIMIT_WINDOW_S = 60.0
+# The audit trail is monitoring evidence (CC7.2): a call that cannot be recorded is refused.
+RECORD_UNAVAILABLE = ("decision_record_unavailable", "CC7.2")
 _MODE_CACHE_SIZE = 100_000
 
 
@@ -73,7 +75,18 @@ class Guard:
         tracing: bool | None = None,
         timeout: float | None = None,
         approvals: ApprovalService | None = None,
+        durability: str = "logged",
+        checkpoint_key: Any = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 10.0,
     ) -> None:
+        if approvals is None and policy_asks_for_approval(getattr(engine, "_data", None)):
+            # Only an approval service can grant an approval (a signed, single-use token naming its approver); an
+            # adapter resumed with "yes" must never run the call.
+            raise ApprovalError(
+                "the policy asks for human approval (requires_approval, an approval_needed condition or an "
+                "environment gate) but the guard has no approval service: pass approvals=ApprovalService(...)"
+            )
         self.engine = engine
         # For engines without a deadline of their own: each decision runs in a worker thread and is abandoned (a
         # fail-closed deny) after `timeout` seconds. The OPA engine has its own; the embedded one rarely needs it.
@@ -86,13 +99,17 @@ class Guard:
         self.enforcement = Enforcement(self.store, approvals, RATE_LIMIT_WINDOW_S)
         self.log_bodies = log_bodies
         self.tracing = any(getattr(s, "name", "") == "otel" for s in sinks) if tracing is None else tracing
-        # A file sink that already holds records: the chain continues from its last record.
-        last = next((h for sink in sinks if isinstance(h := getattr(sink, "last_hash", lambda: None)(), str)), None)
+        # One record log (the file sink, else a log in `spool_dir`) that the other sinks ship from; `durability`
+        # says whether check() returns before or after its record is in it (docs/runtime.md, "Decision records").
+        key = checkpoint_key
         self.pipeline = RecordPipeline(
             sinks,
-            chain=HashChain(last) if last else HashChain(),
+            durability=durability,
             queue_size=queue_size,
             spool_dir=Path(spool_dir) if spool_dir is not None else None,
+            checkpoint_key=CheckpointKey(key) if key is not None and not isinstance(key, CheckpointKey) else key,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval=checkpoint_interval,
         )
         self._modes: dict[str, str] = {}
 
@@ -139,7 +156,9 @@ class Guard:
         )
         if agent_id is not None and "fail_closed" not in result:
             self._remember_mode(agent_id, decision.mode)
-        self._record(fields, request, decision)
+        if not self._record(fields, request, decision) and decision.enforced and not decision.blocked:
+            # Under "logged"/"fsync" a call goes ahead only with its record in the log: no record, no call.
+            return self._unrecorded(decision)
         return decision
 
     def enforce(self, call: Mapping[str, Any]) -> Decision:
@@ -231,17 +250,36 @@ class Guard:
                 self._modes.clear()
             self._modes[agent_id] = mode
 
-    def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> None:
+    def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> bool:
+        """Hand the decision's record to the log; ``False`` when the log could not take it."""
         try:
-            trace = current_trace() if self.tracing else None
-            digest = input_digest(request)
-            if self.log_bodies:
-                # The body as it leaves: an enforced sanitize decision's redactions applied, never the raw values.
-                fields = sanitize_call(decision, fields)
-            record = build_record(fields, decision, digest=digest, trace=trace, log_body=self.log_bodies)
-            self.pipeline.submit(record)
+            trace = current_trace() if self.tracing else None  # the caller's span: only this thread knows it
+            log_bodies = self.log_bodies
+
+            def build() -> dict[str, Any]:
+                # Runs in the log's writer (the group-commit leader, or the record thread in async mode): the
+                # digest and the record's JSON are computed once, there.
+                shown = sanitize_call(decision, fields) if log_bodies else fields
+                return build_record(shown, decision, digest=input_digest(request), trace=trace, log_body=log_bodies)
+
+            self.pipeline.record(build)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
             self.pipeline.errors += 1
+            log.exception("the decision %s could not be recorded", decision.decision_id)
+            return False
+        return True
+
+    def _unrecorded(self, decision: Decision) -> Decision:
+        message = "the decision record could not be written to the record log, so the call may not go ahead"
+        base: dict[str, Any] = {
+            "policy_version": decision.policy_version, "agent_id": decision.agent_id, "mode": decision.mode,
+            "rate_limits": [], "fail_closed": True,
+        }  # fmt: skip
+        denied = deny_with(base, [make_reason(RECORD_UNAVAILABLE, message)])
+        return Decision.from_result(
+            denied, decision_id=decision.decision_id, enforced=True, engine=decision.engine,
+            approval_id=decision.approval_id, latency_us=decision.latency_us,
+        )  # fmt: skip
 
 
 def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:

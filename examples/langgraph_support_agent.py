@@ -19,7 +19,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import tools_condition
 from langgraph.types import Command
-from yaml2rego.adapters import Guard, MemorySink
+from yaml2rego.adapters import ApprovalService, Guard, MemorySink
 from yaml2rego.adapters.langgraph import guarded_tool_node
 
 from yaml2rego.compiler import compile_policy_set
@@ -105,7 +105,8 @@ def main() -> dict[str, Any]:
     """Run the conversation; returns the final state, the approval request and the decision records."""
     sink = MemorySink()
     engine = EmbeddedEngine.from_compiled(compile_policy_set(load_policy_text(BOUNDARY, "support_agent_1.yaml")))
-    with Guard(engine, sinks=[sink]) as guard:
+    approvals = ApprovalService(secret="example-approval-secret-at-least-32-bytes")
+    with Guard(engine, sinks=[sink], approvals=approvals) as guard:
         graph = build_agent(guard)
         config = {"configurable": {"thread_id": str(uuid.uuid4())}}
         paused = graph.invoke({"messages": [("user", "Please refund order ORD-1001.")]}, config)
@@ -114,6 +115,8 @@ def main() -> dict[str, Any]:
             f"approval requested for {request['tool']} {json.dumps(request['args'])}: "
             f"{request['reasons'][0]['message']}"
         )
+        # The human approves (as `yaml2rego approve <id>` would); the resumed call runs under the override token.
+        approvals.approve(request["approval_id"], approver="on-call lead")
         final = graph.invoke(Command(resume="approve"), config)
         guard.flush()
         records = list(sink.records)

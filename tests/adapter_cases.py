@@ -7,21 +7,31 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from yaml2rego.adapters import Guard, MemorySink
+from yaml2rego.adapters import ApprovalService, Guard, MemorySink
 
 from tests.conftest import EXAMPLES
 
 POLICY = EXAMPLES / "infra_review_agent.yaml"
 AGENT = "infra_review_agent"
-# Keys that differ between two records of the same decision: when and how fast it was made, and the chain links.
-VOLATILE = {"timestamp", "decision_id", "latency_us", "hash", "prev_hash", "trace_id", "span_id", "seq"}
+APPROVAL_SECRET = "infra-review-approval-secret-0123456789abcdef"
+# Keys that differ between two records of the same decision: when and how fast it was made, the chain links, and
+# the id of the approval request each guard opened.
+VOLATILE = {"timestamp", "decision_id", "latency_us", "hash", "prev_hash", "trace_id", "span_id", "seq", "approval_id"}
 
 RUNS: Counter[str] = Counter()
 
 
 def new_guard() -> tuple[Guard, MemorySink]:
     sink = MemorySink()
-    return Guard.from_policy([POLICY], sinks=[sink]), sink
+    return Guard.from_policy([POLICY], sinks=[sink], approvals=ApprovalService(secret=APPROVAL_SECRET)), sink
+
+
+def grant(guard: Guard, approval_id: str, approver: str = "alice") -> str:
+    """Approve the request as a human would (``yaml2rego approve``) and return the override token."""
+    assert guard.approvals is not None
+    token = guard.approvals.approve(approval_id, approver=approver).token
+    assert token is not None
+    return token
 
 
 def records_of(guard: Guard, sink: MemorySink) -> list[dict[str, Any]]:

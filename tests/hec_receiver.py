@@ -11,12 +11,16 @@ keeps the events it accepted in :attr:`HecReceiver.events`, and answers Splunk's
 * 503 code 9 "Server is busy" while :attr:`HecReceiver.busy` is set
 
 As Splunk does, the events before a malformed one in a batch are indexed; the rest of the batch is not.
-:meth:`stop` and :meth:`start` close and reopen the listening socket on the same port, mid-test.
+:meth:`stop` and :meth:`start` close and reopen the listening socket on the same port, mid-test; :meth:`stop` also
+cuts the connections a client keeps alive, as a Splunk that goes down does. Indexer acknowledgement (``/ack``) is not
+used by the sink, so it is not offered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -55,6 +59,7 @@ class HecReceiver:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -65,6 +70,16 @@ class HecReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -93,6 +108,11 @@ class HecReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:  # a server that goes down drops its clients' keep-alive connections too
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> HecReceiver:
         return self.start()

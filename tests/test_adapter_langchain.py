@@ -93,6 +93,7 @@ def test_approval_inside_a_graph_interrupts_and_resumes(guarded: Any) -> None:
     config = thread()
     paused = graph.invoke({"messages": [("user", "notify")]}, config)
     assert paused["__interrupt__"][0].value["tool"] == "slack_risk_notifier"
+    grant(guarded[0], paused["__interrupt__"][0].value["approval_id"])
     [message] = tool_messages(graph.invoke(Command(resume=True), config))
     assert (message.status, RUNS["slack_risk_notifier"]) == ("success", 1)
 

@@ -16,7 +16,7 @@ from langgraph.prebuilt import tools_condition
 from langgraph.types import Command
 from yaml2rego.adapters.langgraph import BoundaryToolWrapper, guard_node, guarded_tool_node
 
-from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
+from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, grant, records_of
 from yaml2rego.errors import PolicyDenied
 
 TOOLS = [tool(function) for function in TOOL_FUNCTIONS.values()]
@@ -113,11 +113,24 @@ def test_approval_needed_interrupts_and_an_approval_runs_the_tool(guarded: Any) 
     assert pending.value["tool_call_id"] == "call_0"
     assert {reason["code"] for reason in pending.value["reasons"]} == {"approval_required"}
     assert RUNS["slack_risk_notifier"] == 0
+    grant(guard, pending.value["approval_id"])  # a human approves it (yaml2rego approve)
     result = graph.invoke(Command(resume=True), config)
     [message] = tool_messages(result)
     assert (message.status, message.content) == ("success", "posted to #infra-risk")
     assert RUNS["slack_risk_notifier"] == 1
-    # LangGraph re-runs the interrupted node, so the call was decided before and after the pause.
+    # LangGraph re-runs the interrupted node, so the call was decided before and after the pause; the call that ran
+    # is recorded as allowed, with its approver and approval id.
+    assert [r["decision"] for r in records_of(guard, sink)] == ["approval_needed", "approval_needed", "allow"]
+    assert (sink.records[-1]["approver"], sink.records[-1]["approval_id"]) == ("alice", pending.value["approval_id"])
+
+
+def test_a_resume_value_without_a_granted_approval_runs_nothing(guarded: Any) -> None:
+    """Resumed with "yes" while nobody approved the request: the tool does not run."""
+    guard, sink = guarded
+    graph, config = approval_graph(guard), thread()
+    graph.invoke({"messages": [("user", "notify")]}, config)
+    [message] = tool_messages(graph.invoke(Command(resume=True), config))
+    assert message.status == "error" and RUNS["slack_risk_notifier"] == 0
     assert [r["decision"] for r in records_of(guard, sink)] == ["approval_needed", "approval_needed"]
 
 
@@ -221,6 +234,7 @@ def test_guard_node_interrupts_for_approval(guarded: Any) -> None:
     graph, config = builder.compile(checkpointer=InMemorySaver()), thread()
     paused = graph.invoke({"text": "risky", "sent": False}, config)
     assert paused["__interrupt__"][0].value["tool"] == "slack_risk_notifier"
+    grant(guard, paused["__interrupt__"][0].value["approval_id"])
     assert graph.invoke(Command(resume="approve"), config)["sent"] is True
 
 
@@ -244,7 +258,9 @@ def test_support_agent_example_runs_end_to_end(capsys: pytest.CaptureFixture[str
     statuses = [(m.name, m.status) for m in outcome["final"]["messages"] if isinstance(m, ToolMessage)]
     assert statuses == [("lookup_order", "success"), ("delete_account", "error"), ("issue_refund", "success")]
     assert outcome["approval_request"]["tool"] == "issue_refund"
-    assert [r["decision"] for r in outcome["records"]] == ["allow", "deny", "approval_needed", "approval_needed"]
+    decisions = [(r["decision"], r.get("approver")) for r in outcome["records"]]
+    assert decisions == [("allow", None), ("deny", None), ("approval_needed", None), ("approval_needed", None),
+                         ("allow", "on-call lead")]  # fmt: skip
     assert "refunded 79.90 EUR on ORD-1001" in capsys.readouterr().out
 
 
@@ -269,22 +285,12 @@ def test_an_approved_call_that_is_also_sanitized_runs_redacted() -> None:
         guard.close()
 
 
-def test_without_an_approval_service_an_approved_call_still_runs_redacted() -> None:
-    """The resume value is the approval; the redactions the policy asked for still apply to the call that runs."""
+def test_without_an_approval_service_a_policy_that_asks_for_approval_is_refused_at_construction() -> None:
+    """Nothing could grant an approval: the guard refuses to start rather than let a resume value approve."""
     from yaml2rego.adapters import Guard
 
-    from tests.payment_cases import AGENT as PAYMENT_AGENT
-    from tests.payment_cases import PAYMENTS, POLICY, make_payment
+    from tests.payment_cases import POLICY
+    from yaml2rego.errors import ApprovalError
 
-    guard = Guard.from_policy([POLICY])
-    PAYMENTS.clear()
-    try:
-        node = guarded_tool_node([tool(make_payment)], guard, PAYMENT_AGENT)
-        call = ("make_payment", {"amount": 9000, "currency": "EUR", "memo": "invoice for bob@example.com"})
-        graph, config = build_graph(node, tool_calls(call)), thread()
-        assert graph.invoke({"messages": [("user", "pay")]}, config)["__interrupt__"]
-        [message] = tool_messages(graph.invoke(Command(resume=True), config))
-        assert message.status == "success"
-        assert PAYMENTS == [{"amount": 9000, "currency": "EUR", "memo": "invoice for [REDACTED:email]"}]
-    finally:
-        guard.close()
+    with pytest.raises(ApprovalError, match=r"no approval service: pass approvals=ApprovalService"):
+        Guard.from_policy([POLICY])

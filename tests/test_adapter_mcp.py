@@ -381,9 +381,32 @@ def test_calls_that_need_no_approval_never_ask(payments: Any, mode: str) -> None
     assert (result.is_error, asked) == (False, [])
 
 
-def test_without_an_approval_service_nothing_is_asked(guarded: Any) -> None:
-    """No approval service, no token to ask for: the call is refused with the approval request."""
-    guard, _ = guarded
+def test_without_an_approval_service_nothing_is_asked() -> None:
+    """No approval service (an engine whose policy the guard cannot see, as an OPA daemon), no token to ask for: the
+    call is refused with the approval request."""
+    from yaml2rego.adapters import Guard
+    from yaml2rego.engines import EmbeddedEngine
+
+    from tests.adapter_cases import POLICY
+
+    class Unseen:
+        """The embedded engine behind the Engine protocol only, its policy out of the guard's sight."""
+
+        name = "opaque"
+
+        def __init__(self) -> None:
+            self.engine = EmbeddedEngine.from_policy_paths([POLICY])
+
+        def decide(self, call: Any) -> dict[str, Any]:
+            return self.engine.decide(call)
+
+        def suspend(self, agent_id: str, reason: str) -> None: ...
+
+        def resume(self, agent_id: str) -> None: ...
+
+        def close(self) -> None: ...
+
+    guard = Guard(Unseen())
     server = guard_server(infra_server(), guard, AGENT, environment="prod", actions={"slack_risk_notifier": "write"})
     asked: list[Any] = []
 
@@ -396,6 +419,7 @@ def test_without_an_approval_service_nothing_is_asked(guarded: Any) -> None:
             return await client.call_tool("slack_risk_notifier", {"channel": "#infra-risk", "message": "x"})
 
     result = anyio.run(run)
+    guard.close()
     assert (result.structured_content["decision"], asked) == ("approval_needed", [])
     assert RUNS["slack_risk_notifier"] == 0
 

@@ -202,3 +202,119 @@ def test_the_file_holds_the_same_records_as_every_other_sink(tmp_path: Path) -> 
     assert all(
         line.endswith(f'"hash":"{record["hash"]}"}}') for line, record in zip(lines, memory.records, strict=True)
     )
+
+
+# -- signed checkpoints ----------------------------------------------------------------------------------------------
+
+SECRET = b"checkpoint-secret-for-the-tests-0123456789"
+
+
+def ed25519_pair(tmp_path: Path) -> tuple[bytes, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    public = tmp_path / "checkpoint.pub"
+    public.write_bytes(
+        private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    return pem, public
+
+
+def signed_log(path: Path, count: int, key: Any, every: int = 4) -> None:
+    with Guard(AllowAll(), sinks=[JsonlFileSink(path)], checkpoint_key=key, checkpoint_every=every) as guard:
+        for n in range(count):
+            guard.check({**CALL, "path": f"/api/ticket/v1/{n}"})
+
+
+def forge_append(lines: list[str]) -> None:
+    """A record copied from the log, given a new id and linked to the last line: a valid unkeyed chain."""
+    forged = json.loads(lines[0])
+    forged.update(decision_id="forged", prev_hash=json.loads(lines[-1])["hash"])
+    forged.pop("hash")
+    forged["hash"] = HashChain(forged["prev_hash"]).seal(dict(forged))["hash"]
+    lines.append(json.dumps(forged) + "\n")
+
+
+def rewrite_with_new_hashes(lines: list[str]) -> None:
+    """Edit the first record and recompute every hash after it: the unkeyed chain verifies, the signatures do not."""
+    chain = HashChain()
+    for index, line in enumerate(lines):
+        record = json.loads(line)
+        if index == 0:
+            record["decision"] = "deny"
+        signature = record.pop("signature", None)
+        chain.seal(record)
+        if signature is not None:
+            record["signature"] = signature
+        lines[index] = json.dumps(record) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        pytest.param(lambda lines: lines.pop(), "not a closing one", id="closing-checkpoint-cut"),
+        pytest.param(lambda lines: [lines.pop() for _ in range(3)], "not covered by a signature", id="records-cut"),
+        pytest.param(forge_append, "1 record after the last signed checkpoint", id="forged-append"),
+        pytest.param(rewrite_with_new_hashes, "signature does not verify", id="rewritten"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["hmac", "ed25519"])
+def test_a_key_shows_what_an_unkeyed_chain_cannot(tmp_path: Path, change: Any, problem: str, kind: str) -> None:
+    """Cutting the end, appending a well-linked forgery, or rewriting every hash: the chain alone passes, the key
+    does not."""
+    log = tmp_path / "decisions.jsonl"
+    if kind == "hmac":
+        signing: Any = SECRET
+        key_file = tmp_path / "secret"
+        key_file.write_bytes(SECRET)
+    else:
+        signing, key_file = ed25519_pair(tmp_path)
+    signed_log(log, 12, signing)
+    ok = CliRunner().invoke(main, ["logs", "verify", str(log), "--verification-key", str(key_file)])
+    assert ok.exit_code == 0 and "signed up to the closing checkpoint (4 checkpoints" in ok.output, ok.output
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    change(lines)
+    log.write_text("".join(lines), encoding="utf-8")
+    assert CliRunner().invoke(main, ["logs", "verify", str(log)]).exit_code == 0  # unkeyed: nothing to see
+    result = CliRunner().invoke(main, ["logs", "verify", str(log), "--verification-key", str(key_file)])
+    assert result.exit_code == 1 and problem in result.output, result.output
+
+
+def test_an_expected_head_kept_elsewhere_shows_a_cut_back_to_a_checkpoint(tmp_path: Path) -> None:
+    """Cut back to an earlier checkpoint and drop the closing one: only an anchor kept outside the log shows it."""
+    log = tmp_path / "decisions.jsonl"
+    signed_log(log, 10, SECRET)
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    head = json.loads(lines[-1])["hash"]
+    cut = max(n for n, line in enumerate(lines[:-1]) if '"checkpoint"' in line)
+    log.write_text("".join(lines[: cut + 1]), encoding="utf-8")
+    result = CliRunner().invoke(main, ["logs", "verify", str(log), "--expected-head", head])
+    assert result.exit_code == 1 and f"the expected head {head} is not in the log" in result.output
+    intact = tmp_path / "intact.jsonl"
+    intact.write_text("".join(lines), encoding="utf-8")
+    assert CliRunner().invoke(main, ["logs", "verify", str(intact), "--expected-head", head]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        pytest.param(b"short", "at least 32 bytes", id="short-secret"),
+        pytest.param(b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n", "not a usable PEM", id="bad-pem"),
+    ],
+)
+def test_a_bad_verification_key_is_a_clear_error(tmp_path: Path, key: bytes, message: str) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 1)
+    key_file = tmp_path / "key"
+    key_file.write_bytes(key)
+    result = CliRunner().invoke(main, ["logs", "verify", str(log), "--verification-key", str(key_file)])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_record_files_are_private_to_their_owner(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    write_log(log, 1)
+    assert log.stat().st_mode & 0o777 == 0o600

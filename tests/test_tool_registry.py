@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from yaml2rego.adapters import Guard
+from yaml2rego.adapters import ApprovalService, Guard
 
 from tests.conftest import EXAMPLES
 from yaml2rego.compiler import agent_data, compile_policy_set
@@ -145,7 +145,8 @@ def test_generated_and_written_tests_of_the_example_pass() -> None:
 @pytest.fixture(scope="module")
 def guard() -> Any:
     compiled = compile_policy_set(load_policies([INFRA]))
-    with Guard(EmbeddedEngine.from_compiled(compiled)) as guard:
+    approvals = ApprovalService(secret="tool-registry-approval-secret-0123456789")
+    with Guard(EmbeddedEngine.from_compiled(compiled), approvals=approvals) as guard:
         yield guard
 
 

@@ -23,6 +23,7 @@ the command-line interface shows only the message (see :mod:`yaml2rego.cli`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ __all__ = [
     "SinkError",
     "SourceLocation",
     "Yaml2RegoError",
+    "first_line",
+    "scrub_credentials",
     "source_line",
 ]
 
@@ -169,12 +172,22 @@ class SinkError(Yaml2RegoError):
     """A decision-record sink refused a record for good (a retry would not help)."""
 
 
+# `scheme://user:password@host`: the user info of a URL, wherever it appears in a message.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***`` (a Redis or OPA URL in an error
+    message must not carry its password into a decision record or to the model)."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
 def first_line(text: object) -> str:
-    """The first non-empty line of an error message from a library underneath.
+    """The first non-empty line of an error message from a library underneath, without credentials.
 
     The embedded engine's messages carry a Rust backtrace after the useful part; users get only the useful part.
     """
     for line in str(text).splitlines():
         if line.strip():
-            return line.strip()
-    return str(text).strip()
+            return scrub_credentials(line.strip())
+    return scrub_credentials(str(text).strip())

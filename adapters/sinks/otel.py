@@ -57,7 +57,8 @@ class OtelSink:
 
     def write(self, records: Sequence[Record]) -> None:
         for record in records:
-            self._span(record)
+            if "checkpoint" not in record:  # the log's signed checkpoints are not decisions
+                self._span(record)
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from yaml2rego.adapters.records import parse_timestamp
 from yaml2rego.adapters.sinks.base import Record, encode_record
+from yaml2rego.adapters.sinks.shipper import Retryable, Shipper
 from yaml2rego.adapters.sinks.spool import Spool
 
 from yaml2rego.errors import SinkError
@@ -44,7 +45,7 @@ def hec_event_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-class HecRetryable(Exception):
+class HecRetryable(Retryable):
     """Splunk was busy or unreachable: the same batch may be sent again later."""
 
 
@@ -113,8 +114,14 @@ class SplunkHecSink:
         envelope: Callable[[Record], dict[str, Any]] | None = None,
     ) -> None:
         self.client = HecClient(url, token, timeout=timeout)
-        directory = Path(spool_dir) if spool_dir is not None else Path(tempfile.mkdtemp(prefix="yaml2rego-hec-"))
-        self.spool = Spool(directory, fsync=fsync)
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        # In a guard the record log is the spool and the cursor lives here; on its own (the relay, tests) the sink
+        # keeps a spool of its own, opened on first write.
+        self.cursor_path = self.spool_dir / "cursor.json" if self.spool_dir is not None else None
+        self._fsync = fsync
+        self._spool: Spool | None = None
+        self._shipper: Shipper | None = None
+        self._spool_lock = threading.Lock()
         self.metadata = {
             key: value
             for key, value in {"index": index, "source": source, "sourcetype": sourcetype, "host": host}.items()
@@ -128,10 +135,25 @@ class SplunkHecSink:
         self._metadata_json = json.dumps(self.metadata, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
         self.error: SinkError | None = None
         self.delivered = 0
-        self._wake = threading.Event()
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="yaml2rego-splunk", daemon=True)
-        self._thread.start()
+        if self.spool_dir is not None and any(self.spool_dir.glob("segment-*.jsonl")):
+            _ = self.spool  # events spooled before a restart: send them now
+
+    @property
+    def spool(self) -> Spool:
+        """The sink's own spool (used when the sink is written to directly, not shipped from a record log)."""
+        with self._spool_lock:
+            if self._spool is None:
+                directory = self.spool_dir or Path(tempfile.mkdtemp(prefix="yaml2rego-hec-"))
+                self._spool = Spool(directory, fsync=self._fsync)
+                self._shipper = Shipper(
+                    self._spool,
+                    self._post,
+                    name="splunk",
+                    batch_size=self.batch_size,
+                    max_batch_bytes=self.max_batch_bytes,
+                    backoff=self.backoff,
+                )
+            return self._spool
 
     def write(self, records: Sequence[Record]) -> None:
         self.write_encoded(records, [encode_record(record) for record in records])
@@ -140,27 +162,52 @@ class SplunkHecSink:
         """Spool one ready-to-send HEC envelope per record; the sender thread posts them as they are."""
         envelopes = [self._envelope_line(record, line) for record, line in zip(records, lines, strict=True)]
         self.spool.append_lines(envelopes)
-        self._wake.set()
+        assert self._shipper is not None
+        self._shipper.notify()
+
+    def ship(self, records: Sequence[Record], lines: Sequence[bytes]) -> None:
+        """Post records read from the record log now (one request); raises :class:`HecRetryable` or
+        :class:`SinkError` as :meth:`HecClient.send_body` does. A shipper calls this and keeps the cursor."""
+        envelopes = [self._envelope_line(record, line) for record, line in zip(records, lines, strict=True)]
+        self._post(list(records), envelopes)
+
+    def _reject(self, envelopes: Sequence[bytes], error: SinkError) -> None:
+        """Set aside a batch Splunk refused as bad data (400), with Splunk's answer, in ``rejected.jsonl``."""
+        directory = self.spool_dir or (self._spool.directory if self._spool is not None else None)
+        if directory is None:
+            directory = Path(tempfile.mkdtemp(prefix="yaml2rego-hec-"))
+            self.spool_dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(directory / "rejected.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+            for line in envelopes:
+                entry = {"error": str(error), "envelope": json.loads(line)}
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until the spool is empty; ``False`` on timeout or when Splunk refused the token."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.spool.pending():
-            if self._stopped() or (deadline is not None and time.monotonic() >= deadline):
-                return False
-            self._wake.set()
-            time.sleep(0.005)
-        return True
+        """Wait until the sink's own spool is empty; ``False`` on timeout or when Splunk refused the token."""
+        if self._shipper is None:
+            return True
+        return self._shipper.flush(timeout)
 
     def close(self) -> None:
-        self._closed.set()
-        self._wake.set()
-        self._thread.join(self.client.timeout + 1)
-        self.spool.close()
+        if self._shipper is not None:
+            self._shipper.close(self.client.timeout + 1)
+        if self._spool is not None:
+            self._spool.close()
         self.client.close()
 
-    def _stopped(self) -> bool:
-        return self._closed.is_set() or (self.error is not None and getattr(self.error, "status", 0) in (401, 403))
+    def _post(self, records: Sequence[Record], envelopes: Sequence[bytes]) -> None:
+        try:
+            self.client.send_body(b"".join(envelopes), len(envelopes))
+        except SinkError as exc:
+            self.error = exc
+            if getattr(exc, "status", 0) in (401, 403):
+                raise  # a token problem: the shipper stops and keeps everything for when it is fixed
+            log.error("%s", exc)
+            self._reject(envelopes, exc)
+            return
+        self.delivered += len(envelopes)
 
     def _envelope_line(self, record: Record, line: bytes) -> bytes:
         # The envelope is assembled around the record's JSON line rather than serialising the record again.
@@ -175,35 +222,3 @@ class SplunkHecSink:
             parts.append(self._metadata_json)
         parts.append(b'"event":' + line.rstrip(b"\n"))
         return b"{" + b",".join(parts) + b"}\n"
-
-    def _run(self) -> None:
-        delay = self.backoff[0]
-        while not self._stopped():
-            lines, position = self.spool.peek_lines(self.batch_size, self.max_batch_bytes)
-            if not lines:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            try:
-                self.client.send_body(b"".join(lines), len(lines))
-            except HecRetryable as exc:
-                log.warning("%s; retrying in %.1fs (%d records spooled)", exc, delay, self.spool.pending())
-                self._closed.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
-                continue
-            except SinkError as exc:
-                self.error = exc
-                log.error("%s", exc)
-                if getattr(exc, "status", 0) in (401, 403):
-                    return  # a token problem: keep everything spooled for when it is fixed
-                self._reject(lines, exc)
-            else:
-                self.delivered += len(lines)
-            delay = self.backoff[0]
-            self.spool.ack(position)
-
-    def _reject(self, lines: Sequence[bytes], error: SinkError) -> None:
-        with open(self.spool.directory / "rejected.jsonl", "a", encoding="utf-8") as handle:
-            for line in lines:
-                entry = {"error": str(error), "envelope": json.loads(line)}
-                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")

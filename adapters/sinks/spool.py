@@ -37,7 +37,7 @@ class Spool:
         self, directory: str | os.PathLike[str], *, segment_bytes: int = 16 * 1024 * 1024, fsync: bool = False
     ) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.segment_bytes = segment_bytes
         self.fsync = fsync
         self._lock = threading.Lock()
@@ -45,7 +45,7 @@ class Spool:
         segments = self._segments()
         self._segment = max(segments[-1] if segments else 1, self._acked[0])
         self._repair(self._segment)
-        self._handle = open(self._path(self._segment), "ab")  # noqa: SIM115 - kept open for appends
+        self._handle = _open_append(self._path(self._segment))
         self._pending = self._count_pending()
 
     # -- writing ---------------------------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ class Spool:
             if self._handle.tell() > 0 and self._handle.tell() + len(data) > self.segment_bytes:
                 self._handle.close()
                 self._segment += 1
-                self._handle = open(self._path(self._segment), "ab")  # noqa: SIM115
+                self._handle = _open_append(self._path(self._segment))
             self._handle.write(data)
             self._handle.flush()
             if self.fsync:
@@ -115,7 +115,9 @@ class Spool:
             delivered = self._count_between(self._acked, position)
             self._acked = position
             temporary = self.directory / "ack.json.tmp"
-            temporary.write_text(json.dumps({"segment": position[0], "offset": position[1]}), encoding="utf-8")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump({"segment": position[0], "offset": position[1]}, handle)
             os.replace(temporary, self.directory / "ack.json")
             self._pending = max(0, self._pending - delivered)
             for segment in self._segments():
@@ -180,3 +182,8 @@ class Spool:
                     position += len(line)
                     count += line.endswith(b"\n")
         return count
+
+
+def _open_append(path: Path) -> Any:
+    # 0600 from creation: spooled records may hold bodies.
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")

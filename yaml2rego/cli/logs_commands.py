@@ -37,28 +37,49 @@ def logs() -> None:
 
 @logs.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--verification-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The checkpoint key: an Ed25519 public key (PEM) or the HMAC secret file. Checks every signed checkpoint "
+    "and reports records after the last one (a cut or a forged append).",
+)
+@click.option(
+    "--expected-head",
+    metavar="HASH",
+    help="A hash kept elsewhere (a checkpoint's hash in Splunk, a ticket): the log must contain it, so nothing up "
+    "to it was cut off.",
+)
 @handle_errors
-def verify(files: tuple[str, ...]) -> None:
+def verify(files: tuple[str, ...], verification_key: str | None, expected_head: str | None) -> None:
     """Check the hash chain of decision-record files (give rotated files oldest first); name the first broken record.
 
-    Exit code 0 when every record is intact and linked to the one before, 1 otherwise.
+    Exit code 0 when every record is intact and linked to the one before (and, with a key, every record is covered
+    by a signed checkpoint and the log ends with the writer's closing one), 1 otherwise.
 
     \b
     Example:
-      yaml2rego logs verify decisions.jsonl.1 decisions.jsonl
+      yaml2rego logs verify decisions.jsonl.1 decisions.jsonl --verification-key checkpoint.pub
     """
-    from yaml2rego.adapters.records import verify_file
+    from yaml2rego.adapters.records import CheckpointKey, verify_log
 
-    previous: str | None = None
-    total = 0
-    for name in files:
-        result = verify_file(name, prev_hash=previous)
-        if not result.ok:
-            record = f" (decision_id {result.decision_id})" if result.decision_id else ""
-            fail(f"{name}:{result.line}: broken chain at record {result.records + 1}{record}: {result.problem}")
-        total += result.records
-        previous = result.last_hash
-    click.echo(f"ok: {total} record{'' if total == 1 else 's'}, hash chain intact (last hash {previous})")
+    key = CheckpointKey(Path(verification_key).read_bytes()) if verification_key else None
+    report = verify_log(files, key=key, expected_head=expected_head)
+    if not report.ok and report.line is not None:
+        record = f" (decision_id {report.decision_id})" if report.decision_id else ""
+        fail(f"{report.file}:{report.line}: broken chain at record {report.broken_at}{record}: {report.problem}")
+    total = report.records
+    counted = f"{total} record{'' if total == 1 else 's'}"
+    if not report.ok:
+        fail(f"{files[-1]}: chain intact ({counted}), but not proven: {report.problem}")
+    if key is None:
+        click.echo(f"ok: {counted}, hash chain intact (last hash {report.last_hash})")
+        return
+    closing = "the closing checkpoint" if report.closed else "the last checkpoint"
+    click.echo(
+        f"ok: {counted}, hash chain intact and signed up to {closing} "
+        f"({report.checkpoints} checkpoint{'' if report.checkpoints == 1 else 's'}, key {key.key_id}; "
+        f"last hash {report.last_hash})"
+    )
 
 
 @logs.command()
