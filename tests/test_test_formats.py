@@ -64,8 +64,8 @@ def seed_json() -> Any:
 
 @pytest.fixture(scope="module")
 def seed_junit_below_threshold() -> Any:
-    """The seed, JUnit, every test passes but coverage is below an impossible gate."""
-    return invoke_test(str(SEED_POLICY), "--format", "junit", "--threshold", "100.5")
+    """The seed, JUnit, every test passes but coverage is below a gate of 100% (some library lines stay uncovered)."""
+    return invoke_test(str(SEED_POLICY), "--format", "junit", "--threshold", "100")
 
 
 @pytest.fixture(scope="module")
