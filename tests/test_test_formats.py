@@ -157,7 +157,7 @@ def test_junit_coverage_is_a_property_of_each_suite(seed_junit_below_threshold: 
 
 def test_coverage_below_the_threshold_exits_1_with_parseable_output(seed_junit_below_threshold: Any) -> None:
     assert seed_junit_below_threshold.exit_code == 1
-    assert "is below the threshold of 100.5%" in seed_junit_below_threshold.stderr
+    assert "is below the threshold of 100.0%" in seed_junit_below_threshold.stderr
     assert ET.fromstring(seed_junit_below_threshold.stdout).get("failures") == "0"
 
 
