@@ -41,11 +41,10 @@ from yaml2rego.policy_checks import (
     UUID_PATTERN,
     Checker,
     example_problem,
-    fast_schema_validator,
     regex_problem,
-    schema_validator,
     semantic_checks,
 )
+from yaml2rego.policy_checks import schema_errors as checked_schema_errors
 from yaml2rego.yaml_source import MAX_DEPTH, MAX_DOCUMENTS, MAX_ERRORS_PER_FILE, SourceFile, read_documents
 
 __all__ = [
@@ -86,11 +85,7 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
     for document in documents:
         checker = Checker(document, source)
         # The Rust validator answers "valid?" in microseconds; the Python one explains what is wrong, with paths.
-        schema_errors = (
-            []
-            if fast_schema_validator().is_valid(document.value)
-            else list(schema_validator().iter_errors(document.value))
-        )
+        schema_errors = checked_schema_errors(document.value)
         for error in schema_errors:
             if tuple(error.absolute_path) not in document.refused:
                 checker.schema_error(error)
@@ -247,7 +242,7 @@ def load_policy_text(
     >>> load_policy_text("agent_boundary: {agent_id: a1}").agent_ids
     ('a1',)
     """
-    size = len(text.encode("utf-8"))
+    size = len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate is refused when the text is read
     if size > max_file_bytes:
         raise _too_large(size, max_file_bytes, filename)
     loaded = _Loaded([], [])
