@@ -78,11 +78,15 @@ class CompiledPolicy:
         return written
 
 
-def compile_policy_set(policy_set: PolicySet, *, policy_version: str | None = None) -> CompiledPolicy:
+def compile_policy_set(
+    policy_set: PolicySet, *, policy_version: str | None = None, include_tests: bool = True
+) -> CompiledPolicy:
     """Compile every agent of ``policy_set``. Deterministic: the same input gives byte-identical files.
 
     ``policy_version`` defaults to a content digest (``sha256:…``) of the library and the agents' data, so it changes
     exactly when the policy's behaviour can change; pass a git SHA or a release number to use that instead.
+    ``include_tests=False`` leaves out the generated ``policy_test.rego`` files (a bundle does not ship them, and
+    planning and rendering them is a third of a large compile); every other file is the same.
     """
     module_names = _module_names(policy_set)
     agents = {agent.agent_id: agent_data(agent) for agent in policy_set}
@@ -99,8 +103,9 @@ def compile_policy_set(policy_set: PolicySet, *, policy_version: str | None = No
         module = module_names[agent.agent_id]
         context = {"agent": agent, "module": module, "data": agents[agent.agent_id]}
         files[f"agents/{module}/policy.rego"] = _render("agent_policy.rego.j2", context)
-        context["cases"] = testgen.cases_for(agent)
-        files[f"agents/{module}/policy_test.rego"] = _render("agent_policy_test.rego.j2", context)
+        if include_tests:
+            context["cases"] = testgen.cases_for(agent)
+            files[f"agents/{module}/policy_test.rego"] = _render("agent_policy_test.rego.j2", context)
     return CompiledPolicy(files=dict(sorted(files.items())), policy_version=version, policy_set=policy_set, data=data)
 
 
