@@ -109,6 +109,26 @@ def test_every_line_of_a_comment_is_a_comment(render: Any, text: str) -> None:
     assert all(line.replace("\t", " ").isprintable() for line in lines)
 
 
+@pytest.mark.parametrize("seed", range(50))
+def test_comment_wraps_exactly_as_textwrap(seed: int) -> None:
+    """The quick greedy wrap gives textwrap's lines (no word broken, not even at a hyphen), on a seeded corpus."""
+    import random
+    import textwrap
+
+    from yaml2rego.escaping import _wrap
+
+    chance = random.Random(seed)
+    for _ in range(50):
+        words = ["".join(chance.choice("ab-/.") for _ in range(chance.choice([1, 4, 9, 40, 130]))) for _ in range(40)]
+        line = " ".join(words[: chance.randint(1, 40)])
+        if chance.random() < 0.2:
+            line = line.replace(" ", "  ", 1)
+        width = chance.choice([10, 30, 116])
+        assert _wrap(line, width) == (
+            textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False) or [""]
+        )
+
+
 def test_comment_wraps_long_prose_and_keeps_short_lines() -> None:
     assert comment("short") == "# short"
     wrapped = comment(" ".join(["word"] * 40), width=30).split("\n")

@@ -67,14 +67,23 @@ class CompiledPolicy:
         return {"boundaries": json.loads(self.files[DATA_FILE])}
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write every file under ``out_dir`` (created if needed); returns the paths written."""
-        root = Path(out_dir)
+        """Write every file under ``out_dir`` (created if needed); returns the paths written.
+
+        Each folder is made once and each file written with one open and one write: at 10,000 agents the 20,000
+        files cost more in system calls than compiling them does.
+        """
+        root = os.fspath(out_dir)
+        made: set[str] = set()
         written = []
         for relative, content in self.files.items():
-            target = root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-            written.append(target)
+            folder = relative.rpartition("/")[0]
+            if folder not in made:
+                os.makedirs(os.path.join(root, folder), exist_ok=True)
+                made.add(folder)
+            target = os.path.join(root, relative)
+            with open(target, "wb") as handle:
+                handle.write(content)
+            written.append(Path(target))
         return written
 
 
