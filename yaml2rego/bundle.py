@@ -262,7 +262,9 @@ def build_bundle(
             issued_at=issued_at,
             canonical=(DATA_FILE, MANIFEST_FILE),  # both written in canonical form just above
         )
-    return Bundle(dict(sorted(members.items())))
+    bundle = Bundle(dict(sorted(members.items())))
+    bundle.__dict__["_data"] = data  # the cached data.json, already read above: saves reading 10,000 agents again
+    return bundle
 
 
 def bundle_policies(

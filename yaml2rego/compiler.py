@@ -27,6 +27,7 @@ from typing import Any
 import jinja2
 
 from yaml2rego import enforcement, escaping, testgen, tool_registry
+from yaml2rego._batch import paused_gc
 from yaml2rego.errors import CompileError, source_line
 from yaml2rego.escaping import REGO_KEYWORDS, render_rego_value
 from yaml2rego.model import AgentBoundary, EndpointRule, FieldRule, InputValidation, PolicySet, RateLimit
@@ -97,6 +98,11 @@ def compile_policy_set(
     ``include_tests=False`` leaves out the generated ``policy_test.rego`` files (a bundle does not ship them, and
     planning and rendering them is a third of a large compile); every other file is the same.
     """
+    with paused_gc():
+        return _compile(policy_set, policy_version, include_tests)
+
+
+def _compile(policy_set: PolicySet, policy_version: str | None, include_tests: bool) -> CompiledPolicy:
     module_names = _module_names(policy_set)
     agents = {agent.agent_id: agent_data(agent) for agent in policy_set}
     library = library_files()

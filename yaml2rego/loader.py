@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2rego import enforcement
+from yaml2rego._batch import paused_gc
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
 from yaml2rego.model import AgentBoundary, Defaults, PolicySet
 from yaml2rego.model_builder import build_agent
@@ -185,6 +186,13 @@ def load_policies(
     """
     if isinstance(paths, (str, os.PathLike)):  # one path, not the characters of one
         paths = [paths]
+    with paused_gc():  # thousands of files become millions of long-lived objects (see yaml2rego._batch)
+        loaded = _load_paths(paths, max_file_bytes)
+    _raise(loaded.errors)
+    return PolicySet(tuple(loaded.agents), loaded.defaults[0] if loaded.defaults else None)
+
+
+def _load_paths(paths: Iterable[str | os.PathLike[str]], max_file_bytes: int) -> _Loaded:
     loaded = _Loaded([], [])
     first_seen: dict[str, SourceLocation] = {}
     for given in paths:
@@ -215,8 +223,7 @@ def load_policies(
                 loaded.errors.append(PolicyError(f"cannot read {filename!r}: {exc.strerror or exc}"))
                 continue
             _load_text(text, filename, loaded, first_seen)
-    _raise(loaded.errors)
-    return PolicySet(tuple(loaded.agents), loaded.defaults[0] if loaded.defaults else None)
+    return loaded
 
 
 def read_yaml_documents(text: str, filename: str = "<string>") -> list[Any]:
