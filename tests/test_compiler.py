@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from yaml2rego import rego_testing
+from yaml2rego import rego_testing, testgen
 from yaml2rego.compiler import DATA_FILE, agent_module_name, compile_policy_set, library_files, render_rego_value
 from yaml2rego.errors import CompileError
 from yaml2rego.loader import load_policies, load_policy_text
@@ -162,3 +164,61 @@ def test_write_creates_the_directory_tree(tmp_path: Path) -> None:
     written = compiled.write(tmp_path / "out")
     assert (tmp_path / "out" / DATA_FILE).is_file()
     assert len(written) == len(compiled.files)
+
+
+# -- under the real OPA ---------------------------------------------------------------------------------------------
+
+GOOD_FIXTURES = sorted((REPO_ROOT / "tests" / "fixtures" / "policies" / "good").glob("*.yaml"))
+COMPILED_SETS = [REPO_ROOT / "examples", *sorted(GOLDEN.glob("*/policy.yaml")), *GOOD_FIXTURES]
+
+
+def _opa(opa_binary: str, *args: str) -> str:
+    result = subprocess.run([opa_binary, *args], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"opa {' '.join(args)}:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.opa
+@pytest.mark.parametrize("policy", COMPILED_SETS, ids=lambda path: path.relative_to(REPO_ROOT).as_posix())
+def test_compiled_output_passes_opa_check_fmt_and_test(
+    policy: Path, tmp_path: Path, opa_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `yaml2rego compile` writes is strict-clean, formatted as `opa fmt` formats it, and its tests pass."""
+    monkeypatch.chdir(REPO_ROOT)
+    compile_policy_set(load_policies([policy.relative_to(REPO_ROOT)])).write(tmp_path)
+    _opa(opa_binary, "check", "--strict", str(tmp_path))
+    assert _opa(opa_binary, "fmt", "--list", str(tmp_path)) == ""
+    assert "FAIL" not in _opa(opa_binary, "test", str(tmp_path))
+
+
+def _parsed(opa_binary: str, path: Path) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(
+        _opa(opa_binary, "parse", "--format", "json", "--json-include", "-comments", str(path))
+    )
+    return parsed
+
+
+@pytest.mark.opa
+def test_hostile_strings_compile_to_inert_rego_under_opa(
+    tmp_path: Path, opa_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPA parses each module of the hostile case into exactly the rules the compiler writes, and reads every
+    METADATA value back as the YAML string it came from."""
+    monkeypatch.chdir(REPO_ROOT)
+    policy_set = load_policies(["tests/golden/hostile_strings/policy.yaml"])
+    compile_policy_set(policy_set).write(tmp_path)
+    _opa(opa_binary, "check", "--strict", str(tmp_path))
+    for agent in policy_set:
+        module = agent_module_name(agent.agent_id)
+        policy = _parsed(opa_binary, tmp_path / "agents" / module / "policy.rego")
+        tests = _parsed(opa_binary, tmp_path / "agents" / module / "policy_test.rego")
+        assert [part["value"] for part in policy["package"]["path"]] == ["data", "agents", module]
+        assert sorted(rule["head"]["ref"][0]["value"] for rule in policy["rules"]) == ["boundary", "decision"]
+        expected_tests = {"codes"} | {f"test_{case.name}" for case in testgen.cases_for(agent)}
+        assert {rule["head"]["ref"][0]["value"] for rule in tests["rules"]} == expected_tests
+        [package_annotation] = [note for note in policy["annotations"] if note["scope"] == "package"]
+        assert package_annotation["title"] == f"Agent boundary of {agent.agent_id}"
+        assert package_annotation["custom"]["agent_id"] == agent.agent_id
+        assert package_annotation["custom"].get("owner") == agent.owner
+        if agent.description is not None:
+            assert package_annotation["description"] == agent.description

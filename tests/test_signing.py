@@ -333,3 +333,78 @@ def test_a_member_that_opa_would_take_for_the_signature_file_is_refused(rsa_keys
     assert _problems(files, rsa_keys[1]) == [
         "agents/x/signatures.json: OPA would read this file as the bundle signature; rename it"
     ]
+
+
+# -- the C fast path of canonical JSON, held to the reference encoder ---------------------------------------------
+
+
+def _reference(content: bytes) -> bytes | str:
+    """What the reference encoder makes of JSON text (every number kept as its text), or the error it raises."""
+    from yaml2rego.signing import _Number, _reject_constant
+
+    try:
+        value = json.loads(content, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
+        return encode_canonical_json(value).encode("utf-8")
+    except (BundleError, ValueError):
+        return "refused"  # not JSON (BundleError when read from a file), or not portable
+
+
+def _fast(content: bytes) -> bytes | str:
+    try:
+        return canonical_json_bytes(content)
+    except (BundleError, ValueError):
+        return "refused"  # not JSON (BundleError when read from a file), or not portable
+
+
+def _compiled_data_files() -> list[Any]:
+    from yaml2rego.compiler import DATA_FILE, compile_policy_set
+    from yaml2rego.loader import load_policies
+
+    from .conftest import EXAMPLES, REPO_ROOT
+
+    sets = [EXAMPLES, *sorted((REPO_ROOT / "tests" / "golden").glob("*/policy.yaml"))]
+    return [pytest.param(compile_policy_set(load_policies([path])).files[DATA_FILE], id=path.name) for path in sets]
+
+
+@pytest.mark.parametrize("content", _compiled_data_files())
+def test_canonical_data_of_every_compiled_policy_equals_the_reference(content: bytes) -> None:
+    assert _fast(content) == _reference(content)
+
+
+_ODD_TEXTS = [
+    '"plain"', '"line\\u2028sep\\u2029"', '"back\\bspace"', '"form\\ffeed"', '"\\\\b is not a backspace"',
+    '"\\\\\\b"', '"\\ud800 lone"', '"\\udbff\\udfff pair"', '"\\u0000\\u001f\\u007f\\u0085"', '"\\u00e9 é"',
+    "1", "-0", "0", "-1", "12345678901234567890", "1.0", "1.50", "1e3", "1E+3", "-0.0", "0.1", "1e400", "2.5e-8",
+    "true", "false", "null", "[]", "{}", "NaN", "Infinity",
+]  # fmt: skip
+
+
+def _random_document(random: Any, depth: int = 0) -> str:
+    if depth > 3 or random.random() < 0.4:
+        return random.choice(_ODD_TEXTS)
+    if random.random() < 0.5:
+        return "[" + ",".join(_random_document(random, depth + 1) for _ in range(random.randint(0, 4))) + "]"
+    keys = random.sample(['"a"', '"b"', '"\\u2028"', '"\\f"', '"z"', '"é"', '"A"', '"source"'], random.randint(0, 4))
+    return "{" + ",".join(f"{key}: {_random_document(random, depth + 1)}" for key in keys) + "}"
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_canonical_json_fast_path_equals_the_reference_on_a_seeded_corpus(seed: int) -> None:
+    """Odd numbers, escapes Go and Python write differently, lone surrogates: the same bytes or the same refusal."""
+    import random
+
+    content = _random_document(random.Random(seed)).encode("utf-8")
+    assert _fast(content) == _reference(content)
+
+
+@pytest.mark.parametrize("text", _ODD_TEXTS, ids=range(len(_ODD_TEXTS)))
+def test_canonical_json_fast_path_equals_the_reference_on_each_odd_value(text: str) -> None:
+    content = f'{{"k": [{text}]}}'.encode()
+    assert _fast(content) == _reference(content)
+
+
+def test_canonical_form_is_a_fixed_point() -> None:
+    """Hashing canonical bytes as they are (what the bundle builder does) gives the digest OPA computes."""
+    content = b'{"b": [1.50, "\\u2028", -0], "a": {"z": 1e3, "y": "x"}}'
+    canonical = canonical_json_bytes(content)
+    assert canonical_json_bytes(canonical) == canonical

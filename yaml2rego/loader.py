@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2rego import enforcement
+from yaml2rego._batch import paused_gc
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
 from yaml2rego.model import AgentBoundary, Defaults, PolicySet
 from yaml2rego.model_builder import build_agent
@@ -41,11 +42,10 @@ from yaml2rego.policy_checks import (
     UUID_PATTERN,
     Checker,
     example_problem,
-    fast_schema_validator,
     regex_problem,
-    schema_validator,
     semantic_checks,
 )
+from yaml2rego.policy_checks import schema_errors as checked_schema_errors
 from yaml2rego.yaml_source import MAX_DEPTH, MAX_DOCUMENTS, MAX_ERRORS_PER_FILE, SourceFile, read_documents
 
 __all__ = [
@@ -86,11 +86,7 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
     for document in documents:
         checker = Checker(document, source)
         # The Rust validator answers "valid?" in microseconds; the Python one explains what is wrong, with paths.
-        schema_errors = (
-            []
-            if fast_schema_validator().is_valid(document.value)
-            else list(schema_validator().iter_errors(document.value))
-        )
+        schema_errors = checked_schema_errors(document.value)
         for error in schema_errors:
             if tuple(error.absolute_path) not in document.refused:
                 checker.schema_error(error)
@@ -190,6 +186,13 @@ def load_policies(
     """
     if isinstance(paths, (str, os.PathLike)):  # one path, not the characters of one
         paths = [paths]
+    with paused_gc():  # thousands of files become millions of long-lived objects (see yaml2rego._batch)
+        loaded = _load_paths(paths, max_file_bytes)
+    _raise(loaded.errors)
+    return PolicySet(tuple(loaded.agents), loaded.defaults[0] if loaded.defaults else None)
+
+
+def _load_paths(paths: Iterable[str | os.PathLike[str]], max_file_bytes: int) -> _Loaded:
     loaded = _Loaded([], [])
     first_seen: dict[str, SourceLocation] = {}
     for given in paths:
@@ -220,8 +223,7 @@ def load_policies(
                 loaded.errors.append(PolicyError(f"cannot read {filename!r}: {exc.strerror or exc}"))
                 continue
             _load_text(text, filename, loaded, first_seen)
-    _raise(loaded.errors)
-    return PolicySet(tuple(loaded.agents), loaded.defaults[0] if loaded.defaults else None)
+    return loaded
 
 
 def read_yaml_documents(text: str, filename: str = "<string>") -> list[Any]:
@@ -247,7 +249,7 @@ def load_policy_text(
     >>> load_policy_text("agent_boundary: {agent_id: a1}").agent_ids
     ('a1',)
     """
-    size = len(text.encode("utf-8"))
+    size = len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate is refused when the text is read
     if size > max_file_bytes:
         raise _too_large(size, max_file_bytes, filename)
     loaded = _Loaded([], [])

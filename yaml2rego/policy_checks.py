@@ -27,6 +27,7 @@ import jsonschema_rs
 
 from yaml2rego import enforcement, tool_registry
 from yaml2rego.errors import PolicyError, PolicyValidationError
+from yaml2rego.escaping import escape_text
 from yaml2rego.model import ANY_METHOD
 from yaml2rego.paths import parse_pattern as _parse_pattern_uncached
 from yaml2rego.schema import load_schema
@@ -41,6 +42,7 @@ __all__ = [
     "fast_schema_validator",
     "parse_pattern",
     "regex_problem",
+    "schema_errors",
     "schema_validator",
     "semantic_checks",
 ]
@@ -74,6 +76,24 @@ def schema_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(_inline_refs(schema, schema["$defs"]))
 
 
+def schema_errors(value: Any) -> list[jsonschema.ValidationError]:
+    """What the schema refuses in a document: nothing when the Rust validator finds it valid, else the Python
+    validator's explanations.
+
+    The two must agree; should the Python one find nothing where the Rust one refused (their regex dialects differ,
+    see the schema's ``singleLine``), the document is still refused, with the Rust validator's first complaint.
+    """
+    fast = fast_schema_validator()
+    if fast.is_valid(value):
+        return []
+    errors = list(schema_validator().iter_errors(value))
+    if errors:
+        return errors
+    first = next(iter(fast.iter_errors(value)))
+    path = tuple(first.instance_path)
+    return [jsonschema.ValidationError(f"is refused by the schema ({escape_text(first.message)})", path=path)]
+
+
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
     """The schema with each local ``$ref`` replaced by its definition: validating 10,000 agents takes half the time.
 
@@ -98,8 +118,12 @@ def _label(path: JSONPath) -> str:
         if isinstance(part, int):
             suffix = f"[{part}]{suffix}"
         else:
-            return f"{part}{suffix}"
+            return f"{escape_text(part)}{suffix}"
     return "the document" + suffix
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _show(value: Any) -> str:
@@ -226,6 +250,15 @@ class Checker:
             choices = error.validator_value
             hint = _did_you_mean(instance, [c for c in choices if isinstance(c, str)])
             self.add(f"{label} must be {_one_of(choices)}, got {_show(instance)}{hint}", path)
+        elif validator == "anyOf" and error.context:
+            # Explain the alternative whose type fits (a string that breaks the string rule), not every alternative.
+            fitting = [inner for inner in error.context if inner.validator != "type"]
+            self.schema_error((fitting or error.context)[0])
+        elif validator == "not" and "propertyNames" in error.absolute_schema_path and "errorMessage" in schema:
+            # A key refused by propertyNames: the error's path is the mapping's, the key is its instance.
+            self.add(f"key {_show(instance)} {schema['errorMessage']}", (*path, str(instance)), key=True)
+        elif validator == "not" and "pattern" in _mapping(error.validator_value) and "errorMessage" in schema:
+            self.add(f"{label} {_show(instance)} {schema['errorMessage']}", path)
         elif validator == "not" and "errorMessage" in schema:
             self.add(f"{label} {schema['errorMessage']}", path, key=True)
         elif validator == "pattern" and "errorMessage" in schema:

@@ -23,7 +23,8 @@ import functools
 import hashlib
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ __all__ = [
     "SIGNING_ALGORITHMS",
     "SignedFile",
     "VerificationResult",
+    "canonical_bytes_of_json",
     "canonical_json_bytes",
+    "canonical_json_document",
     "encode_canonical_json",
     "file_digest",
     "is_structured_file",
@@ -100,9 +103,40 @@ def _encode_string(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise BundleError(f"string {text[:40]!r} is not valid Unicode (lone surrogate)") from exc
-    encoded = json.dumps(text, ensure_ascii=False)
+    encoded = _encode_basestring(text)
     # Go escapes the JavaScript line separators even with HTML escaping off; Python does not.
     return encoded.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+# What json.dumps(text, ensure_ascii=False) does with a string, without building an encoder per call.
+_encode_basestring: Callable[[str], str] = json.encoder.encode_basestring
+# The C encoder, laid out as encode_canonical_json lays values out. For a value read from JSON text (string keys,
+# and numbers that print as they were written, see _parse_json) both give the same text; the differential test in
+# tests/test_signing.py holds them to it.
+_encode_compact_sorted = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+).encode
+# A `\b` or `\f` escape in JSON text: the backslash is preceded by an even number of backslashes.
+_BACKSPACE_OR_FORM_FEED = re.compile(r"(?<!\\)(?:\\\\)*\\[bf]")
+
+
+def canonical_bytes_of_json(value: Any) -> bytes:
+    """``encode_canonical_json(value)`` as UTF-8, in C, for a value read from JSON text with plain numbers (or built
+    of the same types: dicts with string keys, lists, strings, ints, finite floats, booleans and None).
+
+    Whatever the C encoder cannot write exactly as the reference does (a backspace or form feed, a lone surrogate,
+    a value that is not JSON) is handed to the reference, which raises the error it always raised.
+    """
+    try:
+        text = _encode_compact_sorted(value)
+        if ("\\b" in text or "\\f" in text) and _BACKSPACE_OR_FORM_FEED.search(text):
+            raise ValueError("backspace or form feed")
+        encoded = text.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return encode_canonical_json(value).encode("utf-8")
+    if b"\xe2\x80\xa8" in encoded or b"\xe2\x80\xa9" in encoded:  # U+2028, U+2029 can only stand in strings
+        encoded = encoded.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return encoded
 
 
 def encode_canonical_json(value: Any) -> str:
@@ -135,17 +169,44 @@ def encode_canonical_json(value: Any) -> str:
     raise BundleError(f"cannot write a {type(value).__name__} as JSON")
 
 
-def _parse_structured(name: str, content: bytes) -> Any:
+def _parse_structured(name: str, content: bytes) -> tuple[Any, bool]:
+    """The parsed content, and whether it holds only plain JSON values (string keys; numbers that print back as
+    the text they had), which the C encoder writes exactly as the reference does."""
     if content.startswith(_UTF8_BOM):
         content = content[len(_UTF8_BOM) :]
     try:
         text = content.decode("utf-8")
         if posixpath.basename(name) == "data.yaml":
-            # OPA converts YAML to JSON first; numbers are re-rendered, so they need no literal-text care here.
-            return yaml.safe_load(text)
-        return json.loads(text, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
+            # OPA converts YAML to JSON first; numbers are re-rendered, so they need no literal-text care here. Keys
+            # need not be strings, which the C encoder would sort differently.
+            return yaml.safe_load(text), False
+        return _parse_json(text)
     except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise BundleError(f"{name}: not valid {'YAML' if name.endswith('.yaml') else 'JSON'}: {exc}") from exc
+
+
+def _parse_json(text: str) -> tuple[Any, bool]:
+    """JSON text with every number kept as its literal text: a plain int or float when it prints back as that text
+    (all numbers the compiler writes do), else a :class:`_Number`."""
+    plain = True
+
+    def parse_int(literal: str) -> Any:
+        nonlocal plain
+        if literal == "-0" or len(literal) > 4000:  # int() would print "-0" as "0"; Python limits int() digits
+            plain = False
+            return _Number(literal)
+        return int(literal)
+
+    def parse_float(literal: str) -> Any:
+        nonlocal plain
+        number = float(literal)
+        if repr(number) != literal:  # "1.50", "1e3", "1E400": only the text keeps what OPA hashes
+            plain = False
+            return _Number(literal)
+        return number
+
+    value = json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=_reject_constant)
+    return value, plain
 
 
 def _reject_constant(text: str) -> Any:
@@ -154,7 +215,16 @@ def _reject_constant(text: str) -> Any:
 
 def canonical_json_bytes(content: bytes, name: str = "data.json") -> bytes:
     """The bytes OPA hashes for a structured file: canonical compact JSON of its parsed content."""
-    return encode_canonical_json(_parse_structured(name, content)).encode("utf-8")
+    return canonical_json_document(content, name)[0]
+
+
+def canonical_json_document(content: bytes, name: str = "data.json") -> tuple[bytes, Any]:
+    """:func:`canonical_json_bytes`, and the parsed content when it is what ``json.loads`` gives (else ``None``), so a
+    caller that needs both reads a large file once."""
+    value, plain = _parse_structured(name, content)
+    if plain:
+        return canonical_bytes_of_json(value), value
+    return encode_canonical_json(value).encode("utf-8"), None
 
 
 def file_digest(name: str, content: bytes, algorithm: str = "SHA-256") -> str:
@@ -276,8 +346,12 @@ def sign_bundle_files(
     scope: str | None = None,
     issuer: str | None = None,
     issued_at: int,
+    canonical: Collection[str] = (),
 ) -> bytes:
     """The ``.signatures.json`` content for bundle members ``files`` (every member except the signatures file).
+
+    ``canonical`` names structured members whose content is already in canonical form (the bundle builder wrote it
+    so); they are hashed as they are instead of being parsed and written again, which gives the same digest.
 
     ``issued_at`` (the ``iat`` claim, seconds since the epoch) is passed in, so the same inputs sign to the same
     bytes with deterministic algorithms (RS256, HS256; ECDSA signatures are randomised by design).
@@ -287,7 +361,9 @@ def sign_bundle_files(
     ['signatures']
     """
     entries = [
-        SignedFile(name, file_digest(name, content)).as_dict()
+        SignedFile(
+            name, hashlib.sha256(content).hexdigest() if name in canonical else file_digest(name, content)
+        ).as_dict()
         for name, content in sorted(files.items())
         if name != SIGNATURES_FILE
     ]

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from yaml2rego.errors import PolicyError, PolicySyntaxError, PolicyValidationError, SourceLocation
+from yaml2rego.escaping import escape_text
 
 _EventParser: Any
 try:  # libyaml is much faster on large files; the pure-Python parser yields the same events.
@@ -111,8 +112,10 @@ class SourceFile:
         return SourceLocation(self.filename, mark.line, mark.column)
 
     def error(self, cls: type[PolicyError], message: str, mark: Mark) -> PolicyError:
+        """An error at ``mark``, with its source line under it; both escaped, so a control character or a
+        bidirectional override in the file is shown as ``\\u202e`` rather than acted on by the terminal."""
         snippet = self.lines[mark.line - 1][:200] if 0 < mark.line <= len(self.lines) else None
-        return cls(message, self.location(mark), snippet or None)
+        return cls(escape_text(message), self.location(mark), escape_text(snippet) if snippet else None)
 
 
 class _Fatal(Exception):
@@ -303,8 +306,19 @@ def _syntax_error(exc: yaml.YAMLError, text: str, source: SourceFile) -> PolicyE
     return PolicySyntaxError(f"YAML syntax error: {exc}", SourceLocation(source.filename, 1, 1))
 
 
+# A lone surrogate cannot be encoded as UTF-8 (nor reach Rust, Rego or JSON): only a text given as a Python string
+# can hold one, since a file is decoded from UTF-8 and YAML refuses a surrogate escape.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def read_documents(text: str, source: SourceFile, errors: list[PolicyError]) -> list[Document]:
     """Every document of a file, or none if the file cannot be read completely (the reason is in ``errors``)."""
+    surrogate = None if text.isascii() else _SURROGATE.search(text)
+    if surrogate is not None:
+        before = text[: surrogate.start()]
+        mark = Mark(before.count("\n") + 1, surrogate.start() - (before.rfind("\n") + 1) + 1)
+        errors.append(source.error(PolicySyntaxError, "the text holds a lone surrogate, which is not Unicode", mark))
+        return []
     parser = _make_parser(text)
     documents: list[Document] = []
     try:

@@ -1,10 +1,10 @@
 # METADATA
-# title: Agent boundary of billing-agent.v2
+# title: "Agent boundary of billing-agent.v2"
 # description: "Creates invoices and reads customers for the billing team."
 # custom:
 #   agent_id: "billing-agent.v2"
 #   source: "tests/golden/field_types/policy.yaml:2"
-#   mode: enforce
+#   mode: "enforce"
 #   owner: "billing-platform@example.com"
 #   controls: ["CC6.1", "CC7.2", "CC8.1"]
 package agents.billing_agent_v2
@@ -25,13 +25,13 @@ package agents.billing_agent_v2
 # max_payload_size_kb: 64 KiB
 
 # METADATA
-# title: Boundary data of billing-agent.v2
+# title: "Boundary data of billing-agent.v2"
 # description: The compiled facts behind every decision for this agent.
 boundary := data.boundaries.agents["billing-agent.v2"]
 
 # METADATA
-# title: Decision for billing-agent.v2
-# description: The shared decision (data.agent_boundary.decision) for a call made by billing-agent.v2.
+# title: "Decision for billing-agent.v2"
+# description: "The shared decision (data.agent_boundary.decision) for a call made by billing-agent.v2."
 # entrypoint: true
 decision := result if {
 	result := data.agent_boundary.decision with input.agent_id as "billing-agent.v2"

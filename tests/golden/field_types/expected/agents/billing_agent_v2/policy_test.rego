@@ -1,5 +1,5 @@
 # METADATA
-# title: Tests of the agent boundary of billing-agent.v2
+# title: "Tests of the agent boundary of billing-agent.v2"
 # description: Cases derived from each rule of the boundary, then the cases written in its tests section.
 # custom:
 #   source: "tests/golden/field_types/policy.yaml"

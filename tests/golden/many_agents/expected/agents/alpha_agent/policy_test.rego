@@ -1,5 +1,5 @@
 # METADATA
-# title: Tests of the agent boundary of alpha_agent
+# title: "Tests of the agent boundary of alpha_agent"
 # description: Cases derived from each rule of the boundary, then the cases written in its tests section.
 # custom:
 #   source: "tests/golden/many_agents/policy.yaml"

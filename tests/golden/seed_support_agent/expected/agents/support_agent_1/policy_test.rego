@@ -1,5 +1,5 @@
 # METADATA
-# title: Tests of the agent boundary of support_agent_1
+# title: "Tests of the agent boundary of support_agent_1"
 # description: Cases derived from each rule of the boundary, then the cases written in its tests section.
 # custom:
 #   source: "tests/golden/seed_support_agent/policy.yaml"

@@ -1,5 +1,5 @@
 # METADATA
-# title: Tests of the agent boundary of research_agent
+# title: "Tests of the agent boundary of research_agent"
 # description: Cases derived from each rule of the boundary, then the cases written in its tests section.
 # custom:
 #   source: "tests/golden/wildcards_and_shadow/policy.yaml"
