@@ -230,9 +230,8 @@ def _field(raw: Any) -> FieldCheck:
         if key in raw and not _is_number(raw[key]):
             raise Unsupported(f"{key} is not a number")
     values = raw.get("values")
-    if "values" in raw:
-        if not isinstance(values, list) or not all(_scalar(value) for value in values):
-            raise Unsupported("enum values that are not a list of scalars")
+    if "values" in raw and (not isinstance(values, list) or not all(_scalar(value) for value in values)):
+        raise Unsupported("enum values that are not a list of scalars")
     pattern = raw.get("pattern")
     if "pattern" in raw and not isinstance(pattern, str):
         raise Unsupported("a field pattern that is not a string")

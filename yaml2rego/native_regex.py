@@ -59,10 +59,8 @@ def translate(pattern: str) -> str:
             elif following == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", pattern[index : index + 2]):
                 out.append("\\x" + pattern[index : index + 2])
                 index += 2
-            elif following in ("A", "z") and not in_class:
-                out.append("\\" + following)
-            elif following and not following.isalnum() and following.isascii():
-                out.append("\\" + following)
+            elif (following in ("A", "z") and not in_class) or (following.isascii() and not following.isalnum()):
+                out.append("\\" + following)  # anchors, and escaped punctuation (a literal in every dialect)
             else:
                 raise Unsupported(f"\\{following} {_ESCAPE_NAMES.get(following, '')}is not translated")
             continue

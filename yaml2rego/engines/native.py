@@ -20,6 +20,7 @@ threads and the first call costs nothing extra. The kill switch (``suspend``/``r
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -30,6 +31,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from yaml2rego.engines.embedded import DecisionCache, EmbeddedEngine, decision_modules
+from yaml2rego.errors import EngineError
 from yaml2rego.native_program import (
     AgentProgram,
     Boundaries,
@@ -44,7 +46,12 @@ from yaml2rego.native_regex import Unsupported, compile_regex
 if TYPE_CHECKING:
     from yaml2rego.compiler import CompiledPolicy
 
-__all__ = ["NativeEngine", "Unsupported"]
+__all__ = ["ENGINE_KINDS", "NativeEngine", "Unsupported", "policy_engine"]
+
+#: What ``Guard.from_policy(engine=...)`` accepts: native programs with regorus behind them, or regorus alone.
+ENGINE_KINDS = ("native", "embedded")
+
+log = logging.getLogger("yaml2rego.engines")
 
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
 _EXACT = 2**53
@@ -158,6 +165,25 @@ class NativeEngine:
         return fallback
 
 
+def policy_engine(
+    paths: Iterable[str | os.PathLike[str]], *, kind: str = "native", cache_size: int = 0
+) -> NativeEngine | EmbeddedEngine:
+    """The in-process engine for boundary files: ``native`` (regorus for what the programs do not express, and for
+    everything when the library itself is not one they mirror) or ``embedded`` (regorus alone)."""
+    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.loader import load_policies
+
+    if kind not in ENGINE_KINDS:
+        raise EngineError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
+    compiled = compile_policy_set(load_policies(paths))
+    if kind == "native":
+        try:
+            return NativeEngine.from_compiled(compiled, cache_size=cache_size)
+        except Unsupported as exc:
+            log.warning("native decision programs unavailable (%s); every agent is decided by regorus", exc)
+    return EmbeddedEngine.from_compiled(compiled, cache_size=cache_size)
+
+
 def reason_controls(modules: Mapping[str, str]) -> Mapping[str, str]:
     """``reason_controls`` of decision.rego, read from the library's own text: the one code-to-control map."""
     text = modules.get("agent_boundary/decision.rego", "")
@@ -226,7 +252,9 @@ def _v(value: Any) -> str:
     if type(value) is int:
         return str(value)
     if type(value) is float:
-        return str(int(value)) if value.is_integer() else format(Decimal(repr(value)), "f")
+        if value.is_integer():
+            return "-0" if value == 0 and math.copysign(1.0, value) < 0 else str(int(value))
+        return format(Decimal(repr(value)), "f")
     raise _Delegate  # arrays and objects: regorus's layout is not mirrored
 
 
@@ -469,15 +497,12 @@ def _tool_findings(
     environments = {} if environments is _MISSING else environments
     environment = call.get("environment") if type(call.get("environment")) is str else None
     if len(environments) > 0:
-        message = _environment_problem(environments, name, environment)
-        if message is not None:
-            declared = environments.get(environment) if environment is not None else None
-            rule = declared["rule"] if declared is not None and "rule" in declared else "execution_context.environments"
-            if declared is not None and "source" in declared:
-                source = declared["source"]
-            else:
-                source = agent.get("source", "")
-            deny.add(("tool_not_allowed_in_environment", message, rule, source))
+        problem = _environment_problem(environments, name, environment)
+        if problem is not None:
+            declared = environments.get(environment, {}) if environment is not None else {}
+            rule = declared.get("rule", "execution_context.environments")
+            source = declared["source"] if "source" in declared else agent.get("source", "")
+            deny.add(("tool_not_allowed_in_environment", problem, rule, source))
     # _clearance_findings
     classification = entry.get("classification", _MISSING)
     restricted = _get(agent, ("execution_context", "restricted_classes"))
@@ -696,9 +721,9 @@ def _decide(
     """data.agent_boundary.decision for ``call``."""
     is_object = type(call) is dict
     fields: Mapping[str, Any] = call if is_object else {}
-    agent_id = fields.get("agent_id")
-    method = fields.get("method")
-    path = fields.get("path")
+    agent_id: Any = fields.get("agent_id")
+    method: Any = fields.get("method")
+    path: Any = fields.get("path")
     # `_tool_call if input.tool != null`
     tool_call = fields.get("tool") is not None
     deny: set[Reason] = set()
@@ -723,14 +748,16 @@ def _decide(
             raise _Delegate
         upper = method.upper()
     # `_query_free` (strip_query of a non-string path is an error in regorus)
-    query_free = None
+    query_free: str | None = None
     if "path" in fields:
         if type(path) is not str:
             raise _Delegate
         query_free = _strip_query(path)
     path_problem = _path_problem(query_free) if query_free is not None else None
-    path_ok = not tool_call and path_problem is None
-    target_slash = (query_free[:-1] if query_free.endswith("/") else query_free) + "/" if path_ok else ""
+    path_ok = query_free is not None and not tool_call and path_problem is None
+    target_slash = ""
+    if path_ok and query_free is not None:
+        target_slash = (query_free[:-1] if query_free.endswith("/") else query_free) + "/"
     shown_path = query_free if path_ok else _printable(query_free) if query_free is not None else None
     shown_call = f"{upper} {shown_path}"
 
@@ -797,7 +824,8 @@ def _decide(
         if tool_call:
             tool = program.tools.get(fields["tool"])
             if tool is None:
-                message = f"tool `{_text(fields['tool'])}` is not in the tool registry of agent `{_text(agent.get('agent_id'))}`"
+                owner = _text(agent.get("agent_id"))
+                message = f"tool `{_text(fields['tool'])}` is not in the tool registry of agent `{owner}`"
                 deny.add(("unknown_tool", message, "tools", agent.get("source", "")))
             else:
                 _tool_findings(agent, tool, fields, deny, approve)
@@ -813,10 +841,10 @@ def _decide(
         # egress
         _egress(agent, fields, boundaries, deny)
         # sanitize: `_flags`, `_flags_by_key`, `_result_by_key`
-        for rule in program.sanitize:
-            if not enforcement_applies(rule.matcher):
+        for sanitize in program.sanitize:
+            if not enforcement_applies(sanitize.matcher):
                 continue
-            data = rule.matcher.data
+            data = sanitize.matcher.data
             extra = {"regex": data["flag_regex"]} if data.get("detector") == "regex" else {}
             if "result" in data["apply_to"]:
                 redaction = {
@@ -827,12 +855,12 @@ def _decide(
                 }
                 if result_by_key.setdefault(data["rule"], redaction) != redaction:
                     raise _Delegate
-            if "request" not in data["apply_to"] or rule.flag_regex is None:
+            if "request" not in data["apply_to"] or sanitize.flag_regex is None:
                 continue
             for field in data["fields"]:
                 value = _get(call_document, field)
                 for below, leaf in _walk(None if value is _MISSING else value, []):
-                    if not rule.flag_regex.search(leaf):
+                    if not sanitize.flag_regex.search(leaf):
                         continue
                     steps = [*field, *below]
                     shown = ".".join(_v(step) for step in steps)
@@ -866,11 +894,11 @@ def _decide(
                         }
                     )
 
-    sanitize_reasons = {
-        ("sensitive_data_redacted", f"`{flag['field']}` may hold {_v(flag['detector'])} and is redacted ({flag['rule']})",
-         flag["rule"], flag["source"])
-        for flag in flags.values()
-    }  # fmt: skip
+    # `_sanitize_reasons`
+    sanitize_reasons = set()
+    for flag in flags.values():
+        message = f"`{flag['field']}` may hold {_v(flag['detector'])} and is redacted ({flag['rule']})"
+        sanitize_reasons.add(("sensitive_data_redacted", message, flag["rule"], flag["source"]))
     permitted = allowed_by is not None or tool is not None
     # `_outcome`
     if deny:
@@ -883,8 +911,8 @@ def _decide(
         outcome = "allow"
     else:
         outcome = "deny"
-    shown = approve if outcome == "approval_needed" else sanitize_reasons if outcome == "sanitize" else deny
-    decision = _answer(deny, approve, shown, outcome, fields, boundaries, controls, agent, rate_limits)
+    reasons = approve if outcome == "approval_needed" else sanitize_reasons if outcome == "sanitize" else deny
+    decision = _answer(deny, approve, reasons, outcome, fields, boundaries, controls, agent, rate_limits)
     if outcome == "allow":
         if allowed_by is not None:
             data = allowed_by.data
@@ -947,7 +975,7 @@ def _has_float(value: Any) -> bool:
 
 def _cost(budget: Mapping[str, Any], call: Mapping[str, Any]) -> Any:
     """enforcement.rego `_cost`."""
-    given = call.get("cost_usd")
+    given: Any = call.get("cost_usd")
     if _is_number(given) and given >= 0:
         return given
     tool = call.get("tool")
