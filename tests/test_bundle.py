@@ -233,7 +233,7 @@ def test_cli_bundle_verify_and_inspect(tmp_path: Path, rsa_key_files: tuple[Path
         "--note", "tightened admin", "--signing-key", rsa_key_files[0], "--key-id", "prod", "--signed-at", "0",
     )  # fmt: skip
     assert built.exit_code == 0, built.output
-    assert built.output.startswith(f"wrote {output}: revision v2, 1 agent(s), signed RS256 (kid prod), sha256:")
+    assert built.output.startswith(f"wrote {output}: revision v2, 1 agent, signed RS256 (kid prod), sha256:")
 
     verified = _run("verify", output, "--verification-key", rsa_key_files[1])
     assert verified.exit_code == 0, verified.output
@@ -380,6 +380,15 @@ def _tampered(files: dict[str, bytes], how: str) -> dict[str, bytes]:
     return files
 
 
+# What OPA 1.x says for each kind of tampering.
+_OPA_TAMPER_MESSAGES = {
+    "changed": "agents/support_agent_1/policy.rego: digest mismatch",
+    "added": "file agents/extra/policy.rego not included in bundle signature",
+    "removed": "specified in bundle signatures but not found in the target bundle",
+    "data-changed": "boundaries/data.json: digest mismatch",
+}
+
+
 @pytest.mark.opa
 @pytest.mark.parametrize("how", ["changed", "added", "removed", "data-changed"])
 def test_real_opa_refuses_a_tampered_bundle(
@@ -391,9 +400,12 @@ def test_real_opa_refuses_a_tampered_bundle(
     bundle_file.write_bytes(pack_tar_gz(_tampered(dict(bundle.files), how)))
     process, _ = _start_opa(opa_binary, bundle_file, rsa_key_files[1], "RS256")
     try:
-        _, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("opa started with a tampered bundle")
     assert process.returncode != 0
-    assert "signature" in stderr.lower() or "digest" in stderr.lower() or "bundle" in stderr.lower()
+    # `opa run` prints its load error on stdout ("Error: load error: bundle …: digest mismatch …").
+    said = (stdout + stderr).lower()
+    assert "load error" in said
+    assert _OPA_TAMPER_MESSAGES[how] in said

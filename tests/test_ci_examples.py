@@ -128,7 +128,7 @@ def test_github_workflow_runs_the_expected_steps_in_order() -> None:
 def test_github_workflow_pins_yaml2rego_and_names_its_settings_once() -> None:
     env = github_workflow()["env"]
     assert set(env) == {"POLICY_DIR", "BUILD_DIR", "COVERAGE_THRESHOLD", "LOOSENING_LABEL", "YAML2REGO_SPEC"}
-    assert re.fullmatch(r"yaml2rego==\d+\.\d+\.\d+", env["YAML2REGO_SPEC"])
+    assert re.fullmatch(r"yaml2rego @ git\+https://github\.com/yaml2rego/yaml2rego@COMMIT_SHA", env["YAML2REGO_SPEC"])
     assert 0 < float(env["COVERAGE_THRESHOLD"]) <= 100
     # Untrusted pull-request data reaches the script through env, never through ${{ }} inside `run`.
     assert all("${{" not in item.get("run", "") for item in github_steps())
@@ -221,10 +221,17 @@ def test_github_diff_step_treats_every_agent_as_added_on_the_first_pull_request(
 
 @pytest.mark.opa
 @needs_git
-def test_github_every_shell_step_passes_on_the_seed_with_real_opa(base_repo: tuple[Path, str], tmp_path: Path) -> None:
+def test_github_every_shell_step_passes_on_the_seed_with_real_opa(
+    base_repo: tuple[Path, str], tmp_path: Path, opa_binary: str
+) -> None:
     repo, base = base_repo
     change_seed(repo, "requests_per_minute: 30", "requests_per_minute: 10")
+    # The steps call `opa` by name, as setup-opa leaves it on the runner's PATH.
+    opa_dir = tmp_path / "opa-bin"
+    opa_dir.mkdir()
+    (opa_dir / "opa").symlink_to(Path(opa_binary).resolve())
     env = {
+        "PATH": f"{opa_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         **github_workflow()["env"],
         "GITHUB_SHA": "head",
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
@@ -235,7 +242,9 @@ def test_github_every_shell_step_passes_on_the_seed_with_real_opa(base_repo: tup
         if "run" in item and "pip install" not in item["run"]:
             result = run_script(item["run"], repo, env)
             assert result.returncode == 0, f"{item['name']}: {result.stdout}{result.stderr}"
-    assert "Rego test coverage:" in (tmp_path / "summary.md").read_text()
+    assert re.search(
+        r"^Rego test coverage: \d+(\.\d{1,2})?% \(threshold 90%\)$", (tmp_path / "summary.md").read_text(), re.M
+    )
 
 
 # --- GitLab CI ----------------------------------------------------------------------------------------------------
@@ -354,7 +363,7 @@ def test_docs_precommit_snippet_uses_the_shipped_hook_ids() -> None:
     shipped = {hook["id"] for hook in yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())}
     [config] = [yaml.safe_load(block) for block in doc_blocks("yaml") if block.startswith("repos:")]
     [repo] = config["repos"]
-    assert repo["rev"].startswith("v") and [hook["id"] for hook in repo["hooks"]] == sorted(shipped)
+    assert repo["rev"] == "COMMIT_SHA" and [hook["id"] for hook in repo["hooks"]] == sorted(shipped)
 
 
 def test_cli_reference_documents_every_command() -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from yaml2rego.cli import main
+from yaml2rego.cli._base import ErrorMappingGroup
+from yaml2rego.errors import CompileError
 
 from .conftest import SEED_POLICY
 
@@ -185,3 +188,119 @@ def test_show_unknown_agent_lists_the_known_ones(runner: CliRunner) -> None:
     result = runner.invoke(main, ["show", str(SEED_POLICY), "--agent", "nobody"])
     assert result.exit_code == 1
     assert result.output == "error: no boundary for agent 'nobody' (agents: support_agent_1)\n"
+
+
+# --- one place maps errors to messages and exit codes -------------------------------------------------------------
+
+
+def _group_raising(error: BaseException) -> click.Group:
+    @click.group(cls=ErrorMappingGroup)
+    def root() -> None:
+        pass
+
+    @root.group()
+    def nested() -> None:
+        pass
+
+    @nested.command()
+    def boom() -> None:
+        raise error
+
+    return root
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        pytest.param(CompileError("two agents share a module"), "error: two agents share a module\n", id="yaml2rego"),
+        pytest.param(
+            FileNotFoundError(2, "No such file or directory", "x.yaml"),
+            "error: No such file or directory: x.yaml\n",
+            id="file",
+        ),
+        pytest.param(
+            KeyError("kid"), "error: unexpected KeyError: 'kid' (set YAML2REGO_DEBUG=1 to see where)\n", id="unexpected"
+        ),
+    ],
+)
+def test_every_error_of_a_nested_command_becomes_one_line_and_exit_1(
+    error: BaseException, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("YAML2REGO_DEBUG", raising=False)
+    result = CliRunner().invoke(_group_raising(error), ["nested", "boom"])
+    assert (result.exit_code, result.output) == (1, message)
+
+
+def test_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YAML2REGO_DEBUG", "1")
+    result = CliRunner().invoke(_group_raising(KeyError("kid")), ["nested", "boom"])
+    assert isinstance(result.exception, KeyError)
+
+
+def test_approve_with_a_key_file_that_is_no_key_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "bad.pem").write_text("not a key\n")
+    (tmp_path / "store.json").write_text("{}")
+    result = runner.invoke(
+        main, ["approve", "apr-1", "--store", str(tmp_path / "store.json"), "--key-file", str(tmp_path / "bad.pem")]
+    )
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: --key-file {tmp_path / 'bad.pem'} is not an unencrypted PEM private key\n",
+    )
+
+
+def test_approvals_list_on_a_missing_store_is_an_error_not_an_empty_list(runner: CliRunner, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "approvals.json"
+    result = runner.invoke(main, ["approvals", "list", "--store", str(missing)])
+    assert result.exit_code == 1
+    assert (
+        result.output
+        == f"error: no approval store at {missing}: no request was opened there yet, or the path is wrong\n"
+    )
+
+
+def test_compile_refuses_a_directory_holding_an_older_output_below_it(runner: CliRunner, tmp_path: Path) -> None:
+    """`-o build` over an earlier `-o build/policy`: OPA would load both trees, so nothing would load."""
+    assert runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(tmp_path / "build" / "policy")]).exit_code == 0
+    result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"error: {tmp_path / 'build'} already holds files that are not part of this output "
+        "(policy/agent_boundary/conditions/conditions.rego, "
+    )
+    assert not (tmp_path / "build" / "agent_boundary").exists()
+
+
+@pytest.mark.parametrize("threshold", ["-1", "150"])
+def test_test_refuses_a_coverage_threshold_outside_0_to_100(runner: CliRunner, threshold: str) -> None:
+    result = runner.invoke(main, ["test", str(SEED_POLICY), "--coverage", "--threshold", threshold])
+    assert result.exit_code == 2
+    assert "is not in the range 0<=x<=100" in result.output
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`yaml2rego eval … | head -1`: a closed pipe is exit 1 with nothing on stderr, not `error: Broken pipe`."""
+    import subprocess
+    import sys
+
+    calls = tmp_path / "calls.jsonl"
+    line = json.dumps({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"})
+    calls.write_text((line + "\n") * 5000)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from yaml2rego.cli import main; main()",
+            "eval",
+            str(SEED_POLICY),
+            "--input",
+            str(calls),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert json.loads(process.stdout.readline())["decision"] == "allow"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert (process.wait(timeout=60), stderr) == (1, b"")

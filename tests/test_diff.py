@@ -145,6 +145,23 @@ def test_each_change_is_labelled(edit: Edit, expected: list[tuple[str, str]]) ->
 
 
 @pytest.mark.parametrize(
+    ("was", "now", "details"),
+    [
+        ("GET", "PUT", ["endpoint /api/ticket adds PUT (GET -> PUT)", "endpoint /api/ticket drops GET (GET -> PUT)"]),
+        ("GET", "*", ["endpoint /api/ticket adds * (GET -> *)"]),
+        ("*", "GET", ["endpoint /api/ticket drops * (* -> GET)"]),
+    ],
+    ids=["swapped", "to-any", "from-any"],
+)
+def test_a_method_change_says_what_each_line_adds_or_drops(was: str, now: str, details: list[str]) -> None:
+    """A change that widens and narrows at once is two lines, each naming its own methods, never one line twice."""
+    old, new = copy.deepcopy(BASE), copy.deepcopy(BASE)
+    old["allowed_endpoints"][1].update(method=was)
+    new["allowed_endpoints"][1].update(method=now)
+    assert [change.detail for change in diff_agents({"bot": old}, {"bot": new})] == details
+
+
+@pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
         ({}, {"bot": BASE}, [("agent_added", LOOSENS)]),

@@ -289,6 +289,25 @@ def test_cli_history_verify_ok_and_tampered(history: Path, public_key_file: Path
     assert "  - line 2 (seq 2, revision v2): content does not match its hash (entry edited)" in result.output
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "does not exist"), ("", "holds no entries")],
+    ids=["missing", "empty"],
+)
+def test_cli_history_verify_fails_when_there_is_nothing_to_verify(
+    tmp_path: Path, public_key_file: Path, content: str | None, problem: str
+) -> None:
+    """A mistyped path or an empty file is no proof of an unaltered history: exit 1, never `ok`."""
+    target = tmp_path / "history.jsonl"
+    if content is not None:
+        target.write_text(content)
+    result = _run("history", "verify", "--history", target, "--verification-key", public_key_file)
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: policy history {target} {problem}: there is nothing to verify\n",
+    )
+
+
 def test_cli_active_at_answers_in_one_command(history: Path, public_key_file: Path) -> None:
     result = _run(
         "history", "active-at", "2026-11-06T00:00:00Z", "--history", history, "--verification-key", public_key_file
@@ -328,6 +347,34 @@ def test_cli_bundle_appends_to_the_history(tmp_path: Path, keys: tuple[bytes, by
     (entry,) = verify_history(history_file, keys[1])
     assert (entry.author, entry.reviewer, entry.approval_id) == ("dev", "alice", "PR-9")
     assert entry.agents_changed["added"] == ["support_agent_1"]
+
+
+@pytest.mark.parametrize("login", ["ops", None], ids=["login-name", "no-login-name"])
+def test_cli_bundle_history_author_defaults_to_the_login_name_and_is_never_anonymous(
+    tmp_path: Path, keys: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch, login: str | None
+) -> None:
+    """Without --author the entry names the login (not `$USER` alone); with no login known, bundle refuses."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    if login is not None:
+        monkeypatch.setenv("LOGNAME", login)
+    else:
+        monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    private = tmp_path / "private.pem"
+    private.write_bytes(keys[0])
+    seed = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
+    history_file = tmp_path / "h.jsonl"
+    result = _run("bundle", seed, "-o", tmp_path / "b.tar.gz", "--signing-key", private, "--history", history_file)
+    if login is None:
+        assert (result.exit_code, result.output) == (
+            1,
+            "error: --history needs an author and no login name is known: pass --author\n",
+        )
+        assert not history_file.exists()
+    else:
+        assert result.exit_code == 0, result.output
+        (entry,) = verify_history(history_file, keys[1])
+        assert entry.author == "ops"
 
 
 def test_cli_bundle_refuses_to_build_on_a_tampered_history(

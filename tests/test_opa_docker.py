@@ -167,6 +167,8 @@ def test_real_opa_with_the_config_activates_the_signed_bundle(
     signing = SigningOptions(key_pair[0].read_bytes(), "RS256", "yaml2rego", issued_at=1_700_000_000)
     bundle_policies([SEED], revision="from-server", signing=signing).write(bundle_dir / "bundle.tar.gz")
     port = _free_port()
+    # The console decision and status logs go to a file: an unread pipe fills up and stalls OPA.
+    log = (bundle_dir.parent / "opa.log").open("w+")
     process = subprocess.Popen(
         [
             opa_binary,
@@ -177,15 +179,15 @@ def test_real_opa_with_the_config_activates_the_signed_bundle(
             f"--set-file=keys.yaml2rego.key={key_pair[1]}",
         ],
         env={**os.environ, "BUNDLE_SERVER_URL": bundle_server},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None, log.seek(0) or log.read()
             try:
                 if requests.get(f"{url}/health?bundles", timeout=1).status_code == 200:
                     break
@@ -202,6 +204,7 @@ def test_real_opa_with_the_config_activates_the_signed_bundle(
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log.close()
 
 
 def test_opa_up_needs_the_configuration_folder(tmp_path: Path, bundle_dir: Path, key_pair: tuple[Path, Path]) -> None:

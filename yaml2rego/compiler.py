@@ -152,7 +152,22 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
         }
     data.update(enforcement.agent_data(agent))
     data.update(tool_registry.agent_data(agent))
-    return data
+    return _integral_numbers(data)
+
+
+def _integral_numbers(value: Any) -> Any:
+    """``value`` with every whole float written as an integer (``20.0`` as ``20``).
+
+    OPA keeps a number as written in data.json and regorus does not, so ``20.0`` would come back as ``20.0`` from one
+    engine and ``20`` from the other: one spelling per number keeps decisions byte-identical on both.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_numbers(item) for item in value]
+    return value
 
 
 def render_rego_value(value: Any, indent: int = 1, prefix: int = 0, width: int = 120) -> str:

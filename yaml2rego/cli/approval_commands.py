@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import handle_errors, main
+from yaml2rego.cli._base import main
+from yaml2rego.errors import ApprovalError
 
 __all__ = ["approvals", "approve", "deny"]
 
@@ -37,12 +38,31 @@ def _service(store: str, key_file: str | None, *, signing: bool) -> Any:
     from yaml2rego.adapters.approvals import ApprovalService, JsonFileApprovalStore
 
     secret = os.environ.get("YAML2REGO_APPROVAL_SECRET")
-    if key_file is not None:
-        return ApprovalService(JsonFileApprovalStore(store), private_key=Path(key_file).read_bytes())
-    if secret is None and signing:
+    if key_file is None and secret is None and signing:
         raise click.UsageError("set YAML2REGO_APPROVAL_SECRET (HS256) or give --key-file (RS256) to sign the token")
+    private_key = _rsa_private_key(key_file) if key_file is not None else None
+    if not Path(store).is_file():
+        # A mistyped path must not read as "nothing is waiting": the guard creates the store with its first request.
+        raise ApprovalError(f"no approval store at {store}: no request was opened there yet, or the path is wrong")
+    if private_key is not None:
+        return ApprovalService(JsonFileApprovalStore(store), private_key=private_key)
     # Listing needs no key; a throwaway secret satisfies the service, which then only reads the store.
     return ApprovalService(JsonFileApprovalStore(store), secret=secret or "x" * 32)
+
+
+def _rsa_private_key(key_file: str) -> bytes:
+    """The PEM bytes of ``key_file``, refused here (not at signing time) unless they hold an RSA private key."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    pem = Path(key_file).read_bytes()
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ApprovalError(f"--key-file {key_file} is not an unencrypted PEM private key") from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise ApprovalError(f"--key-file {key_file} is not an RSA private key (RS256 tokens need one)")
+    return pem
 
 
 def _approver(given: str | None) -> str:
@@ -56,7 +76,6 @@ def _approver(given: str | None) -> str:
 @click.option("--comment", help="Why; kept with the request.")
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False), help="RSA private key (PEM) for RS256.")
 @click.option("--print-token", is_flag=True, help="Also print the override token on stdout.")
-@handle_errors
 def approve(
     request_id: str, store: str, approver: str | None, comment: str | None, key_file: str | None, print_token: bool
 ) -> None:
@@ -82,7 +101,6 @@ def approve(
 @_store_option
 @click.option("--approver", help="Who refuses (default: YAML2REGO_APPROVER, else the login name).")
 @click.option("--comment", help="Why; kept with the request.")
-@handle_errors
 def deny(request_id: str, store: str, approver: str | None, comment: str | None) -> None:
     """Refuse an approval request: the call stays blocked.
 
@@ -102,7 +120,6 @@ def approvals() -> None:
 @approvals.command("list")
 @_store_option
 @click.option("--all", "show_all", is_flag=True, help="Also list decided and expired requests.")
-@handle_errors
 def list_requests(store: str, show_all: bool) -> None:
     """List pending approval requests (id, agent, call, reasons, expiry).
 

@@ -6,8 +6,8 @@ any change loosens a boundary (so CI can require a reviewer).
 
 from __future__ import annotations
 
+import getpass
 import json
-import os
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from yaml2rego.bundle import SigningOptions, bundle_policies, describe_signature, read_bundle
-from yaml2rego.cli._base import fail, handle_errors, main
+from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.diff import diff_sources, format_markdown, format_text
 from yaml2rego.errors import HistoryError, SignatureError
 from yaml2rego.history import (
@@ -53,6 +53,14 @@ _history_file = click.option(
 )
 
 
+def _login_name() -> str | None:
+    """The login name (LOGNAME, USER, LNAME, USERNAME, then the password database), or None when none is known."""
+    try:
+        return getpass.getuser() or None
+    except (KeyError, OSError):
+        return None
+
+
 def _issued_at(value: str | None) -> int | None:
     """``--signed-at`` / SOURCE_DATE_EPOCH: seconds since the epoch or an RFC 3339 time."""
     if not value:
@@ -83,10 +91,7 @@ def _issued_at(value: str | None) -> int | None:
     help="Fixed `iat` (epoch seconds or RFC 3339) for reproducible signed bundles [env: SOURCE_DATE_EPOCH].",
 )
 @click.option("--history", "history_file", type=click.Path(dir_okay=False), help="Append an entry to this history.")
-@click.option(
-    "--author", default=lambda: os.environ.get("USER"), help="Author recorded in the history [default: $USER]."
-)
-@handle_errors
+@click.option("--author", help="Author recorded in the history [default: the login name].")
 def bundle_command(
     policies: tuple[str, ...],
     output: str,
@@ -113,6 +118,11 @@ def bundle_command(
     """
     if history_file and not signing_key:
         fail("error: --history needs --signing-key: history entries are signed with the bundle key")
+    if history_file:
+        author = author or _login_name()
+        if not author:
+            # CC8.1 asks who made each change: an anonymous entry would record a change nobody can answer for.
+            fail("error: --history needs an author and no login name is known: pass --author")
     key = load_key(Path(signing_key)) if signing_key else None
     if history_file and key is not None:
         # Refuse before writing anything: a bundle that cannot be recorded should not be shipped.
@@ -131,7 +141,8 @@ def bundle_command(
     )
     bundle.write(output)
     signed = f"signed {algorithm}" + (f" (kid {key_id})" if key_id else "") if signing else "unsigned"
-    click.echo(f"wrote {output}: revision {bundle.revision}, {len(bundle.agents)} agent(s), {signed}, {bundle.digest}")
+    agents = count_of(len(bundle.agents), "agent")
+    click.echo(f"wrote {output}: revision {bundle.revision}, {agents}, {signed}, {bundle.digest}")
     if history_file and key is not None:
         entry = append_entry(history_file, bundle, key=key, algorithm=algorithm, key_id=key_id, author=author)
         click.echo(f"recorded history entry #{entry.seq} in {history_file} ({entry.hash})")
@@ -143,7 +154,6 @@ def bundle_command(
 @_algorithm
 @click.option("--scope", help="Expected signed scope (must match exactly, as in OPA).")
 @click.option("--exclude-files-verify", "exclude", multiple=True, help="Member pattern not to verify (repeatable).")
-@handle_errors
 def verify_command(
     bundle_file: str, verification_key: str, algorithm: str, scope: str | None, exclude: tuple[str, ...]
 ) -> None:
@@ -169,7 +179,6 @@ def verify_command(
 @_algorithm
 @click.option("--scope", help="Expected signed scope when verifying.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@handle_errors
 def inspect_command(
     bundle_file: str, verification_key: str | None, algorithm: str, scope: str | None, output_format: str
 ) -> None:
@@ -263,7 +272,6 @@ def history() -> None:
 @history.command("show")
 @_history_file
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@handle_errors
 def history_show(history_file: str, output_format: str) -> None:
     """Print every entry, oldest first (unverified; see `history verify`).
 
@@ -285,7 +293,6 @@ def history_show(history_file: str, output_format: str) -> None:
 @click.option("--verification-key", required=True, help="Public key (PEM) or HMAC secret: a file, else the text.")
 @_algorithm
 @click.option("--expected-head", help="Hash of the last entry as kept elsewhere; catches entries cut off the end.")
-@handle_errors
 def history_verify(history_file: str, verification_key: str, algorithm: str, expected_head: str | None) -> None:
     """Check every entry's hash, signature, chain link and sequence; say where the history was altered.
 
@@ -293,9 +300,13 @@ def history_verify(history_file: str, verification_key: str, algorithm: str, exp
     Example:
       yaml2rego history verify --verification-key keys/public.pem
     """
+    # Nothing verified is no proof: a mistyped path or an empty file fails as loudly as an altered history.
+    if not Path(history_file).is_file():
+        fail(f"error: policy history {history_file} does not exist: there is nothing to verify")
     entries = verify_history(history_file, load_key(verification_key), algorithm=algorithm, expected_head=expected_head)
-    head = entries[-1].hash if entries else "(empty)"
-    click.echo(f"ok: {history_file}: {len(entries)} entries verified, head {head}")
+    if not entries:
+        fail(f"error: policy history {history_file} holds no entries: there is nothing to verify")
+    click.echo(f"ok: {history_file}: {count_of(len(entries), 'entry', 'entries')} verified, head {entries[-1].hash}")
 
 
 @history.command("active-at")
@@ -303,7 +314,6 @@ def history_verify(history_file: str, verification_key: str, algorithm: str, exp
 @_history_file
 @click.option("--verification-key", help="Verify the whole history first (recommended for audits).")
 @_algorithm
-@handle_errors
 def history_active_at(moment: str, history_file: str, verification_key: str | None, algorithm: str) -> None:
     """Which policy was active at MOMENT (RFC 3339), who approved it, and which bundle it was.
 
@@ -332,7 +342,6 @@ def history_active_at(moment: str, history_file: str, verification_key: str | No
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@handle_errors
 def diff_command(old: str, new: str, output_format: str) -> None:
     """What changed per agent from OLD to NEW (YAML files or directories, compiled output, data.json, or bundles).
 
@@ -368,7 +377,6 @@ def opa() -> None:
     type=click.Path(file_okay=False, exists=True),
     help="Folder with config.yaml and nginx.conf [default: the opa/ folder of this checkout].",
 )
-@handle_errors
 def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None, config_dir: str | None) -> None:
     """Start OPA polling signed bundles from BUNDLE_DIR (served by nginx) with opa/config.yaml.
 
@@ -391,7 +399,6 @@ def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None,
 
 
 @opa.command("down")
-@handle_errors
 def opa_down() -> None:
     """Remove the containers started by `yaml2rego opa up`."""
     from yaml2rego.opa_docker import stop_local_opa

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import fail, handle_errors, main
+from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
-from yaml2rego.errors import PolicyError, Yaml2RegoError
+from yaml2rego.errors import CompileError, PolicyError, Yaml2RegoError
 from yaml2rego.loader import load_policies
 from yaml2rego.model import PolicySet
 from yaml2rego.native_program import native_support
@@ -35,7 +35,6 @@ def _load(policies: tuple[str, ...]) -> PolicySet:
 
 @main.command()
 @policy_paths
-@handle_errors
 def check(policies: tuple[str, ...]) -> None:
     """Validate boundary files; print errors as file:line:col: message.
 
@@ -51,7 +50,6 @@ def check(policies: tuple[str, ...]) -> None:
 @policy_paths
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--policy-version", help="Version stamped in every decision (default: a content digest).")
-@handle_errors
 def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str | None) -> None:
     """Write Rego modules, data and tests into a directory loadable by `opa run --server DIR` and `opa test DIR`.
 
@@ -61,10 +59,11 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
       opa test build/policy
     """
     compiled = compile_policy_set(_load(policies), policy_version=policy_version)
+    _refuse_foreign_policy_files(Path(out_dir))
     removed = _remove_stale_files(Path(out_dir), compiled)
     compiled.write(out_dir)
     click.echo(
-        f"wrote {len(compiled.files)} files for {len(compiled.policy_set)} agents to {out_dir} "
+        f"wrote {count_of(len(compiled.files), 'file')} for {count_of(len(compiled.policy_set), 'agent')} to {out_dir} "
         f"(policy_version {compiled.policy_version})" + (f"; removed {removed} stale files" if removed else "")
     )
     # Which agents the guard's native engine decides itself, and which it leaves to regorus (and why).
@@ -89,7 +88,6 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
     "--opa-url", help="Evaluate on a running OPA (e.g. http://127.0.0.1:8181) instead of the embedded engine."
 )
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for OPA.")
-@handle_errors
 def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None, timeout: float) -> None:
     """Print one decision per input as JSON lines, in input order.
 
@@ -127,9 +125,13 @@ def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None
     "--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True
 )
 @click.option("--coverage/--no-coverage", default=True, show_default=True, help="Report coverage of the Rego.")
-@click.option("--threshold", type=float, default=0.0, help="Fail when coverage (percent) is below this.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    help="Fail when coverage (percent, 0 to 100) is below this.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
-@handle_errors
 def test_command(
     policies: tuple[str, ...], engine: str, output_format: str, coverage: bool, threshold: float, verbose: bool
 ) -> None:
@@ -179,6 +181,33 @@ def _read_inputs(text: str, name: str) -> Iterator[dict[str, Any]]:
             raise Yaml2RegoError(f"{name}:{number}:{error.colno}: not JSON: {error.msg}") from error
 
 
+# The files `opa run DIR`, `opa test DIR` and `opa check DIR` load from a directory tree.
+_FILES_OPA_LOADS = (".rego", ".json", ".yaml", ".yml")
+
+
+def _refuse_foreign_policy_files(out_dir: Path) -> None:
+    """Refuse an output directory holding policy or data files of something else (an older `-o DIR/policy`, say).
+
+    OPA loads every Rego and data file below the directory, so they would be compiled together with this output:
+    duplicate packages or conflicting data, and nothing loads.
+    """
+    if not out_dir.is_dir():
+        return
+    foreign = sorted(
+        path.relative_to(out_dir).as_posix()
+        for path in out_dir.rglob("*")
+        if path.is_file()
+        and path.suffix in _FILES_OPA_LOADS
+        and path.relative_to(out_dir).parts[0] not in _OUTPUT_ROOTS
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise CompileError(
+            f"{out_dir} already holds files that are not part of this output ({shown}); OPA would load them "
+            "together with it: choose an empty directory or remove them"
+        )
+
+
 def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
     removed = 0
     for root in _OUTPUT_ROOTS:
@@ -206,7 +235,6 @@ def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
     show_default=True,
     help="rego: the generated review module; markdown: a table of rules with their controls and sources.",
 )
-@handle_errors
 def show_command(policies: tuple[str, ...], agent_id: str, output_format: str) -> None:
     """Show the policy for one agent, as reviewers and auditors read it.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from yaml2rego.cli._base import handle_errors, main
+from yaml2rego.cli._base import main
 from yaml2rego.schema import schema_path
 
 __all__ = ["schema_command"]
@@ -16,7 +16,6 @@ __all__ = ["schema_command"]
 
 @main.command("schema")
 @click.option("--path", "print_path", is_flag=True, help="Print the installed schema file's path instead.")
-@handle_errors
 def schema_command(print_path: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of agent-boundary files.
 

@@ -65,15 +65,17 @@ def endpoint_changes(old: Sequence[Facts], new: Sequence[Facts], *, deny: bool) 
 
 
 def _method_changes(pattern: str, was: set[str], now: set[str], *, deny: bool) -> list[Change]:
+    """A change of methods may widen and narrow at once (GET -> POST): each is its own change, saying what it adds
+    or removes, so no line reads as both loosening and tightening."""
     noun, prefix = ("deny rule", "deny_methods") if deny else ("endpoint", "methods")
-    detail = f"{noun} {pattern} methods {_methods(was)} -> {_methods(now)}"
-    widened = (ANY in now and ANY not in was) or (ANY not in was and bool(now - was))
-    narrowed = (ANY in was and ANY not in now) or (ANY not in now and bool(was - now))
+    shown = f"({_methods(was)} -> {_methods(now)})"
+    gained = {ANY} if ANY in now and ANY not in was else set() if ANY in was else now - was
+    lost = {ANY} if ANY in was and ANY not in now else set() if ANY in now else was - now
     changes = []
-    if widened:
-        changes.append(Change(f"{prefix}_widened", not deny, detail))
-    if narrowed:
-        changes.append(Change(f"{prefix}_narrowed", deny, detail))
+    if gained:
+        changes.append(Change(f"{prefix}_widened", not deny, f"{noun} {pattern} adds {_methods(gained)} {shown}"))
+    if lost:
+        changes.append(Change(f"{prefix}_narrowed", deny, f"{noun} {pattern} drops {_methods(lost)} {shown}"))
     return changes
 
 
