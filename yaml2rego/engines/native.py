@@ -204,21 +204,36 @@ def reason_controls(modules: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _plain(value: Any, depth: int) -> bool:
-    """Whether ``value`` is JSON that regorus keeps exactly as Python has it (else regorus decides the call)."""
-    if isinstance(value, str):
-        return value.isascii() or _utf8(value)
-    if value is None or value is True or value is False:
+    """Whether ``value`` is JSON that regorus keeps exactly as Python has it (else regorus decides the call).
+
+    Runs on every call, so the common leaves (strings, small integers) are tested inline, without a call each."""
+    kind = type(value)
+    if kind is dict:
+        if depth > 64:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or _utf8(key)):
+                return False
+            leaf = type(item)
+            if leaf is str:
+                if not (item.isascii() or _utf8(item)):
+                    return False
+            elif leaf is int:
+                if not -_EXACT < item < _EXACT:
+                    return False
+            elif item is not None and leaf is not bool and not _plain(item, depth + 1):
+                return False
         return True
-    if isinstance(value, int):
+    if kind is str:
+        return value.isascii() or _utf8(value)
+    if kind is int:
         return -_EXACT < value < _EXACT
-    if isinstance(value, float):
+    if value is None or kind is bool:
+        return True
+    if kind is float:
         return math.isfinite(value) and -_EXACT < value < _EXACT
-    if depth > 64:
-        return False
-    if type(value) is dict:
-        return all(type(key) is str and _plain(key, 0) and _plain(item, depth + 1) for key, item in value.items())
-    if type(value) is list:
-        return all(_plain(item, depth + 1) for item in value)
+    if kind is list:
+        return depth <= 64 and all(_plain(item, depth + 1) for item in value)
     return False
 
 
