@@ -135,48 +135,53 @@ def guard_on(engine: Any, sink_dir: Path | None = None) -> Guard:
 
 
 def latency(agents: int, rounds: int, peer: Peer | None) -> None:
+    """One pass per guard row, each interleaved call by call with the peer: only that guard's own record thread
+    runs beside it, so no row pays for another row's background work."""
     modules, data, ids = policy_for(agents)
     workload = [{"agent_id": ids[n % len(ids)], **SHAPES[n % len(SHAPES)]} for n in range(rounds * len(SHAPES))]
     reference = EmbeddedEngine(modules, data)
-    expected = [reference.decide(call)["allow"] for call in workload[: len(SHAPES) * len(ids)]]
+    expected = [bool(reference.decide(call)["allow"]) for call in workload[: len(SHAPES) * len(ids)]]
     workdir = Path(tempfile.mkdtemp(prefix="yaml2rego-peer-"))
-    native = NativeEngine(modules, data)
-    contenders: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
-    if peer is not None:
-        contenders["peer: adapter + PolicyEvaluator.evaluate"] = peer.check
-    guards = {
-        "Guard.check, native, no sinks": guard_on(NativeEngine(modules, data)),
-        "Guard.check, native, file sink": guard_on(NativeEngine(modules, data), workdir),
-        "Guard.check, embedded (regorus), no sinks": guard_on(EmbeddedEngine(modules, data)),
+    rows: dict[str, Callable[[], Any]] = {
+        "Guard.check, native, no sinks": lambda: guard_on(NativeEngine(modules, data)),
+        "Guard.check, native, file sink": lambda: guard_on(NativeEngine(modules, data), workdir),
+        "Guard.check, embedded (regorus), no sinks": lambda: guard_on(EmbeddedEngine(modules, data)),
+        "native engine decide alone": lambda: NativeEngine(modules, data),
     }
-    for label, guard in guards.items():
-        contenders[label] = lambda call, guard=guard: guard.check(call).allow
-    contenders["native engine decide alone"] = lambda call: bool(native.decide(call)["allow"])
-    samples: dict[str, list[int]] = {label: [] for label in contenders}
-    wrong = dict.fromkeys(contenders, 0)
-    for index, call in enumerate(workload[:700] + workload):  # the first 700 warm up
-        want = expected[(index - 700) % len(expected)] if index >= 700 else None
-        for label, check in contenders.items():
-            started = time.perf_counter_ns()
-            allowed = check(call)
-            elapsed = time.perf_counter_ns() - started
-            if want is not None:
-                samples[label].append(elapsed)
-                wrong[label] += allowed != want
-    for guard in guards.values():
-        guard.close(timeout=5)
-    print(f"\nLatency, {agents} agents, {len(workload):,} decisions per row, interleaved call by call")
-    print(f"  {'row':<46} {'p50 us':>8} {'p99 us':>8}   allow/deny wrong")
-    results = {}
-    for label, values in samples.items():
-        p50, p99 = percentiles(values)
-        results[label] = (p50, p99)
-        print(f"  {label:<46} {p50:8.1f} {p99:8.1f}   {wrong[label]}")
-    if peer is not None:
-        peer_p50, peer_p99 = results["peer: adapter + PolicyEvaluator.evaluate"]
-        for label in ("Guard.check, native, no sinks", "Guard.check, native, file sink"):
-            p50, p99 = results[label]
-            print(f"  ratio {label} / peer: p50 {p50 / peer_p50:.2f}, p99 {p99 / peer_p99:.2f} (target <= 1.0)")
+    print(f"\nLatency, {agents} agent(s), {len(workload):,} decisions per row, each row interleaved with the peer")
+    print(f"  {'row':<42} {'p50 us':>7} {'p99 us':>7} | {'peer p50':>8} {'p99':>6} | ratio p50  p99 | wrong")
+    for label, make in rows.items():
+        subject = make()
+        contenders = {"row": _allows(subject), **({"peer": peer.check} if peer is not None else {})}
+        samples: dict[str, list[int]] = {name: [] for name in contenders}
+        wrong = dict.fromkeys(contenders, 0)
+        for index, call in enumerate(workload[:700] + workload):  # the first 700 warm up
+            for name, decide in contenders.items():
+                started = time.perf_counter_ns()
+                allowed = decide(call)
+                elapsed = time.perf_counter_ns() - started
+                if index >= 700:
+                    samples[name].append(elapsed)
+                    wrong[name] += allowed != expected[(index - 700) % len(expected)]
+        if isinstance(subject, Guard):
+            subject.close(timeout=5)
+        p50, p99 = percentiles(samples["row"])
+        line = f"  {label:<42} {p50:7.1f} {p99:7.1f}"
+        if peer is not None:
+            peer_p50, peer_p99 = percentiles(samples["peer"])
+            line += f" | {peer_p50:8.1f} {peer_p99:6.1f} | {p50 / peer_p50:8.2f} {p99 / peer_p99:5.2f}"
+            line += f" | {wrong['row']}/{wrong['peer']}"
+        else:
+            line += f" | {'-':>8} {'-':>6} | {'-':>8} {'-':>5} | {wrong['row']}"
+        print(line)
+    print("  (ratio = row / peer, target <= 1.0; wrong = allow/deny that differ from regorus, row/peer)")
+
+
+def _allows(subject: Any) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether a guard (its whole check) or an engine (its decision alone) allows a call."""
+    if isinstance(subject, Guard):
+        return lambda call: subject.check(call).allow
+    return lambda call: bool(subject.decide(call)["allow"])
 
 
 def throughput(threads: int, seconds: float, check: Callable[[Mapping[str, Any]], Any], ids: list[str]) -> float:
@@ -226,20 +231,31 @@ def agent_counts(counts: list[int], rounds: int) -> None:
     figures = {}
     for agents in counts:
         modules, data, ids = policy_for(agents)
-        guard = guard_on(NativeEngine(modules, data))
+        engine = NativeEngine(modules, data)
+        guard = guard_on(engine)
         workload = [{"agent_id": ids[(n * 7919) % len(ids)], **SHAPES[n % len(SHAPES)]} for n in range(rounds * 7)]
         for call in workload[:700]:
             guard.check(call)
-        values = []
-        for call in workload:
+        checks, decides = [], []
+        for call in workload:  # interleaved: the guard, then the engine alone, on the same call
             started = time.perf_counter_ns()
             guard.check(call)
-            values.append(time.perf_counter_ns() - started)
+            checks.append(time.perf_counter_ns() - started)
+            started = time.perf_counter_ns()
+            engine.decide(call)
+            decides.append(time.perf_counter_ns() - started)
         guard.close(timeout=5)
-        figures[agents] = percentiles(values)
-        print(f"  {agents:>6,} agents   p50 {figures[agents][0]:7.1f} us   p99 {figures[agents][1]:7.1f} us")
+        figures[agents] = (*percentiles(checks), *percentiles(decides))
+        check_p50, check_p99, decide_p50, decide_p99 = figures[agents]
+        print(
+            f"  {agents:>6,} agents   Guard.check p50 {check_p50:6.1f} p99 {check_p99:6.1f} us"
+            f"   decide alone p50 {decide_p50:5.1f} p99 {decide_p99:6.1f} us"
+        )
     low, high = figures[min(counts)], figures[max(counts)]
-    print(f"  ratio {max(counts):,} / {min(counts):,} agents: p50 {high[0] / low[0]:.2f}, p99 {high[1] / low[1]:.2f}")
+    print(
+        f"  ratio {max(counts):,} / {min(counts):,} agents: Guard.check p50 {high[0] / low[0]:.2f}, "
+        f"p99 {high[1] / low[1]:.2f}; decide alone p50 {high[2] / low[2]:.2f}, p99 {high[3] / low[3]:.2f}"
+    )
 
 
 def rss(agents: int) -> None:

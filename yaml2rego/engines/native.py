@@ -227,11 +227,11 @@ def _plain(value: Any, depth: int) -> bool:
     if kind is str:
         return value.isascii() or _utf8(value)
     if kind is int:
-        return -_EXACT < value < _EXACT
+        return bool(-_EXACT < value < _EXACT)
     if value is None or kind is bool:
         return True
     if kind is float:
-        return math.isfinite(value) and -_EXACT < value < _EXACT
+        return math.isfinite(value) and bool(-_EXACT < value < _EXACT)
     if kind is list:
         return depth <= 64 and all(_plain(item, depth + 1) for item in value)
     return False
