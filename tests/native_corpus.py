@@ -110,7 +110,7 @@ def _walk_fields(fields: Any) -> Iterator[Mapping[str, Any]]:
 
 def _value_for(field: Mapping[str, Any], rng: random.Random) -> Any:
     kind = field.get("type")
-    good: list[Any] = {
+    choices: dict[str, list[Any]] = {
         "uuid": ["3fa85f64-5717-4562-b3fc-2c963f66afa6"],
         "email": ["bob@example.com"],
         "boolean": [True],
@@ -118,7 +118,8 @@ def _value_for(field: Mapping[str, Any], rng: random.Random) -> Any:
         "number": [field.get("minimum", 1.5), field.get("maximum", 2)],
         "enum": list(field.get("values") or [None]),
         "string": ["x" * int(field.get("min_length", 1) or 1)],
-    }.get(str(kind), ["x"])
+    }
+    good = choices.get(str(kind), ["x"])
     if rng.random() < 0.5:
         return rng.choice(good)
     return rng.choice([*_SCALARS, [1, "a"], {"k": "v"}])
@@ -203,7 +204,7 @@ def _tool_call(agent: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
     return call
 
 
-def corpus(data: Mapping[str, Any], count: int, seed: int) -> Iterator[dict[str, Any]]:
+def corpus(data: Mapping[str, Any], count: int, seed: int) -> Iterator[Any]:
     """``count`` calls for the agents of ``data`` (the root data document), the same for the same seed."""
     rng = random.Random(seed)
     agents = data["boundaries"]["agents"]
@@ -229,6 +230,6 @@ def corpus(data: Mapping[str, Any], count: int, seed: int) -> Iterator[dict[str,
         if rng.random() < 0.03:
             call.pop(rng.choice(["method", "path", "agent_id"]), None)
         if rng.random() < 0.01:
-            yield rng.choice([[], "a call", 5])  # type: ignore[misc]
+            yield rng.choice([[], "a call", 5])  # not even an object
             continue
         yield call
