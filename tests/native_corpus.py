@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["corpus"]
+__all__ = ["corpus", "mutations"]
 
 _PATH_BENDS = [
     "",
@@ -100,6 +100,15 @@ _HOSTS: list[Any] = [
     "a" * 260 + ".com",
 ]
 _PORTS: list[Any] = [None, 443, "443", 80, 443.0, True]
+_SECRETS = [
+    "mail bob@example.com now",
+    "card 4111 1111 1111 1111",
+    "ssn 123-45-6789",
+    "key sk_live_abcdefghijklmnopqrstuvwx",
+    "AKIAABCDEFGHIJKLMNOP",
+    "MRN-1234567",
+    "nothing secret",
+]
 
 
 def _walk_fields(fields: Any) -> Iterator[Mapping[str, Any]]:
@@ -120,7 +129,7 @@ def _value_for(field: Mapping[str, Any], rng: random.Random) -> Any:
         "string": ["x" * int(field.get("min_length", 1) or 1)],
     }
     good = choices.get(str(kind), ["x"])
-    if rng.random() < 0.5:
+    if rng.random() < 0.8:
         return rng.choice(good)
     return rng.choice([*_SCALARS, [1, "a"], {"k": "v"}])
 
@@ -135,6 +144,15 @@ def _put(document: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+def _condition_value(condition: Mapping[str, Any], rng: random.Random) -> Any:
+    """A value near a condition's own: the value, a list item, one either side, the same number as a float."""
+    value = condition.get("value")
+    choices = [value, *(value if isinstance(value, list) else [])]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        choices += [value - 1, value + 1, value + 0.5, float(value)]
+    return rng.choice([*choices, *choices, *_SCALARS[:12]])
+
+
 def _body(agent: Mapping[str, Any], rng: random.Random) -> Any:
     body: dict[str, Any] = {}
     fields = [f for entry in agent.get("input_validation", []) for f in _walk_fields(entry.get("fields"))]
@@ -144,14 +162,11 @@ def _body(agent: Mapping[str, Any], rng: random.Random) -> Any:
     for condition in agent.get("conditions", []):
         path = condition.get("path") or []
         if len(path) > 1 and path[0] == "body" and rng.random() < 0.7:
-            value = condition.get("value")
-            choices = [value, *(value if isinstance(value, list) else [])]
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                choices += [value - 1, value + 1, value + 0.5, float(value)]
-            _put(body, list(path[1:]), rng.choice([*choices, *_SCALARS[:12]]))
-    if rng.random() < 0.3:
+            _put(body, list(path[1:]), _condition_value(condition, rng))
+    if rng.random() < 0.4:
+        secret = rng.choice(_SECRETS)
         body[rng.choice(["note", "card", "nested"])] = rng.choice(
-            [rng.choice(_SCALARS), {"deep": [rng.choice(_SCALARS), {"x": rng.choice(_SCALARS)}]}]
+            [secret, rng.choice(_SCALARS), {"deep": [secret, {"x": rng.choice(_SCALARS)}]}]
         )
     shape = rng.random()
     if shape < 0.15:
@@ -169,7 +184,7 @@ def _path(agent: Mapping[str, Any], rng: random.Random) -> Any:
     base = rng.choice([rule.get("prefix", "/") for rule in rules] or ["/api/"])
     if rng.random() < 0.5:
         base = base.rstrip("/") if rng.random() < 0.5 else base + rng.choice(["42", "a/b", "v1/items/7", "x.json"])
-    if rng.random() < 0.35:
+    if rng.random() < 0.2:
         base += rng.choice(_PATH_BENDS)
     if rng.random() < 0.05:
         return rng.choice([None, 5, "", "relative/path", ["/a"]])
@@ -185,20 +200,26 @@ def _tool_call(agent: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
     roles = list((agent.get("execution_context") or {}).get("clearance", {}))
     call: dict[str, Any] = {"tool": name}
     if rng.random() < 0.8:
-        call["action"] = rng.choice([*entry.get("actions", []), "delete", "", 5])
+        actions = entry.get("actions", [])
+        call["action"] = rng.choice(actions) if actions and rng.random() < 0.9 else rng.choice(["delete", "", 5])
     if rng.random() < 0.7:
-        call["environment"] = rng.choice([*environments, "staging", None])
+        call["environment"] = rng.choice(environments) if environments and rng.random() < 0.8 else "staging"
+        if rng.random() < 0.03:
+            call["environment"] = None
     if rng.random() < 0.5:
-        call["requester_role"] = rng.choice([*roles, "intern", 3])
+        call["requester_role"] = rng.choice(roles) if roles and rng.random() < 0.8 else rng.choice(["intern", 3])
     args: dict[str, Any] = {}
     for field in _walk_fields(entry.get("args")):
         if rng.random() < 0.8:
-            args[field["field"]] = _value_for(field, rng)
+            secret = field.get("type") == "string" and rng.random() < 0.3
+            args[field["field"]] = rng.choice(_SECRETS) if secret else _value_for(field, rng)
     for scope in entry.get("scope", []):
         args[scope["arg"]] = rng.choice(["SEC-12", "OPS-1", "OTHER-1", None, 7, "sec-1"])
     if rng.random() < 0.2:
         args["yaml2rego_unlisted_argument"] = "x"
-    call["args"] = args if rng.random() < 0.95 else rng.choice(["args", [1]])
+    if rng.random() < 0.3:
+        args["text"] = rng.choice(_SECRETS)
+    call["args"] = args if rng.random() < 0.97 else rng.choice(["args", [1]])
     if rng.random() < 0.1:
         call[rng.choice(["method", "path"])] = rng.choice(["GET", "/x", "/a/../b", 5])
     return call
@@ -227,9 +248,60 @@ def corpus(data: Mapping[str, Any], count: int, seed: int) -> Iterator[Any]:
             call["payload_size_bytes"] = rng.choice([0, 10, 2**20, 2**20 + 1, 5 * 2**20, 1.5, "big"])
         if rng.random() < 0.15:
             call["cost_usd"] = rng.choice([0, 0.25, 1, 2.0, -1, "free", 10**6])
+        for condition in agent.get("conditions", []):
+            path = condition.get("path") or []
+            if len(path) > 1 and path[0] != "body" and rng.random() < 0.7:
+                _put(call, list(path), _condition_value(condition, rng))
         if rng.random() < 0.03:
             call.pop(rng.choice(["method", "path", "agent_id"]), None)
         if rng.random() < 0.01:
             yield rng.choice([[], "a call", 5])  # not even an object
             continue
+        yield call
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path
+
+
+def _set(document: Any, path: tuple[Any, ...], value: Any) -> None:
+    for step in path[:-1]:
+        document = document[step]
+    document[path[-1]] = value
+
+
+def mutations(calls: list[Mapping[str, Any]], count: int, seed: int) -> Iterator[Any]:
+    """``count`` calls, each a known call (a generated test case) with one or two small changes: a secret in a
+    string, another value in a leaf, a bent path or method, a destination host. Calls that the policy otherwise
+    permits reach the DLP, condition and approval rules far more often than calls built from nothing."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        call = json.loads(json.dumps(rng.choice(calls)))
+        if not isinstance(call, dict):
+            yield call
+            continue
+        for _ in range(rng.choice([1, 1, 2])):
+            leaves = [path for path in _leaves(call) if path and path[0] not in ("agent_id",)]
+            change = rng.random()
+            if change < 0.35:
+                target = call.get("args") if isinstance(call.get("args"), dict) else call.get("body")
+                if isinstance(target, dict):
+                    target[rng.choice(["note", "memo", "text", "card"])] = rng.choice(_SECRETS)
+                else:
+                    call["body"] = {"note": rng.choice(_SECRETS)}
+            elif change < 0.65 and leaves:
+                _set(call, rng.choice(leaves), rng.choice([*_SCALARS, *_SECRETS]))
+            elif change < 0.8 and isinstance(call.get("path"), str):
+                call["path"] += rng.choice(_PATH_BENDS)
+            elif change < 0.9 and isinstance(call.get("method"), str):
+                call["method"] = rng.choice([call["method"].lower(), rng.choice(_METHODS)])
+            else:
+                call["host"] = rng.choice(_HOSTS)
         yield call

@@ -24,7 +24,7 @@ from yaml2rego.loader import load_policies, load_policy_text
 from yaml2rego.native_regex import Unsupported, translate
 
 from .conftest import REPO_ROOT, SEED_POLICY
-from .native_corpus import corpus
+from .native_corpus import corpus, mutations
 
 BOUNDARIES = sorted(
     [
@@ -98,6 +98,14 @@ def test_seeded_corpus_decides_the_same(engines: tuple[CompiledPolicy, EmbeddedE
         native.resume(suspended)
 
 
+def test_mutated_test_cases_decide_the_same(engines: tuple[CompiledPolicy, EmbeddedEngine, NativeEngine]) -> None:
+    """Generated cases with a secret added, a value swapped, a path or method bent: DLP, conditions, approvals."""
+    compiled, embedded, native = engines
+    cases = [case.input for agent in compiled.policy_set for case in testgen.cases_for(agent)]
+    calls = list(mutations(cases, CALLS_PER_BOUNDARY, SEED))
+    assert _differences(embedded, native, calls) == []
+
+
 # -- OPA ---------------------------------------------------------------------------------------------------------
 
 
@@ -149,7 +157,9 @@ def test_native_decides_as_opa(engines: tuple[CompiledPolicy, EmbeddedEngine, Na
     compiled, _, native = engines
     opa = _OpaDecisions(_opa_engine(compiled))
     calls = [case.input for agent in compiled.policy_set for case in testgen.cases_for(agent)]
-    calls += [call for call in corpus(compiled.data_document(), CALLS_PER_BOUNDARY, SEED) if _engines_agree_on(call)]
+    calls += list(corpus(compiled.data_document(), CALLS_PER_BOUNDARY, SEED))
+    calls += list(mutations(calls[:], CALLS_PER_BOUNDARY, SEED))
+    calls = [call for call in calls if _engines_agree_on(call)]
     assert _differences(opa, native, calls) == []
 
 
