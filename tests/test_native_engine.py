@@ -31,6 +31,8 @@ BOUNDARIES = sorted(
         *(REPO_ROOT / "examples").glob("*.yaml"),
         *(REPO_ROOT / "tests" / "golden").glob("*/policy.yaml"),
         *(REPO_ROOT / "tests" / "fixtures" / "policies" / "good").glob("*.yaml"),
+        # Every condition operator, a custom DLP pattern, tool prices, egress from the defaults alone.
+        REPO_ROOT / "tests" / "fixtures" / "native" / "every_operator.yaml",
     ]
 )
 CALLS_PER_BOUNDARY = 400
@@ -209,6 +211,30 @@ def test_compile_names_the_agents_left_to_regorus(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "native decision programs: 1 of 2 agents" in result.output
     assert "word_agent: decided by regorus (\\w (a word class) is not translated)" in result.output
+
+
+def test_data_for_rules_the_programs_do_not_know_is_left_to_regorus() -> None:
+    """A key the compiler may add one day (data for a new Rego rule) makes that agent regorus's, never ignored."""
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    data = compiled.data_document()
+    data["boundaries"]["agents"]["support_agent_1"]["time_windows"] = [{"days": [1, 2]}]
+    native = NativeEngine(compiled.modules(include_tests=False), data)
+    assert native.refused == {
+        "support_agent_1": "the agent data has keys the native program does not read: time_windows"
+    }
+    native.decide(ALLOWED)
+    assert native.delegated == 1
+
+
+def test_a_library_the_engine_does_not_know_is_refused_whole() -> None:
+    """Without the library's code-to-control map the programs could not name a control: no native engine at all."""
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    modules = {path: text for path, text in compiled.modules(include_tests=False).items() if "agents/" not in path}
+    modules["agent_boundary/decision.rego"] = modules["agent_boundary/decision.rego"].replace(
+        "reason_controls :=", "controls_by_reason :="
+    )
+    with pytest.raises(Unsupported, match="reason_controls"):
+        NativeEngine(modules, compiled.data_document())
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,37 @@ __all__ = [
 # values well inside the range where int and float agree are mirrored.
 _EXACT = 2**53
 _MATCH_KINDS = frozenset({"subtree", "exact", "regex"})
+_FIELD_TYPES = frozenset({"uuid", "enum", "string", "integer", "number", "boolean", "email"})
+_OPERATORS = frozenset({"exists", "missing", "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in"})
+# Every key the library reads, per kind of entry. Data with any other key was written for Rego rules these programs
+# do not know (a section added later): that agent is left to regorus rather than decided without it.
+_MATCHER = {"rule", "source", "method", "pattern", "prefix", "match", "regex"}
+_KEYS = {
+    "agent": {
+        "agent_id", "mode", "source", "allowed_endpoints", "denied_endpoints", "input_validation", "rate_limits",
+        "max_payload", "conditions", "egress", "budget", "sanitize", "tools", "execution_context",
+    },
+    "endpoint": _MATCHER,
+    "input_validation": _MATCHER | {"fields"},
+    "rate limit": _MATCHER | {"requests_per_minute"},
+    "condition": _MATCHER | {"field", "path", "op", "value", "outcome", "message"},
+    "sanitize rule": _MATCHER | {"detector", "flag_regex", "fields", "apply_to"},
+    "field rule": {
+        "rule", "source", "field", "path", "type", "required", "values", "min_length", "max_length", "pattern",
+        "minimum", "maximum",
+    },
+    "tool": {
+        "name", "rule", "source", "actions", "arg_names", "args", "classification", "declares_args",
+        "requires_approval", "scope",
+    },
+    "scope": {"arg", "patterns", "regexes", "rule", "source"},
+    "execution_context": {"clearance", "environments", "restricted_classes", "source"},
+    "environment": {"allowed_tools", "requires_approval_for", "rule", "source"},
+    "egress": {"rule", "source", "domains"},
+    "max_payload": {"rule", "source", "bytes"},
+    "boundaries": {"agents", "policy_version", "defaults"},
+    "defaults": {"source", "allowed_domains"},
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +178,10 @@ def boundaries_of(data: Mapping[str, Any]) -> Boundaries:
     boundaries = data.get("boundaries") if isinstance(data, Mapping) else None
     if not isinstance(boundaries, Mapping):
         raise Unsupported("data.boundaries is not an object")
+    _known(boundaries, "boundaries")
     defaults = boundaries.get("defaults")
+    if defaults is not None:
+        _known(defaults, "defaults")
     domains = defaults.get("allowed_domains", []) if isinstance(defaults, Mapping) else []
     if not isinstance(domains, list) or not all(isinstance(domain, str) for domain in domains):
         raise Unsupported("data.boundaries.defaults.allowed_domains is not a list of strings")
@@ -164,10 +198,33 @@ def native_support(data: Mapping[str, Any]) -> dict[str, str | None]:
 # -- building ----------------------------------------------------------------------------------------------------
 
 
+def _known(entry: Any, kind: str) -> None:
+    """:class:`Unsupported` unless ``entry`` is an object with only keys the library reads for its ``kind``."""
+    if not isinstance(entry, Mapping):
+        raise Unsupported(f"a {kind} entry is not an object")
+    unknown = sorted(set(entry) - _KEYS[kind])
+    if unknown:
+        raise Unsupported(f"the {kind} data has keys the native program does not read: {', '.join(unknown)}")
+
+
 def _agent_program(agent_id: str, raw: Any) -> AgentProgram:
-    if not isinstance(raw, Mapping):
-        raise Unsupported("the agent's data is not an object")
+    _known(raw, "agent")
     agent = _normalised(raw)
+    sections = {
+        "endpoint": [
+            *_list(agent.get("allowed_endpoints"), "allowed_endpoints"),
+            *_list(agent.get("denied_endpoints"), "denied_endpoints"),
+        ],
+        "input_validation": _list(agent.get("input_validation"), "input_validation"),
+        "rate limit": _list(agent.get("rate_limits"), "rate_limits"),
+        "condition": _list(agent.get("conditions"), "conditions"),
+        "sanitize rule": _list(agent.get("sanitize"), "sanitize"),
+    }
+    for kind, entries in sections.items():
+        for entry in entries:
+            _known(entry, kind)
+    if "max_payload" in agent:
+        _known(agent["max_payload"], "max_payload")
     for key in ("mode", "source"):
         if key in agent and not isinstance(agent[key], str):
             raise Unsupported(f"the agent's {key} is not a string")
@@ -221,8 +278,11 @@ def _endpoint(entry: Any) -> EndpointRule:
 
 
 def _field(raw: Any) -> FieldCheck:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("field"), str):
+    _known(raw, "field rule")
+    if not isinstance(raw.get("field"), str):
         raise Unsupported("a field rule without a string `field`")
+    if raw.get("type") not in _FIELD_TYPES:
+        raise Unsupported(f"field type {raw.get('type')!r} is not mirrored")
     path = raw.get("path")
     if not isinstance(path, list) or not path or not all(isinstance(step, str) for step in path):
         raise Unsupported("a field path that is not a list of strings")
@@ -258,6 +318,8 @@ def _condition(raw: Any) -> EndpointRule:
         raise Unsupported("a condition path that is not a list of strings")
     if not isinstance(raw.get("field"), str) or not isinstance(raw.get("rule"), str):
         raise Unsupported("a condition without a string field and rule")
+    if raw.get("op") not in _OPERATORS:
+        raise Unsupported(f"condition operator {raw.get('op')!r} is not mirrored")
     if raw.get("outcome") not in ("deny", "approval_needed"):
         raise Unsupported(f"condition outcome {raw.get('outcome')!r} is not mirrored")
     value = raw.get("value")
@@ -289,14 +351,16 @@ def _sanitize(raw: Any) -> SanitizeRule:
 
 
 def _tool(raw: Any) -> ToolProgram:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+    _known(raw, "tool")
+    if not isinstance(raw.get("name"), str):
         raise Unsupported("a tool entry without a string name")
     actions = raw.get("actions", [])
     if not isinstance(actions, list) or not all(isinstance(action, str) for action in actions):
         raise Unsupported("tool actions that are not a list of strings")
     scopes = []
     for scope in _list(raw.get("scope"), "scope"):
-        if not isinstance(scope, Mapping) or not isinstance(scope.get("arg"), str):
+        _known(scope, "scope")
+        if not isinstance(scope.get("arg"), str):
             raise Unsupported("a tool scope without a string arg")
         patterns = scope.get("patterns")
         regexes = scope.get("regexes")
@@ -314,12 +378,12 @@ def _tool(raw: Any) -> ToolProgram:
 def _check_execution_context(context: Any) -> None:
     if context is None:
         return
-    if not isinstance(context, Mapping):
-        raise Unsupported("execution_context is not an object")
+    _known(context, "execution_context")
     environments = context.get("environments", {})
     if not isinstance(environments, Mapping) or not all(isinstance(e, Mapping) for e in environments.values()):
         raise Unsupported("execution_context.environments is not an object of objects")
     for environment in environments.values():
+        _known(environment, "environment")
         if not isinstance(environment.get("allowed_tools", {}), Mapping):
             raise Unsupported("allowed_tools is not an object")
         if not isinstance(environment.get("requires_approval_for", []), list):
@@ -330,8 +394,9 @@ def _check_egress(agent: Mapping[str, Any]) -> None:
     egress = agent.get("egress")
     if egress is None:
         return
-    if not isinstance(egress, Mapping):
-        raise Unsupported("egress is not an object")
+    _known(egress, "egress")
+    if not isinstance(egress.get("rule"), str) or "source" not in egress:
+        raise Unsupported("egress without its rule and source")
     domains = egress.get("domains", [])
     if not isinstance(domains, list) or not all(isinstance(domain, str) for domain in domains):
         raise Unsupported("egress domains that are not strings")
