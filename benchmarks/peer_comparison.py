@@ -15,6 +15,7 @@ Rows:
   file sink; ``Guard.check`` on regorus (``engine="embedded"``); the native engine's ``decide`` alone.
 * throughput at 1, 4 and 16 threads, one shared guard (and one shared peer evaluator).
 * 10 against 10,000 agents (the native guard, calls spread over every agent).
+* the first call in a new thread (regorus builds an engine per thread).
 * peak RSS at 10,000 agents with 1 and with 16 threads, each in a fresh process.
 
 This is a benchmark, not a test: it prints numbers and asserts nothing.
@@ -226,6 +227,27 @@ def throughputs(seconds: float, peer: Peer | None, with_embedded: bool) -> None:
         embedded.close(timeout=5)
 
 
+def first_calls(agents: int) -> None:
+    """The first decision of a new thread: regorus builds an engine per thread, the native programs are shared."""
+    modules, data, ids = policy_for(agents)
+    print(f"\nFirst call in a new thread, {agents:,} agents (the guard was built and used on the main thread)")
+    for label, engine in (("native", NativeEngine(modules, data)), ("embedded", EmbeddedEngine(modules, data))):
+        guard = guard_on(engine)
+        guard.check({"agent_id": ids[0], **SHAPES[0]})
+        took: list[float] = []
+
+        def first(guard: Guard = guard, took: list[float] = took) -> None:
+            started = time.perf_counter()
+            guard.check({"agent_id": ids[-1], **SHAPES[0]})
+            took.append(time.perf_counter() - started)
+
+        worker = threading.Thread(target=first)
+        worker.start()
+        worker.join()
+        guard.close(timeout=5)
+        print(f"  {label:<9} {took[0] * 1000:8.1f} ms")
+
+
 def agent_counts(counts: list[int], rounds: int) -> None:
     print(f"\nAgents: Guard.check on the native engine, no sinks ({rounds * len(SHAPES):,} decisions per row)")
     figures = {}
@@ -319,6 +341,7 @@ def main() -> None:
     latency(1, options.rounds, peer)
     throughputs(options.seconds, peer, not options.no_embedded_throughput)
     agent_counts(counts, max(1, options.rounds // 3))
+    first_calls(max(counts))
     rss(max(counts))
 
 
