@@ -814,7 +814,10 @@ def _decide(
     rate_limits: list[dict[str, Any]] = []
     if program is not None:
         # `_allowed_by`, `_denied_by`, endpoint_denied, endpoint_not_allowed
-        allowed_by = next((rule for rule in program.allowed if applies(rule)), None)
+        for rule in program.allowed:
+            if applies(rule):
+                allowed_by = rule
+                break
         denied_by = [rule for rule in program.denied if applies(rule)]
         for rule in denied_by:
             data = rule.data
