@@ -119,9 +119,7 @@ class NativeEngine:
             if (isinstance(agent_id, str) and agent_id in self.refused) or not _plain(call, 0):
                 raise _Delegate
             result = _decide(call, self.programs, self.boundaries, suspended, self.controls)
-        except _Delegate:
-            result = self._delegate(call)
-        except Exception:  # an input no rule foresaw: the reference decides, never a guess
+        except Exception:  # _Delegate, or an input no step foresaw: the reference decides, never a guess
             result = self._delegate(call)
         if key is not None and self.cache is not None:
             self.cache.put(key, result, generation)
