@@ -108,6 +108,22 @@ def test_mutated_test_cases_decide_the_same(engines: tuple[CompiledPolicy, Embed
     assert _differences(embedded, native, calls) == []
 
 
+def test_guards_on_either_engine_decide_the_same(engines: tuple[CompiledPolicy, EmbeddedEngine, NativeEngine]) -> None:
+    """The whole guard (input preparation, rate limits, budgets) on the native engine and on regorus, call by call."""
+    compiled, _, _ = engines
+    native_guard = Guard(NativeEngine.from_compiled(compiled))
+    embedded_guard = Guard(EmbeddedEngine.from_compiled(compiled))
+    shown = ("decision", "allow", "reasons", "decision_reason", "policy_version", "agent_id", "mode", "rate_limits")
+    try:
+        for call in corpus(compiled.data_document(), CALLS_PER_BOUNDARY // 4, SEED + 1):
+            native, embedded = native_guard.check(call), embedded_guard.check(call)
+            assert [getattr(native, key) for key in shown] == [getattr(embedded, key) for key in shown], call
+            assert _canonical(native.details) == _canonical(embedded.details), call
+    finally:
+        native_guard.close()
+        embedded_guard.close()
+
+
 # -- OPA ---------------------------------------------------------------------------------------------------------
 
 
