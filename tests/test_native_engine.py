@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from yaml2rego import testgen
 from yaml2rego.adapters import Guard
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.engines import EmbeddedEngine
-from yaml2rego.engines.native import NativeEngine
+from yaml2rego.engines.native import MIRRORED_LIBRARY, NativeEngine, library_digest
 from yaml2rego.loader import load_policies, load_policy_text
 from yaml2rego.native_regex import Unsupported, translate
 
@@ -240,6 +241,37 @@ def test_data_for_rules_the_programs_do_not_know_is_left_to_regorus() -> None:
     }
     native.decide(ALLOWED)
     assert native.delegated == 1
+
+
+def _library(edit: Callable[[str], str]) -> tuple[dict[str, str], dict[str, Any]]:
+    compiled = compile_policy_set(load_policies([REPO_ROOT / "examples" / "ecommerce_agents.yaml"]))
+    modules = compiled.modules(include_tests=False)
+    modules["agent_boundary/paths/paths.rego"] = edit(modules["agent_boundary/paths/paths.rego"])
+    return modules, compiled.data_document()
+
+
+def test_a_changed_library_that_decides_the_same_keeps_the_programs() -> None:
+    """A library other than the proven one is checked on probe calls first; a change that decides alike passes."""
+    native = NativeEngine(*_library(lambda text: text + "\n# a comment added later\n"))
+    assert not native.proven_library
+    assert native.decide({"agent_id": "checkout_agent", "method": "GET", "path": "/a/../b"})["decision"] == "deny"
+    assert native.delegated == 0
+
+
+def test_a_changed_library_that_decides_otherwise_is_refused() -> None:
+    """A library change the programs do not follow makes them refuse to load: regorus decides, never a wrong copy."""
+    changed = _library(lambda text: text.replace("contains an empty segment", "contains two slashes in a row"))
+    with pytest.raises(Unsupported, match=r"and they decide \{.*\} differently"):
+        NativeEngine(*changed)
+
+
+def test_the_shipped_library_is_the_proven_one() -> None:
+    """Bookkeeping for the check above: after a library change, re-prove the programs (this file), then pin it."""
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    digest = library_digest(compiled.modules(include_tests=False))
+    assert digest == MIRRORED_LIBRARY, (
+        f"the Rego library changed: once this file passes, set MIRRORED_LIBRARY = {digest!r}"
+    )
 
 
 def test_a_library_the_engine_does_not_know_is_refused_whole() -> None:

@@ -19,6 +19,7 @@ threads and the first call costs nothing extra. The kill switch (``suspend``/``r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -53,6 +54,12 @@ ENGINE_KINDS = ("native", "embedded")
 
 log = logging.getLogger("yaml2rego.engines")
 
+# The digest (library_digest) of the Rego library these programs were last proven against by the differential test.
+# Loading any other library first checks the programs against regorus on probe calls built from the data, and refuses
+# them (regorus decides everything) at the first difference: a library change the programs do not follow can make
+# them slower, never wrong. After re-proving them (tests/test_native_engine.py), set this to the new digest.
+MIRRORED_LIBRARY = "sha256:9c0e2862a9af4694196ab1c00c56ee48fda5642d84478c9f69aa02e0a501dfe2"
+
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
 _EXACT = 2**53
 _MISSING: Any = object()
@@ -82,6 +89,8 @@ class NativeEngine:
         #: Agents decided by regorus, and why (a regex outside the translated subset, ...).
         self.refused: Mapping[str, str] = MappingProxyType(refused)
         self.cache = DecisionCache(cache_size) if cache_size > 0 else None
+        #: Whether the library is the one the programs were proven against; else they were checked on probes.
+        self.proven_library = library_digest(self._modules) == MIRRORED_LIBRARY
         #: How many calls regorus decided (refused agents and calls the programs do not mirror).
         self.delegated = 0
         self._suspended: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
@@ -90,6 +99,8 @@ class NativeEngine:
         self._fallback: EmbeddedEngine | None = None
         if refused:
             self._reference()  # build it now, so a broken policy fails here and not on a refused agent's first call
+        if not self.proven_library:
+            self._check_against_reference()
 
     @classmethod
     def from_compiled(cls, compiled: CompiledPolicy, *, cache_size: int = 0) -> NativeEngine:
@@ -150,6 +161,29 @@ class NativeEngine:
         self.delegated += 1
         return self._reference().decide(call)
 
+    def _check_against_reference(self) -> None:
+        """Decide probe calls natively and with regorus; :class:`Unsupported` at the first difference."""
+        reference = self._reference()
+        for call in probe_calls(self._data):
+            if isinstance(call, dict) and call.get("agent_id") in self.refused:
+                continue  # regorus decides these anyway
+            try:
+                native = _canonical(_decide(call, self.programs, self.boundaries, {}, self.controls))
+            except _Delegate:
+                continue
+            except Exception:
+                native = "no decision"
+            try:
+                expected = _canonical(reference.decide(call))
+            except Exception:
+                expected = "no decision"
+            if native != expected:
+                raise Unsupported(
+                    f"the Rego library differs from the one the native programs were proven against, and they decide "
+                    f"{_canonical(call)} differently"
+                )
+        log.info("the Rego library differs from the one the native programs were proven against; probes agree")
+
     def _reference(self) -> EmbeddedEngine:
         fallback = self._fallback
         if fallback is None:
@@ -180,6 +214,57 @@ def policy_engine(
         except Unsupported as exc:
             log.warning("native decision programs unavailable (%s); every agent is decided by regorus", exc)
     return EmbeddedEngine.from_compiled(compiled, cache_size=cache_size)
+
+
+def library_digest(modules: Mapping[str, str]) -> str:
+    """``sha256:`` of the modules the decision is made of: the library without its tests, without the per-agent
+    review modules (``agents/``) and without the Envoy entry point (a package of its own that only reads the
+    decision)."""
+    digest = hashlib.sha256()
+    for path in sorted(modules):
+        if not path.startswith(("agents/", "agent_boundary/envoy/")) and not path.endswith("_test.rego"):
+            digest.update(path.encode() + b"\0" + modules[path].encode() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+# Paths and hosts that exercise the canonical-path and egress checks: where a library change is most likely.
+_PROBE_PATHS = ["", "/", "x", "/a/../b", "/a/./b", "//a", "/a%2fb", "/a%2Eb", "/a%20b", "/a;v=1", "/a\\b", "/é",
+                "/a?q=1", "/a#f", "/a/", "/\x01"]  # fmt: skip
+_PROBE_HOSTS: list[Any] = ["api.example.com", "API.example.com.", "10.0.0.1", "a@b.com", "b.com:8443", "", None]
+_PROBE_AGENTS = 20
+
+
+def probe_calls(data: Mapping[str, Any]) -> list[Any]:
+    """Calls built from the data of up to 20 agents: every endpoint prefix with its method and bent paths, bodies
+    missing their fields, each tool and an unknown one, hosts; plus malformed requests and an unknown agent."""
+    agents = data["boundaries"]["agents"]
+    calls: list[Any] = [None, [], {}, {"agent_id": 5, "method": "GET", "path": "/"}, {"agent_id": "", "tool": ""}]
+    for agent_id in sorted(agents)[:_PROBE_AGENTS]:
+        agent = agents[agent_id]
+        entries = [*agent.get("allowed_endpoints", []), *agent.get("denied_endpoints", [])]
+        entries += [*agent.get("input_validation", []), *agent.get("conditions", []), *agent.get("sanitize", [])]
+        for entry in entries:
+            method = entry.get("method", "GET")
+            method = "GET" if method == "*" else method
+            prefix = str(entry.get("prefix", "/"))
+            for path in (prefix, prefix.rstrip("/"), prefix + "x/y"):
+                calls.append({"agent_id": agent_id, "method": method, "path": path})
+                calls.append({"agent_id": agent_id, "method": method.lower(), "path": path, "body": {}})
+        for path in _PROBE_PATHS:
+            calls.append({"agent_id": agent_id, "method": "GET", "path": path})
+        for host in _PROBE_HOSTS:
+            calls.append({"agent_id": agent_id, "method": "GET", "path": "/", "host": host})
+        for tool in [*agent.get("tools", {}), "yaml2rego_probe_tool"]:
+            calls.append({"agent_id": agent_id, "tool": tool})
+            calls.append({"agent_id": agent_id, "tool": tool, "action": "read", "args": {"x": 1}, "method": "GET"})
+            calls.append({"agent_id": agent_id, "tool": tool, "path": "/a", "host": "api.example.com"})
+        calls.append({"agent_id": agent_id, "method": "", "path": "/"})
+    calls.append({"agent_id": "yaml2rego_probe_agent", "method": "GET", "path": "/"})
+    return calls
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
 
 
 def reason_controls(modules: Mapping[str, str]) -> Mapping[str, str]:
