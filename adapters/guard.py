@@ -114,16 +114,21 @@ class Guard:
         self._modes: dict[str, str] = {}
 
     @classmethod
-    def from_policy(cls, paths: Iterable[str | os.PathLike[str]], *, decision_cache: int = 0, **options: Any) -> Guard:
-        """A guard on the embedded engine, built from boundary YAML files or directories.
+    def from_policy(
+        cls, paths: Iterable[str | os.PathLike[str]], *, decision_cache: int = 0, engine: str = "native", **options: Any
+    ) -> Guard:
+        """A guard on an in-process engine, built from boundary YAML files or directories.
 
-        ``decision_cache=N`` keeps the N most recent decisions by exact input, so a repeated call skips the policy
-        evaluation (rate limits, budgets, approvals and records still apply to every call); the kill switch clears it.
+        ``engine="native"`` (the default) decides with each agent's native decision program and asks regorus for the
+        agents those cannot express (``guard.engine.refused`` names them and says why); ``engine="embedded"`` asks
+        regorus for everything. ``decision_cache=N`` keeps the N most recent decisions by exact input, so a repeated
+        call skips the policy evaluation (rate limits, budgets, approvals and records still apply to every call); the
+        kill switch clears it.
         """
-        from yaml2rego.engines.embedded import EmbeddedEngine
+        from yaml2rego.engines.native import policy_engine
 
-        engine = EmbeddedEngine.from_policy_paths(paths, cache_size=decision_cache)
-        return cls(engine, **_with_conveniences(options))
+        chosen = policy_engine(paths, kind=engine, cache_size=decision_cache)
+        return cls(chosen, **_with_conveniences(options))
 
     @classmethod
     def from_opa(cls, url: str, *, timeout: float = 0.25, token: str | None = None, **options: Any) -> Guard:

@@ -104,7 +104,7 @@ def test_check_returns_the_contract_fields_and_a_decision_id(guard: Guard) -> No
     assert (decision.decision, decision.allow, decision.reasons) == ("allow", True, [])
     assert decision.agent_id == "support_agent_1" and decision.mode == "enforce" and decision.enforced
     assert decision.policy_version and decision.policy_version.startswith("sha256:")
-    assert len(decision.decision_id) == 36 and decision.engine == "embedded"
+    assert len(decision.decision_id) == 36 and decision.engine == "native"
     assert "allowed_endpoints[0]" in decision.decision_reason
 
 
@@ -393,7 +393,7 @@ def test_every_decision_becomes_one_chained_record(guard: Guard, sink: MemorySin
     assert [record["decision_id"] for record in sink.records] == [first.decision_id, second.decision_id]
     record = sink.records[0]
     assert record["tool"] == "crm_lookup" and record["decision"] == first.decision and record["enforced"] is True
-    assert record["engine"] == "embedded" and isinstance(record["latency_us"], int)
+    assert record["engine"] == "native" and isinstance(record["latency_us"], int)
     assert record["input_sha256"].startswith("sha256:") and "body" not in record
     assert sink.records[1]["controls"] == ["CC6.1"]
     assert "endpoint_denied" in [reason["code"] for reason in sink.records[1]["reasons"]]

@@ -15,6 +15,7 @@ from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.errors import CompileError, PolicyError, Yaml2RegoError
 from yaml2rego.loader import load_policies
 from yaml2rego.model import PolicySet
+from yaml2rego.native_program import native_support
 
 __all__ = ["check", "compile_command", "eval_command", "test_command"]
 
@@ -65,6 +66,12 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
         f"wrote {count_of(len(compiled.files), 'file')} for {count_of(len(compiled.policy_set), 'agent')} to {out_dir} "
         f"(policy_version {compiled.policy_version})" + (f"; removed {removed} stale files" if removed else "")
     )
+    # Which agents the guard's native engine decides itself, and which it leaves to regorus (and why).
+    support = native_support(compiled.data_document())
+    refused = {agent_id: reason for agent_id, reason in support.items() if reason is not None}
+    click.echo(f"native decision programs: {len(support) - len(refused)} of {len(support)} agents")
+    for agent_id, reason in refused.items():
+        click.echo(f"  {agent_id}: decided by regorus ({reason})")
 
 
 @main.command("eval")
