@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from yaml2rego import testgen
-from yaml2rego.adapters import Guard
+from yaml2rego.adapters import ApprovalService, Guard
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.engines import EmbeddedEngine
 from yaml2rego.engines.native import MIRRORED_LIBRARY, NativeEngine, library_digest
@@ -109,17 +109,25 @@ def test_mutated_test_cases_decide_the_same(engines: tuple[CompiledPolicy, Embed
     assert _differences(embedded, native, calls) == []
 
 
+_APPROVAL_REQUEST_KEYS = {"approval_id", "approval_expires_at"}
+
+
 def test_guards_on_either_engine_decide_the_same(engines: tuple[CompiledPolicy, EmbeddedEngine, NativeEngine]) -> None:
     """The whole guard (input preparation, rate limits, budgets) on the native engine and on regorus, call by call."""
     compiled, _, _ = engines
-    native_guard = Guard(NativeEngine.from_compiled(compiled))
-    embedded_guard = Guard(EmbeddedEngine.from_compiled(compiled))
+    # Each guard opens its own approval requests, so each has its own service.
+    native_guard = Guard(NativeEngine.from_compiled(compiled), approvals=ApprovalService(secret="n" * 32))
+    embedded_guard = Guard(EmbeddedEngine.from_compiled(compiled), approvals=ApprovalService(secret="e" * 32))
     shown = ("decision", "allow", "reasons", "decision_reason", "policy_version", "agent_id", "mode", "rate_limits")
     try:
         for call in corpus(compiled.data_document(), CALLS_PER_BOUNDARY // 4, SEED + 1):
             native, embedded = native_guard.check(call), embedded_guard.check(call)
             assert [getattr(native, key) for key in shown] == [getattr(embedded, key) for key in shown], call
-            assert _canonical(native.details) == _canonical(embedded.details), call
+            # An approval request's id and expiry are the service's own, not the policy's.
+            assert sorted(native.details) == sorted(embedded.details), call
+            native_details = {k: v for k, v in native.details.items() if k not in _APPROVAL_REQUEST_KEYS}
+            embedded_details = {k: v for k, v in embedded.details.items() if k not in _APPROVAL_REQUEST_KEYS}
+            assert _canonical(native_details) == _canonical(embedded_details), call
     finally:
         native_guard.close()
         embedded_guard.close()
