@@ -192,7 +192,8 @@ _method := upper(input.method) if _well_formed
 # Computed once per decision and shared by every check: string work is the most expensive part of a call.
 _query_free := paths.strip_query(input.path) if _well_formed
 
-_path_problem := paths.query_free_problem(_query_free)
+# The whole target is checked, query string included (its characters only: its content is never matched).
+_path_problem := paths.non_canonical_reason(input.path) if _well_formed
 
 _path_ok if {
 	_well_formed
