@@ -107,18 +107,22 @@ _of_kind("number", value) if is_number(value)
 _string_problem(field, value) := _wrong_type(field, "a string", value) if {
 	not is_string(value)
 } else := message if {
-	count(value) < field.min_length
+	_length(value) < field.min_length
 	template := "field `%s` must be at least %v characters long, got %v"
-	message := sprintf(template, [field.field, field.min_length, count(value)])
+	message := sprintf(template, [field.field, field.min_length, _length(value)])
 } else := message if {
-	count(value) > field.max_length
+	_length(value) > field.max_length
 	template := "field `%s` must be at most %v characters long, got %v"
-	message := sprintf(template, [field.field, field.max_length, count(value)])
+	message := sprintf(template, [field.field, field.max_length, _length(value)])
 } else := message if {
 	pattern := field.pattern
 	not regex.match(pattern, value)
 	message := sprintf("field `%s` must match the pattern `%s`", [field.field, pattern])
 }
+
+# A string's length in Unicode code points, as Python's len() counts it. count() of a string differs between the
+# engines (regorus counts an emoji as 2, OPA as 1); one match of `(?s).` per code point is the same in RE2 and Rust.
+_length(text) := count(regex.find_n(`(?s).`, text, -1))
 
 _range_problem(field, value) := message if {
 	value < field.minimum

@@ -38,6 +38,9 @@ _email := _field("email", "email", {})
 
 _plain := _field("note", "string", {"required": false})
 
+# Lengths in code points on both engines: an emoji (outside the BMP) is one, a combining accent one more.
+_short := _field("tag", "string", {"min_length": 2, "max_length": 3})
+
 _uuid := "123e4567-e89b-12d3-a456-426614174000"
 
 _cases := {
@@ -76,6 +79,23 @@ _cases := {
 		"want": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got an object",
 	},
 	"string ok, nested": {"field": _title, "doc": {"ticket": {"title": "café"}}, "want": "ok"},
+	"three emoji are three characters": {"field": _short, "doc": {"tag": "😀😀😀"}, "want": "ok"},
+	"four emoji are four characters": {
+		"field": _short,
+		"doc": {"tag": "😀😀😀😀"},
+		"want": "field `tag` must be at most 3 characters long, got 4",
+	},
+	"one emoji is one character": {
+		"field": _short,
+		"doc": {"tag": "😀"},
+		"want": "field `tag` must be at least 2 characters long, got 1",
+	},
+	"a newline is a character": {"field": _short, "doc": {"tag": "a\n"}, "want": "ok"},
+	"a combining accent is a character": {
+		"field": _short,
+		"doc": {"tag": "e\u0301e\u0301"},
+		"want": "field `tag` must be at most 3 characters long, got 4",
+	},
 	"string counts characters, not bytes": {"field": _title, "doc": {"ticket": {"title": "éééé"}}, "want": "ok"},
 	"string too short": {
 		"field": _title,
