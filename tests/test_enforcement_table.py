@@ -163,6 +163,27 @@ def test_logged_bodies_are_the_redacted_bodies(tmp_path: Path) -> None:
     assert "ann@example.com" not in json.dumps(record)
 
 
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        pytest.param({"contacts": {"ann@example.com": "sister"}}, {"contacts": {"[REDACTED:email]": "sister"}},
+                     id="key-below-the-body"),
+        pytest.param({"ann@example.com": {"bob@example.org": 1}}, {"[REDACTED:email]": {"[REDACTED:email]": 1}},
+                     id="keys-at-two-depths"),
+        pytest.param('{"ann@example.com": "x"}', '{"[REDACTED:email]":"x"}', id="key-in-a-json-string-body"),
+    ],
+)  # fmt: skip
+def test_pii_used_as_an_object_key_is_redacted(clinical: tuple[Guard, MemorySink], body: Any, sent: Any) -> None:
+    """DLP scans object keys too: a PII value used as a key leaves redacted, and the record names no key."""
+    guard, sink = clinical
+    call = {**EHR, "method": "POST", "path": "/ehr/notes", "context": {"purpose": "care"}, "body": body}
+    result = guard.check(call)
+    assert result.decision == "sanitize"
+    assert sanitize_call(result, call)["body"] == sent
+    records = _records(guard, sink)
+    assert "ann@example.com" not in json.dumps(records) and "bob@example.org" not in json.dumps(records)
+
+
 def test_a_json_string_body_is_redacted_and_stays_a_string(clinical: tuple[Guard, MemorySink]) -> None:
     guard, _ = clinical
     call = {**EHR, "method": "POST", "path": "/ehr/notes", "context": {"purpose": "care"},
