@@ -37,13 +37,20 @@ def http_call(agent_id: str, method: str, url: str, content: bytes | None) -> di
         # policy as it is, to be refused.
         "method": method if method_problem(method) else method.upper(),
         "path": f"{path}?{parts.query}" if parts.query else path,
-        # A user name in the URL is passed on for the policy to refuse (egress_denied), never silently dropped.
-        "host": parts.netloc.lower() if "@" in parts.netloc else (parts.hostname or "").lower(),
+        "host": _destination(parts.netloc, parts.hostname),
     }
     if content:
         call["body"] = content.decode("utf-8", errors="replace")
         call["payload_size_bytes"] = len(content)
     return call
+
+
+def _destination(netloc: str, hostname: str | None) -> str:
+    """The host as the policy sees it. A user name, or a character outside ASCII (urlsplit lower-cases the Kelvin sign
+    into "k"), is passed on as written, for the policy to refuse (egress_denied), never silently dropped or folded."""
+    if "@" in netloc or not netloc.isascii():
+        return netloc if not netloc.isascii() else netloc.lower()
+    return (hostname or "").lower()
 
 
 class GuardedAdapter(requests.adapters.HTTPAdapter):
