@@ -311,7 +311,9 @@ _json_text(body) := text if {
 	text := replace(replace(ascii_escapes, `\u2028`, "\u2028"), `\u2029`, "\u2029")
 }
 
-_printable(text) := regex.replace(text, `[\x00-\x1f\x7f]`, "�")
+# Messages stay on one line in any log viewer: C0 and C1 controls, DEL and the Unicode line and paragraph separators are
+# replaced (a refused path may hold any of them).
+_printable(text) := regex.replace(text, `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`, "�")
 
 _reason(code, message, rule, source) := {
 	"code": code,

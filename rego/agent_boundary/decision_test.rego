@@ -196,6 +196,11 @@ test_control_characters_do_not_break_the_line if {
 	result.decision_reason == "path `/api/�/x` is refused: the path contains a control character"
 }
 
+test_unicode_line_breaks_do_not_break_the_line if {
+	result := _decide(_call("GET", "/api/\u0085/\u2028/\u2029/x"))
+	result.decision_reason == "path `/api/�/�/�/x` is refused: the path contains a non-ASCII character"
+}
+
 test_unknown_agent if {
 	result := _decide({"agent_id": "ghost", "method": "GET", "path": "/api/customer/v1/42"})
 	result.decision == "deny"
