@@ -48,6 +48,7 @@ agent_boundary:
 """
 
 HOST = "api.shop.example"
+LOOKUP = {"tool": "lookup", "args": {"order": "7"}}
 
 
 def http(method: str, path: str, **extra: Any) -> dict[str, Any]:
@@ -86,8 +87,8 @@ TABLE = [
     pytest.param(http("G ET", "/api/orders/7"), "deny", {"invalid_request"}, id="inner-space"),
     pytest.param(http("GET\x00", "/api/orders/7"), "deny", {"invalid_request"}, id="nul"),
     pytest.param(http("GET\r\n", "/api/orders/7"), "deny", {"invalid_request"}, id="crlf"),
-    pytest.param(http("\uff24\uff25\uff2c\uff25\uff34\uff25", "/api/x"), "deny", {"invalid_request"}, id="fullwidth"),
-    pytest.param(http("D\u0415L\u0415T\u0415", "/api/x"), "deny", {"invalid_request"}, id="cyrillic"),
+    pytest.param(http("\uff24\uff25\uff2c\uff25\uff34\uff25", "/api/x"), "deny", {"invalid_request"}, id="fullwidth-m"),
+    pytest.param(http("D\u0415L\u0415T\u0415", "/api/x"), "deny", {"invalid_request"}, id="cyrillic-method"),
     # payload size
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=-1), "deny", {"invalid_request"}, id="size-neg"),
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=0.5), "deny", {"invalid_request"}, id="size-frac"),
@@ -104,9 +105,9 @@ TABLE = [
     pytest.param(note({"tag": "\U0001f600" * 4}), "deny", {"invalid_input"}, id="length-emoji-over"),
     pytest.param(note({"tag": "\U0001f600"}), "deny", {"invalid_input"}, id="length-emoji-under"),
     # a tool key on an HTTP call
-    pytest.param(http("DELETE", "/api/orders/7", tool="lookup", args={"order": "7"}), "deny", {"endpoint_denied"}, id="tool-delete"),
-    pytest.param(http("GET", "/api/orders/%2e%2e", tool="lookup", args={"order": "7"}), "deny", {"non_canonical_path"}, id="tool-path"),
-    pytest.param(http("GET", "/api/orders/7", tool="lookup", args={"order": "7"}), "allow", set(), id="tool-and-http-both-pass"),
+    pytest.param(http("DELETE", "/api/orders/7", **LOOKUP), "deny", {"endpoint_denied"}, id="tool-delete"),
+    pytest.param(http("GET", "/api/orders/%2e%2e", **LOOKUP), "deny", {"non_canonical_path"}, id="tool-path"),
+    pytest.param(http("GET", "/api/orders/7", **LOOKUP), "allow", set(), id="tool-and-http-pass"),
     pytest.param({"agent_id": "shop", "tool": "lookup", "args": {"order": "7"}}, "allow", set(), id="pure-tool"),
     # egress
     pytest.param({"agent_id": "shop", "method": "GET", "path": "/api/orders/7"}, "deny", {"egress_denied"},
