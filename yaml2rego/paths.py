@@ -38,12 +38,14 @@ __all__ = [
 # escape has a shorter spelling an upstream would decode it into (`/refun%64` is `/refund`), or decodes into a
 # separator, a control character or non-ASCII bytes, so it is refused, never decoded. The query string holds
 # printable ASCII but space and `#`; a request target never has a fragment (RFC 9112, section 3.2).
-_CANONICAL_SHAPE = re.compile(
-    r"/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd]))*"
+_NEEDED = r"%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd])"
+# The whole canonical form as one regex (as `_canonical_target` in paths.rego; used with fullmatch, since Python's `$`
+# also matches before a final newline): the root, or segments that are neither empty nor only dots, an optional
+# trailing slash, an optional query string.
+_CANONICAL_TARGET = re.compile(
+    rf"(?:/|(?:/\.*(?:[A-Za-z0-9\-_~!$&'()*+,=:@]|{_NEEDED})(?:[A-Za-z0-9\-._~!$&'()*+,=:@]|{_NEEDED})*)+/?)"
     r'(?:\?[!"$-~]*)?'
 )
-# An empty segment or a dot-only segment (`.`, `..`, `...`) before the query string.
-_BAD_SEGMENT = re.compile(r"^[^?]*(?://|/\.+(?:/|\?|$))")
 # Percent-encodings that smuggle a dot, a slash, a backslash or a second round of encoding past a naive matcher
 # (`..%2f`, `%5c`, `%252f`). Envoy's path normalisation treats the same set as dangerous.
 _ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
@@ -52,7 +54,7 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # Tomcat, Jetty and Spring strip `;…` path parameters before routing: `/refund;x=1`, `/..;/admin`.
 _PATH_PARAMETER = re.compile(r";|%3b", re.IGNORECASE)
 _VALID_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-_NEEDED_ESCAPE = re.compile(r"%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd])")
+_NEEDED_ESCAPE = re.compile(_NEEDED)
 # What the path may hold as itself (escapes are checked apart).
 _PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/%]*")
 _DOTS = re.compile(r"\.+")
@@ -88,7 +90,7 @@ def non_canonical_reason(path: object) -> str | None:
     if not isinstance(path, str):
         return "the path is not a string"
     # Most paths are canonical, and two regexes decide that; the checks below run only to name the problem.
-    if _CANONICAL_SHAPE.fullmatch(path) and not _BAD_SEGMENT.search(path):
+    if _CANONICAL_TARGET.fullmatch(path):
         return None
     query_free = strip_query(path)
     if query_free == "":

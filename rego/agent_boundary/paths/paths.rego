@@ -11,13 +11,17 @@ package agent_boundary.paths
 # an upstream would decode it into (`/refun%64` is `/refund`), or decodes into a separator, a control character or
 # non-ASCII bytes, so it is refused rather than decoded. The query string may hold printable ASCII but space and `#`;
 # a request target never has a fragment (RFC 9112, section 3.2), so `#` is refused.
-_canonical_shape := concat("", [
-	`^/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd]))*`,
+# METADATA
+# title: Canonical target
+# description: |
+#   The whole canonical form as one regex, since most paths are canonical and a regex costs the most of any step: the
+#   root, or segments that are not empty and not only dots (each starts with dots at most, then one character or
+#   needed escape that is not a dot), an optional trailing slash, an optional query string.
+canonical_target := concat("", [
+	`^(?:/|(?:/\.*(?:[A-Za-z0-9\-_~!$&'()*+,=:@]|%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd]))`,
+	`(?:[A-Za-z0-9\-._~!$&'()*+,=:@]|%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd]))*)+/?)`,
 	`(?:\?[!"$-~]*)?$`,
 ])
-
-# An empty segment or a dot-only segment (`.`, `..`, `...`) before the query string.
-_bad_segment := `^[^?]*(?://|/\.+(?:/|\?|$))`
 
 # Percent-encodings that smuggle a dot, a slash, a backslash or a second round of encoding past a naive matcher.
 _encoded_separator := `%(?i:2e|2f|5c|25)`
@@ -48,20 +52,23 @@ strip_query(path) := regex.replace(path, `[?#](?s:.*)`, "")
 #   control: CC6.1
 non_canonical_reason(path) := "the path is not a string" if not is_string(path)
 
-non_canonical_reason(path) := _problem(path) if {
+non_canonical_reason(path) := problem(path) if {
 	is_string(path)
 	not _fast_canonical(path)
 }
 
-# Most paths are canonical, and two regexes decide that; the checks in _problem run only to name the problem.
-_fast_canonical(path) if {
-	regex.match(_canonical_shape, path)
-	not regex.match(_bad_segment, path)
-}
+# Most paths are canonical, and one regex decides that; the checks in _problem run only to name the problem.
+_fast_canonical(path) if regex.match(canonical_target, path)
 
-# The first problem found, in a fixed order (yaml2rego/paths.py keeps the same order and messages): characters of
-# the whole target first (control, non-ASCII, fragment), then those of the path, then its segments, then the query.
-_problem(path) := "the path is empty" if {
+# METADATA
+# title: Problem of a string path
+# description: |
+#   The first problem found in a string path that does not match canonical_target, in a fixed order (yaml2rego/paths.py
+#   keeps the same order and messages): characters of the whole target first (control, non-ASCII, fragment), then
+#   those of the path, then its segments, then the query string.
+# custom:
+#   control: CC6.1
+problem(path) := "the path is empty" if {
 	strip_query(path) == ""
 } else := "the path is relative (it must start with '/')" if {
 	not startswith(path, "/")
@@ -71,8 +78,8 @@ _problem(path) := "the path is empty" if {
 	regex.match(_non_ascii, path)
 } else := "the path contains a fragment ('#')" if {
 	contains(path, "#")
-} else := problem if {
-	problem := _query_free_problem(strip_query(path))
+} else := found if {
+	found := _query_free_problem(strip_query(path))
 } else := "the query string contains a space" if {
 	contains(path, " ")
 } else := "the path is not in canonical form"
