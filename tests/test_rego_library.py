@@ -7,6 +7,7 @@ With a real ``opa`` binary the same files also go through ``opa test``, ``opa fm
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -153,6 +154,39 @@ def test_opa_and_regorus_agree_on_canonical_paths() -> None:
     from_regorus = json.loads(engine.eval_rule_as_json("data.paths_table.reasons"))
     assert json.dumps(from_opa, ensure_ascii=False) == json.dumps(from_regorus, ensure_ascii=False)
     assert from_regorus == [case.values[1] for case in PATH_CASES]
+
+
+# What the tricks are made of, beside plain path pieces, so random paths reach every check and their order.
+FUZZ_PLAIN = ["/", "/", "/", "a", "Z", "0", "-", "_", "~", ".", "..", ":", "@", "!", "*", "'", "=", "%20", "%3F", "?"]
+FUZZ_TRICKS = ["%2e", "%2F", "%25", "%5c", "%41", "%7e", "%00", "%C0%AE", "%", "%4", "%u002e", "%zz", ";", "%3B", "#",
+               " ", "\\", '"', "[", "`", "\x00", "\r\n", "\x7f", "\u0085", "\u2028", "\uff0e", "\u2215", "\u00e9",
+               "\U0001f600", "//", "/./", "/../", "/.../"]  # fmt: skip
+
+
+def fuzz_paths(count: int, seed: int) -> list[str]:
+    """Paths of plain pieces with a trick now and then; most start with `/`."""
+    rng = random.Random(seed)
+    paths = []
+    for _ in range(count):
+        pieces = [rng.choice(FUZZ_TRICKS if rng.random() < 0.15 else FUZZ_PLAIN) for _ in range(rng.randint(0, 10))]
+        paths.append(("/" if rng.random() < 0.95 else "") + "".join(pieces))
+    return paths
+
+
+def test_rego_and_python_agree_on_a_seeded_fuzz_corpus() -> None:
+    """2,000 random paths of tricky characters: regorus (and OPA's evaluator, when installed) give Python's reason."""
+    table = {"paths": fuzz_paths(2000, seed=7)}
+    expected = [non_canonical_reason(path) for path in table["paths"]]
+    engine = library_engine()
+    engine.add_policy(*PATH_TABLE_MODULE)
+    engine.set_input(table)
+    assert json.loads(engine.eval_rule_as_json("data.paths_table.reasons")) == expected
+    try:
+        opa = opa_library_engine()
+    except pytest.skip.Exception:
+        return
+    opa.add_policy(*PATH_TABLE_MODULE)
+    assert opa.eval_document("paths_table.reasons", table) == expected
 
 
 LIBRARY = "data.agent_boundary.paths."
