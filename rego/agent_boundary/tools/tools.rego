@@ -12,7 +12,9 @@ import data.agent_boundary.validation
 
 # METADATA
 # title: Tool call
-# description: Whether `call` is a tool call (it names a `tool`); then `method` and `path` are not needed.
+# description: |
+#   Whether `call` is a tool call (it names a `tool`); then `method` and `path` are not needed. A call that names a
+#   `method` or `path` beside its tool is an HTTP call too, and passes both kinds of checks (decision.rego).
 is_tool_call(call) if {
 	is_object(call)
 	object.get(call, "tool", null) != null
