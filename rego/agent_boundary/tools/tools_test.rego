@@ -286,3 +286,8 @@ test_agent_without_tools_denies_every_tool if {
 		with data.boundaries as boundaries
 	_codes(result) == {"unknown_tool"}
 }
+
+test_tool_names_in_messages_stay_on_one_line if {
+	result := _decide({"tool": "a\u2028b\u0085c\nd"})
+	result.decision_reason == "tool `a�b�c�d` is not in the tool registry of agent `infra`"
+}

@@ -12,7 +12,8 @@ _uuid := `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 # Deliberately simple: one `@`, no whitespace, a dot in the domain. Mailbox validation belongs to the application.
 _email := `^[^@\s]+@[^@\s]+\.[^@\s]+$`
 
-_control_character := `[\x00-\x1f\x7f]`
+# What a message never shows as itself, so it stays on one line: C0 and C1 controls, DEL, U+2028 and U+2029.
+_control_character := `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`
 
 # METADATA
 # title: Document of a body
