@@ -35,7 +35,7 @@ agent_boundary:
       rules:
         - {field: tag, type: string, min_length: 2, max_length: 3, required: false}
   max_payload_size_kb: 1
-  allowed_domains: [api.shop.example]
+  allowed_domains: [api.shop.example, kiosk.shop.example]
   sanitize:
     - {endpoint: /api/notes/, detector: email}
   tools:
@@ -112,7 +112,7 @@ TABLE = [
     # egress
     pytest.param({"agent_id": "shop", "method": "GET", "path": "/api/orders/7"}, "deny", {"egress_denied"},
                  id="no-destination"),
-    pytest.param(http("GET", "/api/orders/7", host="\u212api.shop.example"), "deny", {"egress_denied"}, id="kelvin"),
+    pytest.param(http("GET", "/api/orders/7", host="\u212aiosk.shop.example"), "deny", {"egress_denied"}, id="kelvin"),
     # DLP keys
     pytest.param(note({"m": {"ann@example.com": "x"}}), "sanitize", {"sensitive_data_redacted"}, id="pii-key"),
     pytest.param(note({"m": "ann@example.com"}), "sanitize", {"sensitive_data_redacted"}, id="pii-value"),
