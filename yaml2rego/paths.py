@@ -39,7 +39,7 @@ __all__ = [
 # separator, a control character or non-ASCII bytes, so it is refused, never decoded. The query string holds
 # printable ASCII but space and `#`; a request target never has a fragment (RFC 9112, section 3.2).
 _NEEDED = r"%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd])"
-# The whole canonical form as one regex (as `_canonical_target` in paths.rego; used with fullmatch, since Python's `$`
+# The whole canonical form as one regex (as `canonical_target` in paths.rego; used with fullmatch, since Python's `$`
 # also matches before a final newline): the root, or segments that are neither empty nor only dots, an optional
 # trailing slash, an optional query string.
 _CANONICAL_TARGET = re.compile(

@@ -11,6 +11,7 @@ package agent_boundary.paths
 # an upstream would decode it into (`/refun%64` is `/refund`), or decodes into a separator, a control character or
 # non-ASCII bytes, so it is refused rather than decoded. The query string may hold printable ASCII but space and `#`;
 # a request target never has a fragment (RFC 9112, section 3.2), so `#` is refused.
+
 # METADATA
 # title: Canonical target
 # description: |
@@ -57,7 +58,7 @@ non_canonical_reason(path) := problem(path) if {
 	not _fast_canonical(path)
 }
 
-# Most paths are canonical, and one regex decides that; the checks in _problem run only to name the problem.
+# Most paths are canonical, and one regex decides that; the checks in `problem` run only to name the problem.
 _fast_canonical(path) if regex.match(canonical_target, path)
 
 # METADATA
