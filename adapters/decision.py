@@ -129,7 +129,7 @@ def prepare_input(call: Mapping[str, Any]) -> dict[str, Any]:
         with contextlib.suppress(NonCanonicalPath):
             request["path"] = canonical_path(path)
     declared = request.get("payload_size_bytes")
-    valid = declared is None or (isinstance(declared, int) and not isinstance(declared, bool) and declared >= 0)
+    valid = declared is None or (isinstance(declared, int) and not isinstance(declared, bool) and 0 <= declared < 2**53)
     if "body" in request and valid:
         body = request["body"]
         measured: int | None = None

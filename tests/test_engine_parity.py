@@ -34,6 +34,7 @@ agent_boundary:
     - endpoint: /api/notes/
       rules:
         - {field: tag, type: string, min_length: 2, max_length: 3, required: false}
+        - {field: qty, type: integer, minimum: 1, maximum: 10, required: false}
   max_payload_size_kb: 1
   allowed_domains: [api.shop.example, kiosk.shop.example]
   sanitize:
@@ -93,6 +94,8 @@ TABLE = [
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=-1), "deny", {"invalid_request"}, id="size-neg"),
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=0.5), "deny", {"invalid_request"}, id="size-frac"),
     pytest.param(note({"n": "a" * 2000}, payload_size_bytes=3), "deny", {"payload_too_large"}, id="size-understated"),
+    pytest.param(http("GET", "/api/orders/7", payload_size_bytes=2048.0), "deny", {"payload_too_large"}, id="size-float"),
+    pytest.param(http("GET", "/api/orders/7", payload_size_bytes=1e300), "deny", {"invalid_request"}, id="size-huge"),
     pytest.param(note({"n": "<>&" * 330}), "allow", set(), id="size-lt-gt-amp-fits"),
     pytest.param(note({"n": "<>&" * 340}), "deny", {"payload_too_large"}, id="size-lt-gt-amp-over"),
     pytest.param(note({"n": "\U0001f600" * 250}), "allow", set(), id="size-emoji-fits"),
@@ -104,6 +107,12 @@ TABLE = [
     pytest.param(note({"tag": "\U0001f600\U0001f600\U0001f600"}), "allow", set(), id="length-emoji"),
     pytest.param(note({"tag": "\U0001f600" * 4}), "deny", {"invalid_input"}, id="length-emoji-over"),
     pytest.param(note({"tag": "\U0001f600"}), "deny", {"invalid_input"}, id="length-emoji-under"),
+    # numbers in messages (Go writes 1e+300 and 1e-05, Rust every digit)
+    pytest.param(note({"qty": 1e300}), "deny", {"invalid_input"}, id="number-huge"),
+    pytest.param(note({"qty": 0.00001}), "deny", {"invalid_input"}, id="number-tiny"),
+    pytest.param(note({"qty": 123456789.5}), "deny", {"invalid_input"}, id="number-large-fraction"),
+    pytest.param(note({"qty": 1e15}), "deny", {"invalid_input"}, id="number-1e15"),
+    pytest.param(note({"qty": 20.0}), "deny", {"invalid_input"}, id="number-integral-float"),
     # a tool key on an HTTP call
     pytest.param(http("DELETE", "/api/orders/7", **LOOKUP), "deny", {"endpoint_denied"}, id="tool-delete"),
     pytest.param(http("GET", "/api/orders/%2e%2e", **LOOKUP), "deny", {"non_canonical_path"}, id="tool-path"),

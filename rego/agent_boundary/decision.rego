@@ -214,9 +214,12 @@ _size_problem if {
 	not _valid_size(size)
 }
 
+# At most 2^53 - 1, the largest integer JSON exchanges exactly (RFC 7493): beyond it floor() rounds through a float in
+# OPA and not in regorus, and the engines would disagree.
 _valid_size(size) if {
 	is_number(size)
 	size >= 0
+	size <= 9007199254740991
 	floor(size) == size
 }
 
@@ -435,7 +438,8 @@ deny_reasons contains _reason("payload_too_large", message, limit.rule, limit.so
 	_known
 	limit := _agent.max_payload
 	_payload_size > limit.bytes
-	message := sprintf("payload of %v bytes exceeds the limit of %v bytes", [_payload_size, limit.bytes])
+	sizes := [validation.number_text(_payload_size), validation.number_text(limit.bytes)]
+	message := sprintf("payload of %s bytes exceeds the limit of %s bytes", sizes)
 }
 
 # METADATA

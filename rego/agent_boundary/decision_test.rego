@@ -289,6 +289,8 @@ _malformed_cases := {
 	"fractional size": _bad_size(1.5),
 	"size as text": _bad_size("1"),
 	"size as a boolean": _bad_size(true),
+	"size beyond 2^53 - 1": _bad_size(9007199254740992),
+	"size of 1e300": _bad_size(1e300),
 }
 
 _bad_method(method) := {
