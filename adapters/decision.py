@@ -120,22 +120,29 @@ class Decision:
 
 def prepare_input(call: Mapping[str, Any]) -> dict[str, Any]:
     """The engine input for ``call``: canonical path (a non-canonical one is passed as is, for the policy to refuse)
-    and ``payload_size_bytes`` (UTF-8 bytes of the body as sent: str/bytes as is, anything else as compact JSON)."""
+    and ``payload_size_bytes``: the larger of the declared size and the UTF-8 bytes of the body as sent (str/bytes as
+    is, anything else as compact JSON). A declared size that is not a non-negative integer is passed on unchanged, for
+    the policy to refuse (``invalid_request``), never replaced by the measured one."""
     request = dict(call)
     path = request.get("path")
     if isinstance(path, str):
         with contextlib.suppress(NonCanonicalPath):
             request["path"] = canonical_path(path)
-    if "body" in request and not isinstance(request.get("payload_size_bytes"), int):
+    declared = request.get("payload_size_bytes")
+    valid = declared is None or (isinstance(declared, int) and not isinstance(declared, bool) and 0 <= declared < 2**53)
+    if "body" in request and valid:
         body = request["body"]
+        measured: int | None = None
         if isinstance(body, (bytes, bytearray)):
-            request["payload_size_bytes"] = len(body)
+            measured = len(body)
             request["body"] = bytes(body).decode("utf-8", errors="replace")
         elif isinstance(body, str):
-            request["payload_size_bytes"] = len(body.encode("utf-8"))
+            measured = len(body.encode("utf-8"))
         elif body is not None:
             text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
-            request["payload_size_bytes"] = len(text.encode("utf-8"))
+            measured = len(text.encode("utf-8"))
+        if measured is not None:
+            request["payload_size_bytes"] = max(measured, declared or 0)
     return request
 
 

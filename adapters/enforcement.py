@@ -21,7 +21,7 @@ from yaml2rego.adapters.budgets import BudgetOutcome, charge_from_decision
 from yaml2rego.adapters.decision import RATE_LIMITED, STORE_UNAVAILABLE, deny_with, make_reason
 from yaml2rego.adapters.limits import limit_key
 
-from yaml2rego.detectors import redact_text
+from yaml2rego.detectors import redact_text, redact_value
 from yaml2rego.errors import first_line
 from yaml2rego.hosts import NonCanonicalHost, split_url
 
@@ -108,16 +108,33 @@ def apply_redactions(
         except ValueError:
             body_was_text = False
     applied: list[dict[str, Any]] = []
-    for redaction in redactions:
+    # Values first, then keys: renaming a key must not move a path still to redact.
+    for redaction in sorted(redactions, key=lambda redaction: redaction.get("keys") is True):
         path = list(redaction.get("path") or [])
         found = _walk_to(result, path) if path else None
         if found is None:
             continue
         container, key = found
         value = container[key]
+        detector = str(redaction.get("detector"))
+        if redaction.get("keys") is True:
+            # A key below this field holds a match (a PII value used as a key): every key and string below it is
+            # redacted, since the policy names no key (it would echo the value).
+            redacted_members, counts = redact_value(value, [(detector, redaction.get("regex"))])
+            count = counts.get(detector, 0)
+            if count:
+                container[key] = redacted_members
+                applied.append(
+                    {
+                        "field": redaction.get("field"),
+                        "detector": detector,
+                        "rule": redaction.get("rule"),
+                        "count": count,
+                    }
+                )
+            continue
         if not isinstance(value, str):
             continue
-        detector = str(redaction.get("detector"))
         redacted, count = redact_text(value, detector, redaction.get("regex"))
         if count:
             container[key] = redacted

@@ -21,6 +21,7 @@ import requests.adapters
 from yaml2rego.adapters.enforcement import APPROVAL_TOKEN_HEADER, redacted_body
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import require
+from yaml2rego.paths import method_problem
 
 __all__ = ["AsyncGuardedTransport", "GuardedAdapter", "GuardedTransport", "guarded_session", "http_call"]
 
@@ -32,15 +33,24 @@ def http_call(agent_id: str, method: str, url: str, content: bytes | None) -> di
     path = parts.path or "/"
     call: dict[str, Any] = {
         "agent_id": agent_id,
-        "method": method.upper(),
+        # Upper-cased only when it is an RFC 9110 token: "po\u017ft".upper() is "POST". Anything else goes to the
+        # policy as it is, to be refused.
+        "method": method if method_problem(method) else method.upper(),
         "path": f"{path}?{parts.query}" if parts.query else path,
-        # A user name in the URL is passed on for the policy to refuse (egress_denied), never silently dropped.
-        "host": parts.netloc.lower() if "@" in parts.netloc else (parts.hostname or "").lower(),
+        "host": _destination(parts.netloc, parts.hostname),
     }
     if content:
         call["body"] = content.decode("utf-8", errors="replace")
         call["payload_size_bytes"] = len(content)
     return call
+
+
+def _destination(netloc: str, hostname: str | None) -> str:
+    """The host as the policy sees it. A user name, or a character outside ASCII (urlsplit lower-cases the Kelvin sign
+    into "k"), is passed on as written, for the policy to refuse (egress_denied), never silently dropped or folded."""
+    if "@" in netloc or not netloc.isascii():
+        return netloc if not netloc.isascii() else netloc.lower()
+    return (hostname or "").lower()
 
 
 class GuardedAdapter(requests.adapters.HTTPAdapter):

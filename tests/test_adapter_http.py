@@ -152,6 +152,24 @@ def test_http_call_carries_host_and_size() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "sent_method", "sent_host"),
+    [
+        pytest.param(
+            "po\u017ft", "https://crm.example.com/x", "po\u017ft", "crm.example.com", id="long-s-not-upper-cased"
+        ),
+        pytest.param("get", "https://\u212aube.example.com/x", "GET", "\u212aube.example.com", id="kelvin-sign-kept"),
+        pytest.param("get", "https://API\uff0eexample.com/x", "GET", "API\uff0eexample.com", id="fullwidth-dot-kept"),
+    ],
+)
+def test_http_call_passes_lookalikes_on_as_written(method: str, url: str, sent_method: str, sent_host: str) -> None:
+    """A method that is no RFC 9110 token and a host outside ASCII reach the policy unfolded, for it to refuse."""
+    from yaml2rego.adapters.http import http_call
+
+    call = http_call(AGENT, method, url, None)
+    assert (call["method"], call["host"]) == (sent_method, sent_host)
+
+
 def test_streamed_requests_body_is_measured_before_sending(server: CountingServer, guarded: Any) -> None:
     guard, _ = guarded
     session = guarded_session(guard, AGENT)

@@ -37,6 +37,7 @@ BIG_PAYMENT = {
     "agent_id": "finance_agent",
     "method": "POST",
     "path": "/api/payments/v1/",
+    "host": "payments.internal.example",
     "body": {"amount": 7500, "currency": "EUR"},
 }
 REASONS = [{"code": "approval_required", "message": "payments above 5000 need approval"}]

@@ -100,6 +100,62 @@ SEED_TABLE = [
     pytest.param({"method": "GET", "path": "/api/customer/v1/42"}, "deny", ["invalid_request"], id="no-agent-id"),
     pytest.param({"agent_id": AGENT, "path": "/api/customer/v1/42"}, "deny", ["invalid_request"], id="no-method"),
     pytest.param({"agent_id": AGENT, "method": "GET", "path": 42}, "deny", ["invalid_request"], id="path-not-a-string"),
+    # Tricks that reach a denied endpoint through an upstream's decoding or normalising (docs/dsl.md, "Canonical
+    # paths"): each is refused as non_canonical_path, never matched against the rules.
+    *[
+        pytest.param(call("GET", path), "deny", ["non_canonical_path"], id=name)
+        for name, path in [
+            ("escaped-letter-into-admin", "/api/%61dmin/users"),
+            ("escaped-first-letter", "/api/customer/v1/%34%32"),
+            ("escaped-nul", "/api/customer/v1/42%00"),
+            ("overlong-utf8-dot-dot", "/api/customer/v1/%C0%AE%C0%AE/%C0%AE%C0%AE/admin"),
+            ("iis-u-escape", "/api/customer/v1/%u002e%u002e/admin"),
+            ("bare-percent", "/api/customer/v1/42%"),
+            ("path-parameter", "/api/customer/v1/42;x=1"),
+            ("dot-dot-parameter", "/api/customer/v1/..;/..;/admin/users"),
+            ("c1-next-line", "/api/customer/v1/42\u0085"),
+            ("line-separator", "/api/customer/v1/42\u2028"),
+            ("fullwidth-dots", "/api/customer/v1/\uff0e\uff0e/\uff0e\uff0e/admin"),
+            ("division-slash", "/api/customer/v1/..\u2215..\u2215admin"),
+            ("crlf-in-query", "/api/customer/v1/42?a=1\r\nX-Admin: 1"),
+            ("raw-space", "/api/customer/v1/42 HTTP/1.1"),
+            ("fragment-dot-dot", "/api/customer/v1/42#/../../admin"),
+            ("three-dots", "/api/customer/v1/.../admin"),
+        ]
+    ],
+    pytest.param(call("DELETE", "/api/customer/v1/%34%32"), "deny", ["non_canonical_path"], id="escaped-delete"),
+    # Methods that are not RFC 9110 tokens are refused before they are upper-cased.
+    *[
+        pytest.param(call(method, "/api/ticket/v1/"), "deny", ["invalid_request"], id=name)
+        for name, method in [
+            ("long-s-post", "po\u017ft"),
+            ("method-leading-space", " POST"),
+            ("method-trailing-space", "POST "),
+            ("method-nul", "POST\x00"),
+            ("method-crlf", "POST\r\n"),
+            ("fullwidth-delete", "\uff24\uff25\uff2c\uff25\uff34\uff25"),
+            ("cyrillic-delete", "D\u0415L\u0415T\u0415"),
+        ]
+    ],
+    # A declared size is a non-negative integer, and never below the body's measured size.
+    pytest.param(call("GET", "/api/customer/v1/42", payload_size_bytes=-1), "deny", ["invalid_request"], id="size-neg"),
+    pytest.param(
+        call("GET", "/api/customer/v1/42", payload_size_bytes=1.5), "deny", ["invalid_request"], id="size-frac"
+    ),
+    pytest.param(
+        call(
+            "POST",
+            "/api/ticket/v1/",
+            body={"customer_id": UUID, "priority": "low", "n": "<>&" * 400_000},
+            payload_size_bytes=10,
+        ),
+        "deny",
+        ["payload_too_large"],
+        id="size-declared-below-body",
+    ),
+    # A `tool` key on an HTTP call does not skip the HTTP checks.
+    pytest.param(call("DELETE", "/api/customer/v1/42", tool="x"), "deny", ["endpoint_denied"], id="tool-on-http-call"),
+    pytest.param(call("GET", "/api/customer/v1/%2e%2e", tool="x"), "deny", ["non_canonical_path"], id="tool-bad-path"),
 ]
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
-from yaml2rego.detectors import BUILTIN_DETECTORS, detector_for, luhn_valid, redact_text, redact_value
+from yaml2rego.detectors import BUILTIN_DETECTORS, detector_for, luhn_valid, redact_keys, redact_text, redact_value
 
 
 @pytest.mark.parametrize(
@@ -45,11 +46,28 @@ def test_regex_detector_uses_its_pattern() -> None:
         detector_for("regex")
 
 
-def test_redact_value_walks_nested_values_and_keeps_keys() -> None:
+def test_redact_value_walks_nested_values_and_keys() -> None:
+    """A PII value used as an object key is redacted like any other string."""
     value = {"ann@example.com": ["x", {"note": "ann@example.com 4111111111111111"}], "n": 3}
     redacted, counts = redact_value(value, [("email", None), ("card", None)])
-    assert redacted == {"ann@example.com": ["x", {"note": "[REDACTED:email] [REDACTED:card]"}], "n": 3}
-    assert counts == {"email": 1, "card": 1}
+    assert redacted == {"[REDACTED:email]": ["x", {"note": "[REDACTED:email] [REDACTED:card]"}], "n": 3}
+    assert counts == {"email": 2, "card": 1}
+
+
+@pytest.mark.parametrize(
+    ("node", "expected", "count"),
+    [
+        pytest.param({"plain": 1}, {"plain": 1}, 0, id="nothing-to-redact"),
+        pytest.param({"ann@example.com": 1}, {"[REDACTED:email]": 1}, 1, id="one-key"),
+        pytest.param({"a@example.com": 1, "b@example.com": 2}, {"[REDACTED:email]": 1, "[REDACTED:email]#2": 2}, 2,
+                     id="two-keys-kept-apart"),
+        pytest.param({"a@example.com": 1, "[REDACTED:email]": 2}, {"[REDACTED:email]#2": 1, "[REDACTED:email]": 2}, 1,
+                     id="an-existing-key-is-not-overwritten"),
+        pytest.param({"to ann@example.com now": 1}, {"to [REDACTED:email] now": 1}, 1, id="match-inside-a-key"),
+    ],
+)  # fmt: skip
+def test_redact_keys(node: dict[str, Any], expected: dict[str, Any], count: int) -> None:
+    assert redact_keys(node, "email") == (expected, count)
 
 
 @pytest.mark.parametrize(("number", "valid"), [("79927398713", False), ("4111111111111111", True),

@@ -35,6 +35,13 @@ HOSTS: list[tuple[Any, Any]] = [
     ("exa mple.com", None),
     ("a" * 64 + ".com", None),
     ("xn--bcher-kva.example", None),
+    # Outside ASCII: refused before lower-casing (the Kelvin sign lower-cases to "k"), Unicode digits in the port too.
+    ("\u212aube.example.com", None),
+    ("api\uff0eexample.com", None),
+    ("api.example.com\u0085", None),
+    ("b\u00fccher.example", None),
+    ("api.example.com:\u0663\u0664\u0663", None),
+    ("api.example.com:\u00b2", None),
 ]
 
 
@@ -52,6 +59,15 @@ def _rego_problem(host: Any, port: Any) -> Any:
 def test_rego_and_python_agree_on_hosts(host: Any, port: Any) -> None:
     """agent_boundary.egress.host_problem mirrors yaml2rego.hosts.host_problem exactly."""
     assert _rego_problem(host, port) == host_problem(host, port)
+
+
+@pytest.mark.parametrize(
+    "host", ["\u212aube.example.com", "api.example.com:\u0663\u0664\u0663", "b\u00fccher.example"], ids=repr
+)
+def test_non_ascii_hosts_are_refused(host: str) -> None:
+    """A host outside ASCII is refused, never lower-cased or read as digits into an allowed one."""
+    assert host_problem(host) == "a non-ASCII host is refused (use its punycode form)"
+    assert not host_allowed(host, ["kube.example.com", "api.example.com", "*.example"])
 
 
 def test_long_labels_are_not_rejected_by_python_alone() -> None:

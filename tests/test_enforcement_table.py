@@ -52,7 +52,12 @@ def _records(guard: Guard, sink: MemorySink) -> list[dict[str, Any]]:
 
 # --- high-value payment -------------------------------------------------------------------------------------------
 
-PAYMENT = {"agent_id": "finance_agent", "method": "POST", "path": "/api/payments/v1/"}
+PAYMENT = {
+    "agent_id": "finance_agent",
+    "method": "POST",
+    "path": "/api/payments/v1/",
+    "host": "payments.internal.example",
+}
 
 
 @pytest.fixture
@@ -86,7 +91,7 @@ def test_payment_approval_reason_names_the_rule_and_line(finance: tuple[Guard, M
 
 # --- EHR read -----------------------------------------------------------------------------------------------------
 
-EHR = {"agent_id": "clinical_agent", "method": "GET", "path": "/ehr/patients/42"}
+EHR = {"agent_id": "clinical_agent", "method": "GET", "path": "/ehr/patients/42", "host": "ehr.hospital.example"}
 CARE_ONLY = "EHR access is allowed only for the purpose of care (conditions[0])"
 NO_EXPORT = "exporting records is not allowed (conditions[1])"
 NOT_EHR = "GET /billing/42 matches no allowed endpoint"
@@ -124,6 +129,7 @@ def test_ehr_notes_are_sanitized_before_they_leave(clinical: tuple[Guard, Memory
         "agent_id": "clinical_agent",
         "method": "POST",
         "path": "/ehr/notes/",
+        "host": "ehr.hospital.example",
         "context": {"purpose": "care"},
         "body": {"note": "Reach Ann at ann@example.com, SSN 123-45-6789.", "visits": ["bob@example.org"]},
     }
@@ -155,6 +161,27 @@ def test_logged_bodies_are_the_redacted_bodies(tmp_path: Path) -> None:
         [record] = _records(guard, sink)
     assert record["body"] == {"note": "mail [REDACTED:email]"}
     assert "ann@example.com" not in json.dumps(record)
+
+
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        pytest.param({"contacts": {"ann@example.com": "sister"}}, {"contacts": {"[REDACTED:email]": "sister"}},
+                     id="key-below-the-body"),
+        pytest.param({"ann@example.com": {"bob@example.org": 1}}, {"[REDACTED:email]": {"[REDACTED:email]": 1}},
+                     id="keys-at-two-depths"),
+        pytest.param('{"ann@example.com": "x"}', '{"[REDACTED:email]":"x"}', id="key-in-a-json-string-body"),
+    ],
+)  # fmt: skip
+def test_pii_used_as_an_object_key_is_redacted(clinical: tuple[Guard, MemorySink], body: Any, sent: Any) -> None:
+    """DLP scans object keys too: a PII value used as a key leaves redacted, and the record names no key."""
+    guard, sink = clinical
+    call = {**EHR, "method": "POST", "path": "/ehr/notes", "context": {"purpose": "care"}, "body": body}
+    result = guard.check(call)
+    assert result.decision == "sanitize"
+    assert sanitize_call(result, call)["body"] == sent
+    records = _records(guard, sink)
+    assert "ann@example.com" not in json.dumps(records) and "bob@example.org" not in json.dumps(records)
 
 
 def test_a_json_string_body_is_redacted_and_stays_a_string(clinical: tuple[Guard, MemorySink]) -> None:
@@ -190,7 +217,7 @@ def test_tool_results_are_redacted_when_the_rule_says_so(clinical: tuple[Guard, 
 
 # --- budget -------------------------------------------------------------------------------------------------------
 
-COMPLETION = {"agent_id": "llm_agent", "method": "POST", "path": "/v1/chat/completions"}
+COMPLETION = {"agent_id": "llm_agent", "method": "POST", "path": "/v1/chat/completions", "host": "llm.internal.example"}
 
 
 def test_budget_row_denies_when_exhausted_with_a_budget_exceeded_record() -> None:
@@ -282,8 +309,10 @@ FETCH = {"agent_id": "research_assistant", "method": "GET"}
          "host `internal-api.company.local@paste.example.net` is refused: a user name in the host is refused"),
         ({"path": "/x", "host": "api.crossref.org:8443", "port": 443}, "deny",
          "host `api.crossref.org:8443` is refused: the host's port 8443 does not match the call's port 443"),
+        ({"path": "/works"}, "deny",
+         "the call names no destination host (`host` or `url`), and only allowed domains may be reached"),
     ],
-    ids=["internal", "subdomain-any-case", "other-host", "ip", "userinfo", "port-mismatch"],
+    ids=["internal", "subdomain-any-case", "other-host", "ip", "userinfo", "port-mismatch", "no-destination"],
 )  # fmt: skip
 def test_egress_row(call: dict[str, Any], decision: str, message: str | None) -> None:
     guard, _ = _guard(EXAMPLES / "egress_allowlist.yaml")

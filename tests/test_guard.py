@@ -508,3 +508,21 @@ def test_the_runtime_public_names_are_pinned() -> None:
         "Spool",
     ]  # fmt: skip
     assert all(hasattr(adapters, name) for name in adapters.__all__)
+
+
+@pytest.mark.parametrize(
+    ("declared", "sent"),
+    [
+        pytest.param(1, 10, id="understated-is-raised"),
+        pytest.param(100, 100, id="overstated-is-kept"),
+        pytest.param(None, 10, id="null-is-measured"),
+        pytest.param(-1, -1, id="negative-left-for-the-policy"),
+        pytest.param(1.5, 1.5, id="fraction-left-for-the-policy"),
+        pytest.param("1", "1", id="text-left-for-the-policy"),
+        pytest.param(True, True, id="boolean-left-for-the-policy"),
+    ],
+)
+def test_declared_payload_size_is_never_below_the_body(declared: Any, sent: Any) -> None:
+    """The guard sends the larger of the declared and the measured size; a malformed one goes on, to be refused."""
+    call = {"agent_id": "a", "method": "POST", "path": "/x", "body": "0123456789", "payload_size_bytes": declared}
+    assert prepare_input(call)["payload_size_bytes"] == sent

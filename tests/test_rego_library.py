@@ -7,6 +7,7 @@ With a real ``opa`` binary the same files also go through ``opa test``, ``opa fm
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,8 @@ from yaml2rego.rego_testing import (
     load_rego_modules,
     run_tests,
 )
+
+from .path_cases import PATH_CASES
 
 REGO_DIR = Path(__file__).resolve().parent.parent / "rego"
 LIBRARY_MODULES = load_rego_modules(REGO_DIR)
@@ -91,35 +94,6 @@ def test_rego_library_coverage() -> None:
     assert report.percent >= MIN_COVERAGE, format_summary(library_run())
 
 
-PATH_TABLE = [
-    "/",
-    "/api/customer/v1/42",
-    "/api/ticket/v1/?draft=1",
-    "/api/x#frag/../y",
-    "",
-    "?only=query",
-    "relative/path",
-    "/api/../admin",
-    "/api/./x",
-    "/api/..",
-    "/api//admin",
-    "/api%2fadmin",
-    "/api%2Eadmin",
-    "/api%5cadmin",
-    "/api%255cadmin",
-    "/api/caf%C3%A9",
-    "/api\\admin",
-    "/api/\x00x",
-    "/api/\x1fx",
-    "/api/\x7fx",
-    "/api/.well-known",
-    "/api/file..json",
-    42,
-    None,
-    ["/api"],
-]
-
-
 def library_engine() -> Any:
     """A regorus engine holding the library's modules without their tests, as the embedded engine loads them."""
     engine = new_regorus_engine()
@@ -129,15 +103,92 @@ def library_engine() -> Any:
     return engine
 
 
-@pytest.mark.parametrize("path", PATH_TABLE, ids=repr)
-def test_rego_and_python_agree_on_canonical_paths(path: object) -> None:
-    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.paths.non_canonical_reason exactly."""
-    engine = library_engine()
+def _reason_in(engine: Any, path: object) -> object:
     engine.set_input({"path": path})
     answer = json.loads(engine.eval_query_as_json("data.agent_boundary.paths.non_canonical_reason(input.path)"))
     rows = answer.get("result", [])
-    rego_reason = rows[0]["expressions"][0]["value"] if rows else None
-    assert rego_reason == non_canonical_reason(path)
+    return rows[0]["expressions"][0]["value"] if rows else None
+
+
+@pytest.mark.parametrize(("path", "reason"), PATH_CASES)
+def test_rego_and_python_agree_on_canonical_paths(path: object, reason: str | None) -> None:
+    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.paths.non_canonical_reason exactly."""
+    assert _reason_in(library_engine(), path) == non_canonical_reason(path) == reason
+
+
+def opa_library_engine() -> Any:
+    """The library on OPA's Go evaluator (opa_bindings); skips, saying why, where that package is not installed."""
+    bindings = pytest.importorskip(
+        "opa_bindings", reason="OPA's Go library (pip package opa-golib-python-bindings) is not installed"
+    )
+    engine = bindings.OpaEngine()
+    for module_path, text in LIBRARY_MODULES:
+        if not module_path.endswith("_test.rego"):
+            engine.add_policy(module_path, text)
+    return engine
+
+
+# The same table on both engines in one query: a reason per path, null where it is canonical.
+PATH_TABLE_MODULE = (
+    "paths_table.rego",
+    """package paths_table
+
+import data.agent_boundary.paths
+
+reasons := [_reason(path) | some path in input.paths]
+
+_reason(path) := reason if {
+	reason := paths.non_canonical_reason(path)
+} else := null
+""",
+)
+
+
+def test_opa_and_regorus_agree_on_canonical_paths() -> None:
+    """The whole path table gives byte for byte the same reasons under OPA's evaluator as under regorus."""
+    opa = opa_library_engine()
+    opa.add_policy(*PATH_TABLE_MODULE)
+    table = {"paths": [case.values[0] for case in PATH_CASES]}
+    from_opa = opa.eval_document("paths_table.reasons", table)
+    engine = library_engine()
+    engine.add_policy(*PATH_TABLE_MODULE)
+    engine.set_input(table)
+    from_regorus = json.loads(engine.eval_rule_as_json("data.paths_table.reasons"))
+    assert json.dumps(from_opa, ensure_ascii=False) == json.dumps(from_regorus, ensure_ascii=False)
+    assert from_regorus == [case.values[1] for case in PATH_CASES]
+
+
+# What the tricks are made of, beside plain path pieces, so random paths reach every check and their order.
+FUZZ_PLAIN = ["/", "/", "/", "a", "Z", "0", "-", "_", "~", ".", "..", ":", "@", "!", "*", "'", "=", "%20", "%3F", "?"]
+FUZZ_TRICKS = ["%2e", "%2F", "%25", "%5c", "%41", "%7e", "%00", "%C0%AE", "%", "%4", "%u002e", "%zz", ";", "%3B", "#",
+               " ", "\\", '"', "[", "`", "\x00", "\r\n", "\x7f", "\u0085", "\u2028", "\uff0e", "\u2215", "\u00e9",
+               "\U0001f600", "//", "/./", "/../", "/.../"]  # fmt: skip
+
+
+def fuzz_paths(count: int, seed: int) -> list[str]:
+    """Paths of plain pieces with a trick now and then; most start with `/`."""
+    rng = random.Random(seed)
+    paths = []
+    for _ in range(count):
+        pieces = [rng.choice(FUZZ_TRICKS if rng.random() < 0.15 else FUZZ_PLAIN) for _ in range(rng.randint(0, 10))]
+        paths.append(("/" if rng.random() < 0.95 else "") + "".join(pieces))
+    return paths
+
+
+def test_rego_and_python_agree_on_a_seeded_fuzz_corpus() -> None:
+    """2,000 random paths of tricky characters: regorus (and OPA's evaluator, when installed) give Python's reason."""
+    table = {"paths": fuzz_paths(2000, seed=7)}
+    expected = [non_canonical_reason(path) for path in table["paths"]]
+    engine = library_engine()
+    engine.add_policy(*PATH_TABLE_MODULE)
+    engine.set_input(table)
+    assert json.loads(engine.eval_rule_as_json("data.paths_table.reasons")) == expected
+    try:
+        opa = opa_library_engine()
+    except pytest.skip.Exception:
+        return
+    opa.add_policy(*PATH_TABLE_MODULE)
+    assert opa.eval_document("paths_table.reasons", table) == expected
 
 
 LIBRARY = "data.agent_boundary.paths."

@@ -119,7 +119,8 @@ def _compile(policy_set: PolicySet, policy_version: str | None, include_tests: b
         context = {"agent": agent, "module": module, "data": agents[agent.agent_id]}
         files[f"agents/{module}/policy.rego"] = _render("agent_policy.rego.j2", context)
         if include_tests:
-            context["cases"] = testgen.cases_for(agent)
+            global_domains = policy_set.defaults.allowed_domains if policy_set.defaults else ()
+            context["cases"] = testgen.cases_for(agent, global_domains)
             files[f"agents/{module}/policy_test.rego"] = _render("agent_policy_test.rego.j2", context)
     return CompiledPolicy(files=dict(sorted(files.items())), policy_version=version, policy_set=policy_set, data=data)
 

@@ -27,6 +27,7 @@ __all__ = [
     "Detector",
     "detector_for",
     "luhn_valid",
+    "redact_keys",
     "redact_text",
     "redact_value",
     "redaction_marker",
@@ -123,11 +124,30 @@ def redact_text(text: str, detector: str, pattern: str | None = None) -> tuple[s
     return redacted, count
 
 
+def redact_keys(node: Mapping[str, Any], detector: str, pattern: str | None = None) -> tuple[dict[str, Any], int]:
+    """A copy of the object ``node`` with every key that holds a match of ``detector`` redacted, and how many matches
+    were redacted. A PII value used as a key (``{"ann@example.com": …}``) must not leave either. Two keys that redact
+    to the same text are kept apart with ``#2``, ``#3``: no member is dropped or overwritten."""
+    result: dict[str, Any] = {}
+    count = 0
+    for key, item in node.items():
+        new_key, found = redact_text(key, detector, pattern) if isinstance(key, str) else (key, 0)
+        count += found
+        if found:
+            base, number = new_key, 1
+            while new_key in result or new_key in node:
+                number += 1
+                new_key = f"{base}#{number}"
+        result[new_key] = item
+    return result, count
+
+
 def redact_value(value: Any, detectors: Sequence[tuple[str, str | None]]) -> tuple[Any, dict[str, int]]:
-    """A copy of a JSON value with every string inside it redacted by each ``(detector, pattern)`` in turn.
+    """A copy of a JSON value with every string inside it, object keys included, redacted by each
+    ``(detector, pattern)`` in turn.
 
     Returns the new value and the number of matches redacted per detector (detectors that found nothing are left
-    out). Object keys are kept as they are; only values are redacted.
+    out).
     """
     counts: dict[str, int] = {}
 
@@ -139,7 +159,12 @@ def redact_value(value: Any, detectors: Sequence[tuple[str, str | None]]) -> tup
                     counts[name] = counts.get(name, 0) + found
             return node
         if isinstance(node, Mapping):
-            return {key: walk(item) for key, item in node.items()}
+            members = {key: walk(item) for key, item in node.items()}
+            for name, pattern in detectors:
+                members, found = redact_keys(members, name, pattern)
+                if found:
+                    counts[name] = counts.get(name, 0) + found
+            return members
         if isinstance(node, (list, tuple)):
             return [walk(item) for item in node]
         return node

@@ -1,10 +1,11 @@
 """Destination hosts: one canonical form for egress checks, the same in Python and in Rego
 (``rego/agent_boundary/egress/egress.rego``).
 
-A host is lower-cased and loses one trailing dot. Refused outright: an empty host, user names (``user@host``), IP
-literals (``10.0.0.1``, ``[::1]``, and integer or hex forms such as ``2130706433``), percent-encoding, characters
-outside ``a-z 0-9 . -``, empty labels (``a..b``), and a port that disagrees with the call's ``port``. Domains are
-matched exactly, or by a ``*.`` pattern that covers every subdomain (but not the domain itself).
+A host is lower-cased and loses one trailing dot. Refused outright: an empty host, user names (``user@host``),
+non-ASCII hosts (written as punycode instead), IP literals (``10.0.0.1``, ``[::1]``, and integer or hex forms such as
+``2130706433``), percent-encoding, characters outside ``a-z 0-9 . -``, empty labels (``a..b``), and a port that
+disagrees with the call's ``port``. Domains are matched exactly, or by a ``*.`` pattern that covers every subdomain
+(but not the domain itself).
 
 >>> canonical_host("API.Example.COM.")
 'api.example.com'
@@ -28,6 +29,9 @@ _LABELS = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-
 # Every label numeric or hex (0x7f.1): inet_aton reads these as IPv4 addresses, so they are never host names.
 _NUMERIC = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# ASCII digits only: str.isdigit() accepts "٨" and "²", which the policy's [0-9] does not.
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class NonCanonicalHost(ValueError):
@@ -38,16 +42,20 @@ def host_problem(host: object, port: object = None) -> str | None:
     """Why ``host`` is refused, or ``None`` for a host name that can be matched."""
     if not isinstance(host, str) or not host:
         return "the host is empty"
-    text = host.lower()
-    if "@" in text:
+    if "@" in host:
         return "a user name in the host is refused"
-    if "%" in text:
+    if "%" in host:
         return "a percent-encoded host is refused"
+    # Before lower-casing: the Kelvin sign lower-cases to "k" in Python, Go and Rust, and an IDNA encoder maps
+    # lookalikes in its own way. A host outside ASCII is written in its punycode form (xn--...).
+    if _NON_ASCII.search(host):
+        return "a non-ASCII host is refused (use its punycode form)"
+    text = host.lower()
     if text.startswith("[") or text.count(":") > 1:
         return "an IP address is refused as a host (use a domain name)"
     if ":" in text:
         text, _, given = text.partition(":")
-        if not given.isdigit():
+        if not _DIGITS.fullmatch(given):
             return "the host's port is not a number"
         if port is not None and str(port) != str(int(given)):
             return f"the host's port {int(given)} does not match the call's port {port}"

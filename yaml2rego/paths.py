@@ -27,17 +27,42 @@ __all__ = [
     "NonCanonicalPath",
     "PathPattern",
     "canonical_path",
+    "method_problem",
     "non_canonical_reason",
     "parse_pattern",
 ]
 
+# The canonical form of a request target (docs/dsl.md, "Canonical paths"), the same regexes as paths.rego. The path
+# holds only RFC 3986 unreserved characters, the sub-delims but `;`, `:`, `@`, `/` and the percent-escapes it needs:
+# those of a printable ASCII character that may not appear as itself (space " # < > ? [ ] ^ ` { | }). Every other
+# escape has a shorter spelling an upstream would decode it into (`/refun%64` is `/refund`), or decodes into a
+# separator, a control character or non-ASCII bytes, so it is refused, never decoded. The query string holds
+# printable ASCII but space and `#`; a request target never has a fragment (RFC 9112, section 3.2).
+_NEEDED = r"%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd])"
+# The whole canonical form as one regex (as `canonical_target` in paths.rego; used with fullmatch, since Python's `$`
+# also matches before a final newline): the root, or segments that are neither empty nor only dots, an optional
+# trailing slash, an optional query string.
+_CANONICAL_TARGET = re.compile(
+    rf"(?:/|(?:/\.*(?:[A-Za-z0-9\-_~!$&'()*+,=:@]|{_NEEDED})(?:[A-Za-z0-9\-._~!$&'()*+,=:@]|{_NEEDED})*)+/?)"
+    r'(?:\?[!"$-~]*)?'
+)
 # Percent-encodings that smuggle a dot, a slash, a backslash or a second round of encoding past a naive matcher
 # (`..%2f`, `%5c`, `%252f`). Envoy's path normalisation treats the same set as dangerous.
 _ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Tomcat, Jetty and Spring strip `;…` path parameters before routing: `/refund;x=1`, `/..;/admin`.
+_PATH_PARAMETER = re.compile(r";|%3b", re.IGNORECASE)
+_VALID_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_NEEDED_ESCAPE = re.compile(_NEEDED)
+# What the path may hold as itself (escapes are checked apart).
+_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/%]*")
+_DOTS = re.compile(r"\.+")
+# RFC 9110, section 5.6.2: a method is a token of ASCII tchar; nothing else is upper-cased or matched.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Characters a literal pattern segment may hold: RFC 3986 pchar, minus percent-encoding (patterns name paths, they
-# do not encode them).
-_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@-]+")
+# do not encode them) and minus `;`, which no canonical path holds.
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()+,=:@-]+")
 # Characters that are special in both RE2 (OPA) and Rust regex (regorus); escaping only these keeps the generated
 # expressions valid in both dialects.
 _REGEX_SPECIAL = set(r"\.+*?()|[]{}^$")
@@ -60,25 +85,68 @@ def strip_query(path: str) -> str:
 
 
 def non_canonical_reason(path: object) -> str | None:
-    """Why ``path`` is not canonical, or ``None`` when it is. The query string is ignored."""
+    """Why ``path`` is not canonical, or ``None`` when it is. The same checks, in the same order and with the same
+    messages, as ``non_canonical_reason`` in paths.rego. The query string is checked for its characters only."""
     if not isinstance(path, str):
         return "the path is not a string"
-    path = strip_query(path)
-    if path == "":
+    # Most paths are canonical, and two regexes decide that; the checks below run only to name the problem.
+    if _CANONICAL_TARGET.fullmatch(path):
+        return None
+    query_free = strip_query(path)
+    if query_free == "":
         return "the path is empty"
     if not path.startswith("/"):
         return "the path is relative (it must start with '/')"
     if _CONTROL_CHARACTER.search(path):
         return "the path contains a control character"
+    if _NON_ASCII.search(path):
+        return "the path contains a non-ASCII character"
+    if "#" in path:
+        return "the path contains a fragment ('#')"
+    problem = _query_free_problem(query_free)
+    if problem is not None:
+        return problem
+    if " " in path:
+        return "the query string contains a space"
+    return "the path is not in canonical form"
+
+
+def _query_free_problem(path: str) -> str | None:
+    """Problems of the path without its query string (already free of control, non-ASCII and ``#`` characters)."""
     if "\\" in path:
         return "the path contains a backslash"
     if _ENCODED_SEPARATOR.search(path):
         return "the path contains an encoded dot, slash, backslash or percent sign"
+    if _PATH_PARAMETER.search(path):
+        return "the path contains a ';' (path parameters are refused)"
+    # A bare `%`, `%u002e`, `%g0`: what remains once every well-formed escape is taken out.
+    if "%" in _VALID_ESCAPE.sub("", path):
+        return "the path contains an invalid percent-escape"
+    # `%64`, `%00`, `%C0%AE`: what remains once every needed escape is taken out.
+    if "%" in _NEEDED_ESCAPE.sub("", path):
+        return "the path contains a percent-escape its canonical form does not need"
+    if not _PATH_CHARACTERS.fullmatch(path):
+        return "the path contains a character that must be percent-encoded"
     if "//" in path:
         return "the path contains an empty segment ('//')"
-    segments = path.split("/")[1:]
+    segments = path.split("/")
     if any(segment in (".", "..") for segment in segments):
         return "the path contains a '.' or '..' segment"
+    if any(_DOTS.fullmatch(segment) for segment in segments):
+        return "the path contains a segment of only dots ('...')"
+    return None
+
+
+def method_problem(method: object) -> str | None:
+    """Why ``method`` is not an HTTP method the policy matches, or ``None``: it must be an RFC 9110 token of ASCII
+    characters. The long s (U+017F) upper-cases to ``S`` in Python, Go and Rust alike, so a method is upper-cased only
+    once this holds (the same check as in decision.rego)."""
+    if not isinstance(method, str):
+        return "the request needs `method` as a string"
+    if method == "":
+        return "the request's `method` is empty"
+    if not _TOKEN.fullmatch(method):
+        return "the request's `method` is not an HTTP token (RFC 9110)"
     return None
 
 
@@ -210,6 +278,8 @@ def parse_pattern(text: object) -> PathPattern:
             raise ValueError(f"path pattern {text!r} has an empty segment ('//')")
         if segment in (".", ".."):
             raise ValueError(f"path pattern {text!r} has a '.' or '..' segment")
+        if _DOTS.fullmatch(segment):
+            raise ValueError(f"path pattern {text!r} has a segment of only dots")
         if segment in (ONE_SEGMENT, ANY_SEGMENTS):
             continue
         if "*" in segment:

@@ -62,9 +62,10 @@ _TOOL_CHECK_CODES = (
 )
 
 
-def cases_for(agent: AgentBoundary) -> list[TestCase]:
-    """Every generated case for ``agent``, then the cases written in its YAML ``tests:`` section."""
-    planner = _Planner(agent)
+def cases_for(agent: AgentBoundary, global_domains: tuple[str, ...] = ()) -> list[TestCase]:
+    """Every generated case for ``agent``, then the cases written in its YAML ``tests:`` section. ``global_domains``
+    are the policy set's ``defaults: allowed_domains``: with any allowed domain, generated HTTP calls name a host."""
+    planner = _Planner(agent, global_domains)
     cases = planner.endpoint_cases() + planner.validation_cases() + planner.payload_cases() + planner.path_cases()
     cases += planner.tool_cases()
     cases += planner.user_cases()
@@ -72,8 +73,11 @@ def cases_for(agent: AgentBoundary) -> list[TestCase]:
 
 
 class _Planner:
-    def __init__(self, agent: AgentBoundary) -> None:
+    def __init__(self, agent: AgentBoundary, global_domains: tuple[str, ...] = ()) -> None:
         self.agent = agent
+        # With an egress allowlist an HTTP call without a host is refused, so generated calls go to an allowed host.
+        domains = agent.allowed_domains + global_domains
+        self.host = _host_of(min(enforcement.canonical_domain(domain) for domain in domains)) if domains else None
 
     # -- predictions from the model ------------------------------------------------------------------------------
 
@@ -111,6 +115,8 @@ class _Planner:
 
     def call(self, method: str, path: str, body: Any = None, **extra: Any) -> dict[str, Any]:
         call: dict[str, Any] = {"agent_id": self.agent.agent_id, "method": method, "path": path}
+        if self.host is not None:
+            call["host"] = self.host
         if body is not None:
             call["body"] = body
         call.update(extra)
@@ -471,6 +477,11 @@ def _unanchored(regex: str) -> re.Pattern[str]:
 
 def _concrete_method(method: str) -> str:
     return "GET" if method == ANY_METHOD else method.upper()
+
+
+def _host_of(domain: str) -> str:
+    """A host an allowed-domain pattern covers: the domain itself, or one subdomain below a ``*.`` pattern."""
+    return "yaml2rego" + domain[1:] if domain.startswith("*.") else domain
 
 
 def _first_path(agent: AgentBoundary) -> str:

@@ -72,9 +72,22 @@ _outcome := "deny" if {
 	_permitted
 }
 
-_permitted if _allowed_by
+# A call that is both an HTTP call and a tool call (it names a `tool` and a `method` or `path`) must pass both: an
+# allowed endpoint and a registered tool. A `tool` key never lets an HTTP call skip the HTTP checks.
+_permitted if {
+	_allowed_by
+	not _tool_call
+}
 
-_permitted if _tool_entry
+_permitted if {
+	_tool_entry
+	not _http_call
+}
+
+_permitted if {
+	_allowed_by
+	_tool_entry
+}
 
 # OPA and regorus order sets of objects differently, so reasons are sorted by a string key: code, rule, message.
 # (Code and rule never contain "|"; control and source follow from them.) An allowed call has none to sort.
@@ -152,13 +165,26 @@ _input_is_object if is_object(input)
 
 _string_at(document, key) if is_string(document[key])
 
-# A call is a tool call when it names a `tool`; it then needs no HTTP method or path.
-# (tools.is_tool_call(input), written out: this runs on every call.)
+# A call is a tool call when it names a `tool` (tools.is_tool_call(input), written out: this runs on every call). It
+# is an HTTP call when it names no tool, or names a `method` or a `path` beside it; a call may be both, and then
+# needs both a method and a path, and passes both the HTTP and the tool checks.
 _tool_call if input.tool != null
+
+# One else-chain: the first body that holds settles it, and most calls are plain HTTP calls.
+_http_call if {
+	not _tool_call
+} else if {
+	input.method != null
+} else if {
+	input.path != null
+}
 
 default _required_keys := ["agent_id", "method", "path"]
 
-_required_keys := ["agent_id"] if _tool_call
+_required_keys := ["agent_id"] if {
+	_tool_call
+	not _http_call
+}
 
 _request_problems contains problem if {
 	_tool_call
@@ -168,13 +194,43 @@ _request_problems contains problem if {
 # An empty method would slip through rules that allow any method ("*").
 _request_problems contains "the request's `method` is empty" if input.method == ""
 
+# RFC 9110, section 5.6.2: a method is a token of ASCII tchar. Anything else is refused before it is upper-cased:
+# upper("po\u017ft") is "POST" in Go and Rust alike, and " DELETE" or a fullwidth DELETE must not pass for another
+# method.
+_token := "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+_request_problems contains "the request's `method` is not an HTTP token (RFC 9110)" if {
+	is_string(input.method)
+	input.method != ""
+	not regex.match(_token, input.method)
+}
+
+# A declared size is a non-negative integer; the size checked is the larger of it and the body's measured size.
+_request_problems contains "the request's `payload_size_bytes` must be a non-negative integer" if _size_problem
+
+_size_problem if {
+	size := input.payload_size_bytes
+	size != null
+	not _valid_size(size)
+}
+
+# At most 2^53 - 1, the largest integer JSON exchanges exactly (RFC 7493): beyond it floor() rounds through a float in
+# OPA and not in regorus, and the engines would disagree.
+_valid_size(size) if {
+	is_number(size)
+	size >= 0
+	size <= 9007199254740991
+	floor(size) == size
+}
+
 # Most calls are well-formed HTTP calls: one body decides that, and the problems are named only for the others.
 _well_formed if {
 	is_string(input.agent_id)
 	is_string(input.method)
 	is_string(input.path)
-	input.method != ""
+	regex.match(_token, input.method)
 	not _tool_call
+	not _size_problem
 }
 
 _well_formed if {
@@ -192,11 +248,16 @@ _method := upper(input.method) if _well_formed
 # Computed once per decision and shared by every check: string work is the most expensive part of a call.
 _query_free := paths.strip_query(input.path) if _well_formed
 
-_path_problem := paths.query_free_problem(_query_free)
+# The whole target is checked, query string included (its characters only: its content is never matched).
+# paths.non_canonical_reason(input.path) for a string path, written out: the one regex settles most calls.
+_path_problem := paths.problem(input.path) if {
+	_well_formed
+	not regex.match(paths.canonical_target, input.path)
+}
 
 _path_ok if {
 	_well_formed
-	not _tool_call
+	_http_call
 	not _path_problem
 }
 
@@ -229,18 +290,41 @@ _allowed_by := candidates[indices[0]] if {
 
 _document := validation.document(object.get(input, "body", null)) if _well_formed
 
-_payload_size := input.payload_size_bytes if {
-	is_number(input.payload_size_bytes)
-} else := _utf8_length(input.body) if {
+# The size checked against max_payload_size_kb: the larger of the declared size and the measured size of the body, so
+# a declared size below the body's real size changes nothing (docs/dsl.md, "Payload size").
+_payload_size := max({_declared_size, _measured_size})
+
+default _declared_size := 0
+
+_declared_size := input.payload_size_bytes if is_number(input.payload_size_bytes)
+
+# A string body: its UTF-8 bytes. Any other body: the UTF-8 bytes of its JSON text, measured so OPA and regorus agree.
+default _measured_size := 0
+
+_measured_size := _utf8_length(input.body) if {
 	is_string(input.body)
-} else := _utf8_length(json.marshal(body)) if {
+} else := _utf8_length(_json_text(body)) if {
 	body := input.body
-} else := 0
+	body != null
+}
 
 # hex.encode writes two characters per byte, so this counts UTF-8 bytes in both OPA and regorus.
 _utf8_length(text) := count(hex.encode(text)) / 2
 
-_printable(text) := regex.replace(text, `[\x00-\x1f\x7f]`, "�")
+# json.marshal, minus what differs between the engines. Go escapes `<`, `>`, `&`, U+2028 and U+2029 (regorus writes
+# them as themselves) and keeps a number's original spelling (regorus writes 1.0 as 1 and 1e300 as 1e+300). So numbers
+# are dropped (strings kept whole), each escaped backslash `\\` becomes `!!` (same length: every backslash left then
+# starts an escape), and the escapes Go adds are written back as their characters.
+_json_text(body) := text if {
+	without_numbers := regex.replace(json.marshal(body), `("(?:[^"\\]|\\.)*")|-?[0-9][0-9.eE+-]*`, "${1}")
+	plain := replace(without_numbers, `\\`, "!!")
+	ascii_escapes := replace(replace(replace(plain, `\u003c`, "<"), `\u003e`, ">"), `\u0026`, "&")
+	text := replace(replace(ascii_escapes, `\u2028`, "\u2028"), `\u2029`, "\u2029")
+}
+
+# Messages stay on one line in any log viewer: C0 and C1 controls, DEL and the Unicode line and paragraph separators are
+# replaced (a refused path may hold any of them).
+_printable(text) := regex.replace(text, `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`, "�")
 
 _reason(code, message, rule, source) := {
 	"code": code,
@@ -354,7 +438,8 @@ deny_reasons contains _reason("payload_too_large", message, limit.rule, limit.so
 	_known
 	limit := _agent.max_payload
 	_payload_size > limit.bytes
-	message := sprintf("payload of %v bytes exceeds the limit of %v bytes", [_payload_size, limit.bytes])
+	sizes := [validation.number_text(_payload_size), validation.number_text(limit.bytes)]
+	message := sprintf("payload of %s bytes exceeds the limit of %s bytes", sizes)
 }
 
 # METADATA

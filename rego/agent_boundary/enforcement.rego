@@ -62,12 +62,20 @@ _egress_rule := {"rule": _agent.egress.rule, "source": _agent.egress.source} if 
 	_agent.egress
 } else := {"rule": "defaults.allowed_domains", "source": object.get(data.boundaries, ["defaults", "source"], null)}
 
-# A call names its destination in `host` (the guard and the HTTP adapter fill it from the URL); a call without a host
-# has no destination to check. With no allowed domains anywhere there is no egress check at all.
+# A call names its destination in `host` (the guard and the HTTP adapter fill it from the URL). With no allowed domains
+# anywhere there is no egress check at all. With an allowlist, an HTTP call that names no host is refused (below): it
+# fails closed rather than open. A pure tool call (no method or path) names no destination and is not checked: the
+# tool runs in-process, and what it sends over HTTP goes through the HTTP adapter, which names the host.
 _egress_checked if {
 	_known
-	"host" in object.keys(input)
+	_names_host
 	_egress_configured
+}
+
+# is_object first: regorus, unlike OPA, raises an error for object.keys of a string input.
+_names_host if {
+	is_object(input)
+	"host" in object.keys(input)
 }
 
 _egress_configured if _agent.egress
@@ -88,6 +96,21 @@ _shown_host := _printable(input.host) if {
 deny_reasons contains _reason("egress_denied", message, _egress_rule.rule, _egress_rule.source) if {
 	problem := _host_problem
 	message := sprintf("host `%s` is refused: %s", [_shown_host, problem])
+}
+
+# METADATA
+# title: Deny reasons
+# description: |
+#   An HTTP call that names no destination (no `host`) while the agent may reach only allowed domains: it cannot be
+#   shown to stay inside them.
+# custom:
+#   control: CC6.6
+deny_reasons contains _reason("egress_denied", message, _egress_rule.rule, _egress_rule.source) if {
+	_known
+	_egress_configured
+	_http_call
+	not _names_host
+	message := "the call names no destination host (`host` or `url`), and only allowed domains may be reached"
 }
 
 # METADATA

@@ -60,7 +60,7 @@ _fin := {
 _fin_data := {"policy_version": "sha256:test", "agents": {"fin": _fin}}
 
 _fin_decide(call) := decision if {
-	request := object.union({"agent_id": "fin", "method": "POST", "path": "/payments/v1"}, call)
+	request := object.union({"agent_id": "fin", "method": "POST", "path": "/payments/v1", "host": "eu.bank.example"}, call)
 	decision := agent_boundary.decision with input as request with data.boundaries as _fin_data
 }
 
@@ -105,6 +105,23 @@ test_enforcement_egress_allowlist if {
 	reason.control == "CC6.6"
 	reason.message == "host `evil.example` is not an allowed domain"
 	reason.rule == "allowed_domains"
+}
+
+# With an allowlist, an HTTP call that names no host fails closed; a pure tool call names no destination.
+test_enforcement_call_without_host_is_refused if {
+	request := {"agent_id": "fin", "method": "POST", "path": "/payments/v1", "body": {"amount": 10}}
+	d := agent_boundary.decision with input as request with data.boundaries as _fin_data
+	d.decision == "deny"
+	[reason] := d.reasons
+	reason.code == "egress_denied"
+	reason.rule == "allowed_domains"
+	reason.message == "the call names no destination host (`host` or `url`), and only allowed domains may be reached"
+	tool_call := {"agent_id": "fin", "tool": "gpt"}
+	t := agent_boundary.decision with input as tool_call with data.boundaries as _fin_data
+	not "egress_denied" in {r.code | some r in t.reasons}
+	both := object.union(tool_call, {"method": "GET", "path": "/payments/v1"})
+	b := agent_boundary.decision with input as both with data.boundaries as _fin_data
+	"egress_denied" in {r.code | some r in b.reasons}
 }
 
 test_enforcement_refused_hosts if {

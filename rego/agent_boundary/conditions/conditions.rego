@@ -7,6 +7,8 @@
 #   adds the SOC 2 control, so the code-to-control map stays in one place (agent_boundary.reason_controls).
 package agent_boundary.conditions
 
+import data.agent_boundary.validation
+
 _codes := {"deny": "parameter_denied", "approval_needed": "approval_required"}
 
 _ordering := {"lt", "le", "gt", "ge"}
@@ -119,4 +121,6 @@ _show(value) := concat("", ["[", concat(", ", [_show_scalar(item) | some item in
 
 _show_scalar(value) := concat("", [`"`, value, `"`]) if {
 	is_string(value)
+} else := validation.number_text(value) if {
+	is_number(value)
 } else := sprintf("%v", [value])

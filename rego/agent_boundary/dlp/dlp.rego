@@ -10,26 +10,56 @@ package agent_boundary.dlp
 # title: Redaction flags
 # description: |
 #   One flag `{field, path, detector, rule, source}` (and `regex` for a regex detector) per string below one of the
-#   rule's fields that holds a match of the rule's regex. `path` is the JSON path from the call's root.
-flags(rule, call) := {flag |
+#   rule's fields that holds a match of the rule's regex. `path` is the JSON path from the call's root. Object keys
+#   are scanned too (a PII value used as a key): then one flag for the whole field, with `keys: true` and a field
+#   name ending in ` (keys)`, tells the guard to redact every key and value below it. Flags never hold a key that
+#   matches, so strings below such a key get no flag of their own (the field's flag covers them).
+flags(rule, call) := _value_flags(rule, call) | _key_flags(rule, call)
+
+_value_flags(rule, call) := {flag |
 	"request" in rule.apply_to
 	some field in rule.fields
 	value := object.get(call, field, null)
 	walk(value, [below, leaf])
 	is_string(leaf)
 	regex.match(rule.flag_regex, leaf)
+	not _through_matching_key(rule, below)
 	path := array.concat(field, below)
-	flag := object.union(
-		{
-			"field": concat(".", [sprintf("%v", [step]) | some step in path]),
-			"path": path,
-			"detector": rule.detector,
-			"rule": rule.rule,
-			"source": rule.source,
-		},
-		_regex_of(rule),
-	)
+	flag := object.union(_flag(rule, _field_name(path), path), _regex_of(rule))
 }
+
+_through_matching_key(rule, below) if {
+	some step in below
+	is_string(step)
+	regex.match(rule.flag_regex, step)
+}
+
+# A field with at least one matching key anywhere below it.
+_key_flags(rule, call) := {flag |
+	"request" in rule.apply_to
+	some field in rule.fields
+	value := object.get(call, field, null)
+	_has_matching_key(rule, value)
+	name := concat("", [_field_name(field), " (keys)"])
+	flag := object.union(object.union(_flag(rule, name, field), {"keys": true}), _regex_of(rule))
+}
+
+_has_matching_key(rule, value) if {
+	walk(value, [_, node])
+	is_object(node)
+	some key, _ in node
+	regex.match(rule.flag_regex, key)
+}
+
+_flag(rule, name, path) := {
+	"field": name,
+	"path": path,
+	"detector": rule.detector,
+	"rule": rule.rule,
+	"source": rule.source,
+}
+
+_field_name(path) := concat(".", [sprintf("%v", [step]) | some step in path])
 
 # METADATA
 # title: Result redactions

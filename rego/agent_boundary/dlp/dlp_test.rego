@@ -59,3 +59,30 @@ test_regex_rules_carry_their_pattern if {
 test_request_only_rules_have_no_result_redaction if {
 	not dlp.result_redaction(_email_rule)
 }
+
+# A PII value used as an object key is flagged too: one flag for the field, which never names the key.
+test_object_keys_are_scanned if {
+	call := {"body": {"contacts": {"ann@example.com": "friend", "plain": "bob@example.org"}}}
+	dlp.flags(_email_rule, call) == {
+		{
+			"field": "body (keys)",
+			"path": ["body"],
+			"keys": true,
+			"detector": "email",
+			"rule": "sanitize[0]",
+			"source": "examples/clinical_agent.yaml:30",
+		},
+		{
+			"field": "body.contacts.plain",
+			"path": ["body", "contacts", "plain"],
+			"detector": "email",
+			"rule": "sanitize[0]",
+			"source": "examples/clinical_agent.yaml:30",
+		},
+	}
+}
+
+test_strings_below_a_matching_key_get_no_flag_of_their_own if {
+	flags := dlp.flags(_email_rule, {"body": {"ann@example.com": {"note": "bob@example.org"}}})
+	[flag.field | some flag in flags] == ["body (keys)"]
+}

@@ -2,7 +2,7 @@
 # title: Egress allowlist
 # description: |
 #   Destination hosts, canonicalised exactly as yaml2rego.hosts does in Python: lower case, one trailing dot and a
-#   port dropped. Refused outright: an empty host, user names, IP literals (dotted, integer, hex, IPv6), percent
+#   port dropped. Refused outright: an empty host, user names, non-ASCII hosts (punycode is accepted), IP literals (dotted, integer, hex, IPv6), percent
 #   signs, characters outside `a-z 0-9 . -`, empty labels, and a port that disagrees with the call's `port`.
 #   Patterns are written by the compiler already canonical: `api.example.com`, or `*.example.com` for subdomains.
 package agent_boundary.egress
@@ -23,6 +23,9 @@ host_problem(host, port) := "the host is empty" if {
 	contains(host, "@")
 } else := "a percent-encoded host is refused" if {
 	contains(host, "%")
+} else := "a non-ASCII host is refused (use its punycode form)" if {
+	# Before lower-casing: lower("\u212a") is "k" in Go and Rust alike.
+	regex.match(`[^\x00-\x7f]`, host)
 } else := _ip_refused if {
 	startswith(host, "[")
 } else := _ip_refused if {

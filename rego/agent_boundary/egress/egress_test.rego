@@ -38,6 +38,11 @@ test_refused_hosts if {
 	egress.host_problem("a..b", null) == "the host is not a valid domain name"
 	egress.host_problem("a_b.com", null) == "the host is not a valid domain name"
 	egress.host_problem("api.example.com:x", null) == "the host's port is not a number"
+	egress.host_problem("api.example.com:\u0663", null) == "a non-ASCII host is refused (use its punycode form)"
+	egress.host_problem("\u212aube.example.com", null) == "a non-ASCII host is refused (use its punycode form)"
+	egress.host_problem("api\uff0eexample.com", null) == "a non-ASCII host is refused (use its punycode form)"
+	egress.host_problem("api.example.com\u0085", null) == "a non-ASCII host is refused (use its punycode form)"
+	not egress.host_problem("xn--caf-dma.example", null)
 }
 
 test_port_mismatch_is_refused if {

@@ -5,14 +5,38 @@
 #   so the policy refuses a non-canonical path even when OPA is queried directly, with nothing in front of it.
 package agent_boundary.paths
 
+# The canonical form of a request target (docs/dsl.md, "Canonical paths"). The path may hold only RFC 3986 unreserved
+# characters, the sub-delims but `;`, `:`, `@`, `/` and the percent-escapes it needs: those of a printable ASCII
+# character that may not appear as itself (space " # < > ? [ ] ^ ` { | }). Every other escape has a shorter spelling
+# an upstream would decode it into (`/refun%64` is `/refund`), or decodes into a separator, a control character or
+# non-ASCII bytes, so it is refused rather than decoded. The query string may hold printable ASCII but space and `#`;
+# a request target never has a fragment (RFC 9112, section 3.2), so `#` is refused.
+
+# METADATA
+# title: Canonical target
+# description: |
+#   The whole canonical form as one regex, since most paths are canonical and a regex costs the most of any step: the
+#   root, or segments that are not empty and not only dots (each starts with dots at most, then one character or
+#   needed escape that is not a dot), an optional trailing slash, an optional query string.
+canonical_target := concat("", [
+	`^(?:/|(?:/\.*(?:[A-Za-z0-9\-_~!$&'()*+,=:@]|%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd]))`,
+	`(?:[A-Za-z0-9\-._~!$&'()*+,=:@]|%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd]))*)+/?)`,
+	`(?:\?[!"$-~]*)?$`,
+])
+
 # Percent-encodings that smuggle a dot, a slash, a backslash or a second round of encoding past a naive matcher.
 _encoded_separator := `%(?i:2e|2f|5c|25)`
 
 _control_character := `[\x00-\x1f\x7f]`
 
-# Anything any of the checks below would object to. Most paths are canonical, and one regex decides that; the
-# checks themselves run only to name the problem.
-_any_problem := `^$|^[^/]|[\x00-\x1f\x7f]|\\|%(?i:2e|2f|5c|25)|//|/\.\.?(?:/|$)`
+_non_ascii := `[^\x00-\x7f]`
+
+_valid_escape := `%[0-9A-Fa-f]{2}`
+
+_needed_escape := `%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd])`
+
+# What the path may hold as itself (escapes are checked apart).
+_path_characters := `^[A-Za-z0-9\-._~!$&'()*+,=:@/%]*$`
 
 # METADATA
 # title: Path without query string
@@ -23,35 +47,69 @@ strip_query(path) := regex.replace(path, `[?#](?s:.*)`, "")
 # title: Why a path is not canonical
 # description: |
 #   A one-line reason when the policy refuses to match `path`; undefined when the path is canonical.
-#   The checks and their order mirror non_canonical_reason in yaml2rego/paths.py. The query string is ignored.
+#   The checks and their order mirror non_canonical_reason in yaml2rego/paths.py. The query string is checked only
+#   for characters (no control characters, space, `#` or non-ASCII); its content is never matched.
 # custom:
 #   control: CC6.1
 non_canonical_reason(path) := "the path is not a string" if not is_string(path)
 
-non_canonical_reason(path) := query_free_problem(strip_query(path)) if is_string(path)
+non_canonical_reason(path) := problem(path) if {
+	is_string(path)
+	not _fast_canonical(path)
+}
+
+# Most paths are canonical, and one regex decides that; the checks in `problem` run only to name the problem.
+_fast_canonical(path) if regex.match(canonical_target, path)
 
 # METADATA
-# title: Why a path without query string is not canonical
-# description: non_canonical_reason for a path whose query string is already removed (strip_query).
+# title: Problem of a string path
+# description: |
+#   The first problem found in a string path that does not match canonical_target, in a fixed order (yaml2rego/paths.py
+#   keeps the same order and messages): characters of the whole target first (control, non-ASCII, fragment), then
+#   those of the path, then its segments, then the query string.
 # custom:
 #   control: CC6.1
-query_free_problem(path) := _problem(path) if regex.match(_any_problem, path)
-
-_problem(path) := "the path is empty" if {
-	path == ""
+problem(path) := "the path is empty" if {
+	strip_query(path) == ""
 } else := "the path is relative (it must start with '/')" if {
 	not startswith(path, "/")
 } else := "the path contains a control character" if {
 	regex.match(_control_character, path)
-} else := "the path contains a backslash" if {
+} else := "the path contains a non-ASCII character" if {
+	regex.match(_non_ascii, path)
+} else := "the path contains a fragment ('#')" if {
+	contains(path, "#")
+} else := found if {
+	found := _query_free_problem(strip_query(path))
+} else := "the query string contains a space" if {
+	contains(path, " ")
+} else := "the path is not in canonical form"
+
+# Problems of the path without its query string (and free of control, non-ASCII and `#` characters); undefined when
+# it has none.
+_query_free_problem(path) := "the path contains a backslash" if {
 	contains(path, `\`)
 } else := "the path contains an encoded dot, slash, backslash or percent sign" if {
 	regex.match(_encoded_separator, path)
+} else := "the path contains a ';' (path parameters are refused)" if {
+	# Tomcat, Jetty and Spring strip `;…` path parameters before routing: `/refund;x=1` and `/..;/admin`.
+	regex.match(`;|%(?i:3b)`, path)
+} else := "the path contains an invalid percent-escape" if {
+	# A bare `%`, `%u002e`, `%g0`: what remains once every well-formed escape is taken out.
+	contains(regex.replace(path, _valid_escape, ""), "%")
+} else := "the path contains a percent-escape its canonical form does not need" if {
+	# `%64`, `%00`, `%C0%AE`: what remains once every needed escape is taken out.
+	contains(regex.replace(path, _needed_escape, ""), "%")
+} else := "the path contains a character that must be percent-encoded" if {
+	not regex.match(_path_characters, path)
 } else := "the path contains an empty segment ('//')" if {
 	contains(path, "//")
 } else := "the path contains a '.' or '..' segment" if {
 	some segment in split(path, "/")
 	segment in {".", ".."}
+} else := "the path contains a segment of only dots ('...')" if {
+	some segment in split(path, "/")
+	regex.match(`^\.+$`, segment)
 }
 
 # METADATA

@@ -6,6 +6,16 @@ import data.agent_boundary.paths
 
 _encoded := "the path contains an encoded dot, slash, backslash or percent sign"
 
+_unneeded := "the path contains a percent-escape its canonical form does not need"
+
+_invalid := "the path contains an invalid percent-escape"
+
+_parameter := "the path contains a ';' (path parameters are refused)"
+
+_non_ascii := "the path contains a non-ASCII character"
+
+_encode := "the path contains a character that must be percent-encoded"
+
 _non_canonical_cases := {
 	"number": {"path": 42, "reason": "the path is not a string"},
 	"null": {"path": null, "reason": "the path is not a string"},
@@ -26,6 +36,44 @@ _non_canonical_cases := {
 	"dot-dot segment": {"path": "/api/v1/../admin", "reason": "the path contains a '.' or '..' segment"},
 	"trailing dot-dot": {"path": "/api/..", "reason": "the path contains a '.' or '..' segment"},
 	"dot-dot before a query": {"path": "/api/..?x=1", "reason": "the path contains a '.' or '..' segment"},
+	# Escapes of characters that may appear as themselves: an upstream decodes them into the denied path.
+	"escaped unreserved letter": {"path": "/api/refun%64", "reason": _unneeded},
+	"escaped first letter": {"path": "/api/%72efund", "reason": _unneeded},
+	"escaped digit": {"path": "/api/v%31", "reason": _unneeded},
+	"escaped tilde": {"path": "/api/%7euser", "reason": _unneeded},
+	"escaped sub-delim": {"path": "/api/a%21b", "reason": _unneeded},
+	"escaped NUL": {"path": "/api/refund%00", "reason": _unneeded},
+	"escaped non-ASCII byte": {"path": "/api/caf%C3%A9", "reason": _unneeded},
+	"overlong UTF-8 dot": {"path": "/api/%C0%AE%C0%AE/admin", "reason": _unneeded},
+	"escaped fullwidth dot": {"path": "/api/%EF%BC%8E%EF%BC%8E/admin", "reason": _unneeded},
+	"bare percent": {"path": "/api/100%", "reason": _invalid},
+	"percent with one digit": {"path": "/api/%4", "reason": _invalid},
+	"IIS %u escape": {"path": "/api/%u002e%u002e/admin", "reason": _invalid},
+	"percent with non-hex": {"path": "/api/%zz", "reason": _invalid},
+	# Path parameters that Tomcat, Jetty and Spring strip before routing.
+	"path parameter": {"path": "/api/x;y=1", "reason": _parameter},
+	"dot-dot path parameter": {"path": "/api/..;/admin", "reason": _parameter},
+	"trailing semicolon": {"path": "/api/refund;", "reason": _parameter},
+	"escaped semicolon": {"path": "/api/refund%3B", "reason": _parameter},
+	# Characters outside ASCII and controls anywhere in the target, query string included.
+	"C1 next line": {"path": "/api/x\u0085/admin", "reason": _non_ascii},
+	"line separator": {"path": "/api/x\u2028y", "reason": _non_ascii},
+	"fullwidth dot segment": {"path": "/api/\uff0e\uff0e/admin", "reason": _non_ascii},
+	"fullwidth slash": {"path": "/api\uff0fadmin", "reason": _non_ascii},
+	"division slash": {"path": "/api\u2215admin", "reason": _non_ascii},
+	"non-ASCII letter": {"path": "/api/caf\u00e9", "reason": _non_ascii},
+	"non-ASCII in the query": {"path": "/api/x?q=\u00e9", "reason": _non_ascii},
+	"CR LF in the query": {"path": "/api/x?q=1\r\nHost: evil", "reason": "the path contains a control character"},
+	"NUL in the query": {"path": "/api/x?q=\u0000", "reason": "the path contains a control character"},
+	# Spaces, fragments and characters that must be escaped.
+	"raw space": {"path": "/api/re fund", "reason": _encode},
+	"raw space in the query": {"path": "/api/x?q=a b", "reason": "the query string contains a space"},
+	"raw quote": {"path": "/api/\"x", "reason": _encode},
+	"raw brackets": {"path": "/api/[x]", "reason": _encode},
+	"fragment hiding dot segments": {"path": "/api/x#/../admin", "reason": "the path contains a fragment ('#')"},
+	"fragment after a query": {"path": "/api/x?a=1#frag", "reason": "the path contains a fragment ('#')"},
+	"three dots": {"path": "/api/.../admin", "reason": "the path contains a segment of only dots ('...')"},
+	"four dots at the end": {"path": "/api/....", "reason": "the path contains a segment of only dots ('...')"},
 }
 
 test_non_canonical_paths[note] if {
@@ -41,10 +89,11 @@ _canonical_cases := {
 	"plain": "/api/customer/v1/42",
 	"trailing slash": "/api/ticket/v1/",
 	"query string is ignored": "/api/x?next=../admin//%2f",
-	"fragment is ignored": "/api/x#/../y",
 	"dots inside a segment": "/api/file.v1..json",
 	"hidden file name": "/api/.well-known",
-	"other percent-encodings": "/api/caf%C3%A9",
+	"needed escapes": "/api/a%20b%22%23%3c%3E%3f%5B%5d%5e%60%7B%7c%7D",
+	"sub-delims, colon and at sign": "/api/a!$&'()*+,=:@b",
+	"query with reserved characters": "/api/x?a=1&b=%2F&c=../;[]|^",
 }
 
 test_canonical_paths[note] if {

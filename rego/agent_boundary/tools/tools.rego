@@ -12,7 +12,9 @@ import data.agent_boundary.validation
 
 # METADATA
 # title: Tool call
-# description: Whether `call` is a tool call (it names a `tool`); then `method` and `path` are not needed.
+# description: |
+#   Whether `call` is a tool call (it names a `tool`); then `method` and `path` are not needed. A call that names a
+#   `method` or `path` beside its tool is an HTTP call too, and passes both kinds of checks (decision.rego).
 is_tool_call(call) if {
 	is_object(call)
 	object.get(call, "tool", null) != null
@@ -208,6 +210,9 @@ _environment_approval(agent, entry, call) := {_finding("approval_required", mess
 	message := sprintf(template, [action, entry.name, name])
 }
 
-_text(value) := regex.replace(value, `[\x00-\x1f\x7f]`, "�") if {
+# Messages stay on one line: C0 and C1 controls, DEL and the Unicode line and paragraph separators are replaced.
+_text(value) := regex.replace(value, `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`, "�") if {
 	is_string(value)
+} else := validation.number_text(value) if {
+	is_number(value)
 } else := sprintf("%v", [value])

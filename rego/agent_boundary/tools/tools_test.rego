@@ -218,9 +218,76 @@ test_http_call_is_unchanged_by_tools if {
 	_codes(result) == {"endpoint_not_allowed"}
 }
 
+# A call with both a `tool` and a `method` or `path` passes both the HTTP and the tool checks; the tool key never lets
+# it skip the endpoint rules or the canonical path.
+_api_agent := object.union(_agent, {"allowed_endpoints": [{
+	"rule": "allowed_endpoints[0]",
+	"source": "infra.yaml:3",
+	"method": "GET",
+	"pattern": "/api/*",
+	"prefix": "/api/",
+	"match": "subtree",
+	"regex": `^/api(?:/[^/]+)*$`,
+}]})
+
+_both(call) := result if {
+	result := agent_boundary.decision with input as object.union({"agent_id": "infra"}, call)
+		with data.boundaries as {"policy_version": "test", "agents": {"infra": _api_agent}}
+}
+
+_jira_call := {"tool": "jira_reader", "args": {"project": "SEC-7"}, "environment": "dev"}
+
+_both_cases := {
+	"both allowed": {"call": {"method": "GET", "path": "/api/x"}, "codes": set(), "decision": "allow"},
+	"endpoint not allowed": {
+		"call": {"method": "DELETE", "path": "/api/x"},
+		"codes": {"endpoint_not_allowed"}, "decision": "deny",
+	},
+	"path not canonical": {
+		"call": {"method": "GET", "path": "/api/../admin"},
+		"codes": {"non_canonical_path"}, "decision": "deny",
+	},
+	"method without path": {
+		"call": {"method": "GET"},
+		"codes": {"invalid_request"}, "decision": "deny",
+	},
+	"path without method": {
+		"call": {"path": "/api/x"},
+		"codes": {"invalid_request"}, "decision": "deny",
+	},
+	"bad method": {
+		"call": {"method": "G\u0415T", "path": "/api/x"},
+		"codes": {"invalid_request"}, "decision": "deny",
+	},
+	"tool out of scope": {
+		"call": {"method": "GET", "path": "/api/x", "args": {"project": "OPS-1"}},
+		"codes": {"scope_violation"}, "decision": "deny",
+	},
+	"unknown tool": {
+		"call": {"method": "GET", "path": "/api/x", "tool": "nope"},
+		"codes": {"unknown_tool"}, "decision": "deny",
+	},
+}
+
+test_call_with_tool_and_http_passes_both[note] if {
+	some note, case in _both_cases
+	result := _both(object.union(_jira_call, case.call))
+	_codes(result) == case.codes
+	result.decision == case.decision
+}
+
+test_call_with_tool_and_http_passes_both_every_case if {
+	count(test_call_with_tool_and_http_passes_both) == count(_both_cases)
+}
+
 test_agent_without_tools_denies_every_tool if {
 	boundaries := {"policy_version": "t", "agents": {"web": {"agent_id": "web", "mode": "enforce", "source": "w.yaml"}}}
 	result := agent_boundary.decision with input as {"agent_id": "web", "tool": "jira_reader"}
 		with data.boundaries as boundaries
 	_codes(result) == {"unknown_tool"}
+}
+
+test_tool_names_in_messages_stay_on_one_line if {
+	result := _decide({"tool": "a\u2028b\u0085c\nd"})
+	result.decision_reason == "tool `a�b�c�d` is not in the tool registry of agent `infra`"
 }

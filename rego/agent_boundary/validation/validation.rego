@@ -12,7 +12,8 @@ _uuid := `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 # Deliberately simple: one `@`, no whitespace, a dot in the domain. Mailbox validation belongs to the application.
 _email := `^[^@\s]+@[^@\s]+\.[^@\s]+$`
 
-_control_character := `[\x00-\x1f\x7f]`
+# What a message never shows as itself, so it stays on one line: C0 and C1 controls, DEL, U+2028 and U+2029.
+_control_character := `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`
 
 # METADATA
 # title: Document of a body
@@ -97,8 +98,12 @@ _of_kind("email", value) if {
 
 _of_kind("boolean", value) if is_boolean(value)
 
+# Within ±(2^53 - 1), the integers JSON exchanges exactly (RFC 7493, section 2.2): beyond them floor() of a number
+# rounds through a float in OPA and not in regorus, so 1e300 would be an integer on one engine only.
 _of_kind("integer", value) if {
 	is_number(value)
+	value <= 9007199254740991
+	value >= -9007199254740991
 	floor(value) == value
 }
 
@@ -107,26 +112,46 @@ _of_kind("number", value) if is_number(value)
 _string_problem(field, value) := _wrong_type(field, "a string", value) if {
 	not is_string(value)
 } else := message if {
-	count(value) < field.min_length
+	_length(value) < field.min_length
 	template := "field `%s` must be at least %v characters long, got %v"
-	message := sprintf(template, [field.field, field.min_length, count(value)])
+	message := sprintf(template, [field.field, field.min_length, _length(value)])
 } else := message if {
-	count(value) > field.max_length
+	_length(value) > field.max_length
 	template := "field `%s` must be at most %v characters long, got %v"
-	message := sprintf(template, [field.field, field.max_length, count(value)])
+	message := sprintf(template, [field.field, field.max_length, _length(value)])
 } else := message if {
 	pattern := field.pattern
 	not regex.match(pattern, value)
 	message := sprintf("field `%s` must match the pattern `%s`", [field.field, pattern])
 }
 
+# A string's length in Unicode code points, as Python's len() counts it. count() of a string differs between the
+# engines (regorus counts an emoji as 2, OPA as 1); one match of `(?s).` per code point is the same in RE2 and Rust.
+_length(text) := count(regex.find_n(`(?s).`, text, -1))
+
 _range_problem(field, value) := message if {
 	value < field.minimum
-	message := sprintf("field `%s` must be at least %v, got %v", [field.field, field.minimum, value])
+	template := "field `%s` must be at least %s, got %s"
+	message := sprintf(template, [field.field, number_text(field.minimum), number_text(value)])
 } else := message if {
 	value > field.maximum
-	message := sprintf("field `%s` must be at most %v, got %v", [field.field, field.maximum, value])
+	template := "field `%s` must be at most %s, got %s"
+	message := sprintf(template, [field.field, number_text(field.maximum), number_text(value)])
 }
+
+# METADATA
+# title: Number in a message
+# description: |
+#   A number as messages show it, the same on OPA and regorus: an integer within ±(2^53 - 1) in decimal digits, any
+#   other number from 0.0001 up to a million as sprintf writes it (both engines write the shortest decimal there),
+#   and beyond that only named (Go switches to exponent notation, `1e+300`, where Rust writes every digit).
+number_text(n) := format_int(n, 10) if {
+	abs(n) <= 9007199254740991
+	floor(n) == n
+} else := sprintf("%v", [n]) if {
+	abs(n) >= 0.0001
+	abs(n) < 1000000
+} else := "a number too large or too small to show"
 
 _wrong_type(field, kind, value) := sprintf("field `%s` must be %s, got %s", [field.field, kind, _show(value)])
 
@@ -139,6 +164,8 @@ _show(value) := concat("", [`"`, regex.replace(value, _control_character, "�")
 	is_array(value)
 } else := "an object" if {
 	is_object(value)
+} else := number_text(value) if {
+	is_number(value)
 } else := sprintf("%v", [value])
 
 _show_list(values) := concat("", ["[", concat(", ", [_show(value) | some value in values]), "]"])

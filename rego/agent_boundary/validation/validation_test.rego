@@ -38,6 +38,32 @@ _email := _field("email", "email", {})
 
 _plain := _field("note", "string", {"required": false})
 
+# Lengths in code points on both engines: an emoji (outside the BMP) is one, a combining accent one more.
+_short := _field("tag", "string", {"min_length": 2, "max_length": 3})
+
+_big := _field("n", "integer", {})
+
+# Numbers in messages read the same on both engines (Go writes 1e-07 and 1e+300, Rust every digit).
+_number_text_cases := {
+	"integer": {"n": 42, "text": "42"},
+	"integral float": {"n": 3.0, "text": "3"},
+	"1e15 as digits": {"n": 1e15, "text": "1000000000000000"},
+	"largest exact integer": {"n": 9007199254740991, "text": "9007199254740991"},
+	"negative zero": {"n": -0, "text": "0"},
+	"ordinary fraction": {"n": 2.5, "text": "2.5"},
+	"small fraction": {"n": 0.0001, "text": "0.0001"},
+	"tiny fraction": {"n": 0.00001, "text": "a number too large or too small to show"},
+	"large fraction": {"n": 123456789.5, "text": "a number too large or too small to show"},
+	"huge": {"n": 1e300, "text": "a number too large or too small to show"},
+}
+
+test_number_text[note] if {
+	some note, case in _number_text_cases
+	validation.number_text(case.n) == case.text
+}
+
+test_number_text_every_case if count(test_number_text) == count(_number_text_cases)
+
 _uuid := "123e4567-e89b-12d3-a456-426614174000"
 
 _cases := {
@@ -76,6 +102,29 @@ _cases := {
 		"want": "field `priority` must be one of [\"low\", \"medium\", \"high\"], got an object",
 	},
 	"string ok, nested": {"field": _title, "doc": {"ticket": {"title": "café"}}, "want": "ok"},
+	"three emoji are three characters": {"field": _short, "doc": {"tag": "😀😀😀"}, "want": "ok"},
+	"largest exact integer": {"field": _big, "doc": {"n": 9007199254740991}, "want": "ok"},
+	"1e300 is no integer": {
+		"field": _big,
+		"doc": {"n": 1e300},
+		"want": "field `n` must be an integer, got a number too large or too small to show",
+	},
+	"four emoji are four characters": {
+		"field": _short,
+		"doc": {"tag": "😀😀😀😀"},
+		"want": "field `tag` must be at most 3 characters long, got 4",
+	},
+	"one emoji is one character": {
+		"field": _short,
+		"doc": {"tag": "😀"},
+		"want": "field `tag` must be at least 2 characters long, got 1",
+	},
+	"a newline is a character": {"field": _short, "doc": {"tag": "a\n"}, "want": "ok"},
+	"a combining accent is a character": {
+		"field": _short,
+		"doc": {"tag": "e\u0301e\u0301"},
+		"want": "field `tag` must be at most 3 characters long, got 4",
+	},
 	"string counts characters, not bytes": {"field": _title, "doc": {"ticket": {"title": "éééé"}}, "want": "ok"},
 	"string too short": {
 		"field": _title,
