@@ -11,7 +11,7 @@ package agents.hostile_agent_1_
 
 # The facts of this boundary, as every decision reads them: one keyed lookup in data.boundaries.agents.
 # allowed_endpoints:
-#   allowed_endpoints[0]: GET /api/'$(x)'/items;x=1/*  (tests/golden/hostile_strings/policy.yaml:11)
+#   allowed_endpoints[0]: GET /api/'$(x)'/items=x,1/*  (tests/golden/hostile_strings/policy.yaml:11)
 #   allowed_endpoints[1]: POST /api/notes/v1  (tests/golden/hostile_strings/policy.yaml:12)
 # input_validation:
 #   input_validation[0].rules[0]: POST /api/notes/v1 field quote"d#{x} is enum

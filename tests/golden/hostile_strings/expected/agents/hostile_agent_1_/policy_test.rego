@@ -9,13 +9,13 @@ import data.agents.hostile_agent_1_
 
 codes(result) := {reason.code | some reason in result.reasons}
 
-# allowed_endpoints[0] (GET /api/'$(x)'/items;x=1/*) allows GET /api/'$(x)'/items;x=1/example
+# allowed_endpoints[0] (GET /api/'$(x)'/items=x,1/*) allows GET /api/'$(x)'/items=x,1/example
 # (tests/golden/hostile_strings/policy.yaml:11)
 test_allowed_endpoints_0_allows if {
 	result := hostile_agent_1_.decision with input as {
 		"agent_id": "Hostile.Agent-1:",
 		"method": "GET",
-		"path": "/api/'$(x)'/items;x=1/example",
+		"path": "/api/'$(x)'/items=x,1/example",
 	}
 	result.decision == "allow"
 }
@@ -95,7 +95,7 @@ test_dot_dot_segment_is_refused if {
 	result := hostile_agent_1_.decision with input as {
 		"agent_id": "Hostile.Agent-1:",
 		"method": "GET",
-		"path": "/api/'$(x)'/items;x=1/example/../../admin",
+		"path": "/api/'$(x)'/items=x,1/example/../../admin",
 	}
 	result.decision == "deny"
 	"non_canonical_path" in codes(result)
@@ -176,7 +176,7 @@ test_user_ok_test_injected_if_true if {
 	result := hostile_agent_1_.decision with input as {
 		"agent_id": "Hostile.Agent-1:",
 		"method": "GET",
-		"path": "/api/'$(x)'/items;x=1/y",
+		"path": "/api/'$(x)'/items=x,1/y",
 		"body": {"k\"ey\n": "v\u2028\u2029\u0085\ufeff\u202e\u0000\u007f\udb40\udc01😀", "#": "} x := 1 {"},
 	}
 	result.decision == "allow"
