@@ -88,6 +88,7 @@ def test_rego_library_coverage() -> None:
         "enforcement.rego",
         "envoy.rego",
         "paths.rego",
+        "residency.rego",
         "tools.rego",
         "validation.rego",
     }

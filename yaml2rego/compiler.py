@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 
 import jinja2
 
-from yaml2rego import enforcement, escaping, testgen, tool_registry
+from yaml2rego import enforcement, escaping, tenancy, testgen, tool_registry
 from yaml2rego._batch import paused_gc
 from yaml2rego.errors import CompileError, source_line
 from yaml2rego.escaping import REGO_KEYWORDS, render_rego_value
@@ -54,6 +54,8 @@ class CompiledPolicy:
     policy_version: str
     policy_set: PolicySet
     data: Mapping[str, Any]
+    #: Each tenant's data (``data.tenants.<tenant>``: policy_version, agents, defaults), by tenant.
+    tenants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def modules(self, *, include_tests: bool = True) -> dict[str, str]:
         """Rego modules by path; ``include_tests=False`` leaves out ``*_test.rego`` (what engines load)."""
@@ -65,7 +67,12 @@ class CompiledPolicy:
 
     def data_document(self) -> dict[str, Any]:
         """The root data document as OPA sees it after loading the output directory or bundle."""
-        return {"boundaries": json.loads(self.files[DATA_FILE])}
+        document: dict[str, Any] = {"boundaries": json.loads(self.files[DATA_FILE])}
+        if self.tenants:
+            document["tenants"] = {
+                tenant: json.loads(self.files[tenancy.tenant_data_file(tenant)]) for tenant in self.tenants
+            }
+        return document
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write every file under ``out_dir`` (created if needed); returns the paths written.
@@ -104,25 +111,43 @@ def compile_policy_set(
 
 def _compile(policy_set: PolicySet, policy_version: str | None, include_tests: bool) -> CompiledPolicy:
     module_names = _module_names(policy_set)
-    agents = {agent.agent_id: agent_data(agent) for agent in policy_set}
+    # A tenant's agents live under data.tenants.<tenant>, the others under data.boundaries: a call reaches a tenant's
+    # agent only when it is made for that tenant, and each tenant's data can ship in a bundle of its own.
+    agents: dict[str, Any] = {}
+    by_tenant: dict[str, dict[str, Any]] = {}
+    for agent in policy_set:
+        scope = agents if agent.tenant is None else by_tenant.setdefault(agent.tenant, {})
+        scope[agent.agent_id] = agent_data(agent)
     library = library_files()
     defaults = enforcement.defaults_data(policy_set.defaults)
-    version = policy_version or _content_digest(library, agents, defaults)
+    version = policy_version or _content_digest(library, agents, defaults, by_tenant)
     data = {"policy_version": version, "agents": agents}
     if defaults is not None:
         data["defaults"] = defaults
+    tenants: dict[str, dict[str, Any]] = {}
+    for tenant in sorted(by_tenant):
+        # Each tenant's own version, so its bundle's revision changes only when its own behaviour can change.
+        tenant_version = policy_version or _content_digest(library, by_tenant[tenant], defaults, {"": {tenant: {}}})
+        tenants[tenant] = {"policy_version": tenant_version, "agents": by_tenant[tenant]}
+        if defaults is not None:
+            tenants[tenant]["defaults"] = defaults
 
     files: dict[str, bytes] = dict(library)
     files[DATA_FILE] = _data_json(data).encode("utf-8")
+    for tenant, tenant_data in tenants.items():
+        files[tenancy.tenant_data_file(tenant)] = _data_json(tenant_data).encode("utf-8")
     for agent in policy_set:
         module = module_names[agent.agent_id]
-        context = {"agent": agent, "module": module, "data": agents[agent.agent_id]}
+        facts = agents[agent.agent_id] if agent.tenant is None else by_tenant[agent.tenant][agent.agent_id]
+        context = {"agent": agent, "module": module, "data": facts}
         files[f"agents/{module}/policy.rego"] = _render("agent_policy.rego.j2", context)
         if include_tests:
             global_domains = policy_set.defaults.allowed_domains if policy_set.defaults else ()
             context["cases"] = testgen.cases_for(agent, global_domains)
             files[f"agents/{module}/policy_test.rego"] = _render("agent_policy_test.rego.j2", context)
-    return CompiledPolicy(files=dict(sorted(files.items())), policy_version=version, policy_set=policy_set, data=data)
+    return CompiledPolicy(
+        files=dict(sorted(files.items())), policy_version=version, policy_set=policy_set, data=data, tenants=tenants
+    )
 
 
 def agent_module_name(agent_id: str) -> str:
@@ -175,6 +200,7 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
         }
     data.update(enforcement.agent_data(agent))
     data.update(tool_registry.agent_data(agent))
+    data.update(tenancy.agent_data(agent))
     return _integral_numbers(data)
 
 
@@ -218,7 +244,9 @@ def _matcher(rule: EndpointRule | InputValidation | RateLimit, method: str) -> d
 
 
 def _endpoint(rule: EndpointRule) -> dict[str, Any]:
-    return _matcher(rule, rule.method)
+    if rule.region is None:
+        return _matcher(rule, rule.method)
+    return {**_matcher(rule, rule.method), "region": rule.region}
 
 
 def _rate_limit(limit: RateLimit) -> dict[str, Any]:
@@ -263,13 +291,20 @@ def _module_names(policy_set: PolicySet) -> dict[str, str]:
     return names
 
 
-def _content_digest(library: Mapping[str, bytes], agents: Mapping[str, Any], defaults: Any = None) -> str:
+def _content_digest(
+    library: Mapping[str, bytes],
+    agents: Mapping[str, Any],
+    defaults: Any = None,
+    tenants: Mapping[str, Any] | None = None,
+) -> str:
     digest = hashlib.sha256()
     for path, content in library.items():
         digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
     digest.update(json.dumps(agents, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if defaults is not None:  # only when present, so policies without defaults keep their version
         digest.update(b"\0defaults" + json.dumps(defaults, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    if tenants:  # likewise: only a policy set with tenants hashes them
+        digest.update(b"\0tenants" + json.dumps(tenants, sort_keys=True, separators=(",", ":")).encode("utf-8"))
     return "sha256:" + digest.hexdigest()
 
 

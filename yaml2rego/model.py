@@ -34,6 +34,7 @@ __all__ = [
     "ExecutionContext",
     "FieldRule",
     "FieldType",
+    "HostRegion",
     "InputValidation",
     "Mode",
     "PolicySet",
@@ -77,6 +78,9 @@ class EndpointRule:
     method: str
     path: PathPattern
     source: SourceLocation | None
+    # Data residency: the region this endpoint sends data to (allowed_endpoints only), checked against the agent's
+    # regions.
+    region: str | None = None
 
     def describe(self) -> str:
         return f"{self.method} {self.path.text}"
@@ -260,6 +264,20 @@ class ExecutionContext:
 
 
 @dataclass(frozen=True)
+class HostRegion:
+    """Data residency: destination hosts matching ``pattern`` (canonical, as in ``allowed_domains``) lie in
+    ``region``."""
+
+    pattern: str
+    region: str
+    source: SourceLocation | None
+
+    @property
+    def rule_id(self) -> str:
+        return f"host_regions.{self.pattern}"
+
+
+@dataclass(frozen=True)
 class PolicyTest:
     """A test case written in the YAML ``tests:`` section: an input and the decision it must get."""
 
@@ -293,6 +311,11 @@ class AgentBoundary:
     allowed_domains_source: SourceLocation | None = None
     budget: Budget | None = None
     sanitize: tuple[SanitizeRule, ...] = ()
+    # Multi-tenancy and data residency (yaml2rego.tenancy): without them the agent compiles as it always did.
+    tenant: str | None = None
+    regions: tuple[str, ...] = ()
+    regions_source: SourceLocation | None = None
+    host_regions: tuple[HostRegion, ...] = ()
 
     @property
     def source_file(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yaml2rego import enforcement, tool_registry
+from yaml2rego import enforcement, tenancy, tool_registry
 from yaml2rego.errors import SourceLocation
 from yaml2rego.model import (
     ANY_METHOD,
@@ -50,7 +50,13 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
 
     def endpoints(section: str) -> tuple[EndpointRule, ...]:
         return tuple(
-            EndpointRule(f"{section}[{index}]", _method(item), parse_pattern(item["path"]), location(section, index))
+            EndpointRule(
+                f"{section}[{index}]",
+                _method(item),
+                parse_pattern(item["path"]),
+                location(section, index),
+                region=item.get("region"),
+            )
             for index, item in enumerate(boundary.get(section, []))
         )
 
@@ -121,6 +127,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         tests=tests,
         **tool_registry.build(boundary, location),
         **enforcement.build(boundary, location),
+        **tenancy.build(boundary, location),
     )
 
 

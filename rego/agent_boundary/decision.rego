@@ -2,7 +2,8 @@
 # title: Agent boundary decision
 # description: |
 #   Decides whether one agent call (`{agent_id, method, path, body?, payload_size_bytes?}`) stays inside its
-#   boundary. Per-agent facts come from data.boundaries.agents, read with one keyed lookup; the logic is written once.
+#   boundary. Per-agent facts come from data.boundaries.agents (data.tenants.<tenant>.agents for a call made for a
+#   tenant), read with one keyed lookup; the logic is written once.
 #   Every check adds reasons to `deny_reasons`; a new check (tool calls, parameter conditions, egress, DLP) is one
 #   more `deny_reasons contains …` rule. Outcomes other than allow and deny (approval, sanitising) get their own
 #   reason sets and one more branch in `_outcome`.
@@ -34,6 +35,8 @@ reason_controls := {
 	"parameter_denied": "CC6.1",
 	"egress_denied": "CC6.6",
 	"sensitive_data_redacted": "CC6.7",
+	"tenant_mismatch": "CC6.1",
+	"region_not_allowed": "CC6.6",
 }
 
 # METADATA
@@ -122,7 +125,9 @@ _decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, al
 
 default _policy_version := null
 
-_policy_version := data.boundaries.policy_version
+_policy_version := data.boundaries.policy_version if not _tenant_call
+
+_policy_version := data.tenants[input.tenant].policy_version if _tenant_call
 
 default _agent_id := null
 
@@ -205,6 +210,14 @@ _request_problems contains "the request's `method` is not an HTTP token (RFC 911
 	not regex.match(_token, input.method)
 }
 
+# The guard sets `tenant` from its own identity (never from a model's arguments) or leaves it out.
+_request_problems contains "the request's `tenant` must be a string" if _tenant_problem
+
+_tenant_problem if {
+	input.tenant != null
+	not is_string(input.tenant)
+}
+
 # A declared size is a non-negative integer; the size checked is the larger of it and the body's measured size.
 _request_problems contains "the request's `payload_size_bytes` must be a non-negative integer" if _size_problem
 
@@ -231,6 +244,7 @@ _well_formed if {
 	regex.match(_token, input.method)
 	not _tool_call
 	not _size_problem
+	not _tenant_problem
 }
 
 _well_formed if {
@@ -238,8 +252,25 @@ _well_formed if {
 	count(_request_problems) == 0
 }
 
+# A call made for a tenant reads only that tenant's data; any other call reads only data.boundaries. Two rules with
+# opposite conditions, never an else: a tenant without data must not fall back to data.boundaries.
+_tenant_call if {
+	_input_is_object
+	is_string(input.tenant)
+}
+
+_scope := data.tenants[input.tenant] if {
+	_well_formed
+	_tenant_call
+}
+
+_scope := data.boundaries if {
+	_well_formed
+	not _tenant_call
+}
+
 # The one keyed lookup: decisions cost the same at 10 agents and at 10,000.
-_agent := data.boundaries.agents[input.agent_id] if _well_formed
+_agent := _scope.agents[input.agent_id] if _well_formed
 
 _known if is_object(_agent)
 
@@ -355,8 +386,39 @@ deny_reasons contains _reason("invalid_request", problem, "request", "input") if
 deny_reasons contains _reason("unknown_agent", message, "agent_id", "data.boundaries.agents") if {
 	_well_formed
 	not _known
+	not _agent_elsewhere
 	message := sprintf("no boundary is defined for agent `%s`", [_printable(input.agent_id)])
 }
+
+# METADATA
+# title: Deny reasons
+# description: |
+#   The call names an agent of another tenant, a tenant's agent without being made for a tenant, or an agent of no
+#   tenant while made for one. The message never names the agent's own tenant.
+# custom:
+#   control: CC6.1
+deny_reasons contains _reason("tenant_mismatch", message, "tenant", "input.tenant") if {
+	_well_formed
+	not _known
+	_agent_elsewhere
+	message := sprintf("agent `%s` does not belong to %s", [_printable(input.agent_id), _tenant_shown])
+}
+
+# Looked for only when the call's own scope has no such agent; a scan of the tenants, not of their agents.
+_agent_elsewhere if {
+	_tenant_call
+	is_object(data.boundaries.agents[input.agent_id])
+}
+
+_agent_elsewhere if {
+	some tenant, scope in data.tenants
+	tenant != object.get(input, "tenant", null)
+	is_object(scope.agents[input.agent_id])
+}
+
+_tenant_shown := sprintf("tenant `%s`", [_printable(input.tenant)]) if _tenant_call
+
+else := "a call made for no tenant"
 
 # METADATA
 # title: Deny reasons

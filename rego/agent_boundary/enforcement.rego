@@ -51,16 +51,17 @@ approval_reasons contains _reason(finding.code, finding.message, finding.rule, f
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Egress: the agent's allowed_domains plus the global ones (data.boundaries.defaults.allowed_domains).
+# Egress: the agent's allowed_domains plus the global ones (data.boundaries.defaults.allowed_domains, or the tenant's
+# copy of them for a call made for a tenant).
 
-_global_domains := object.get(data.boundaries, ["defaults", "allowed_domains"], [])
+_global_domains := object.get(_scope, ["defaults", "allowed_domains"], [])
 
 _egress_domains := array.concat(object.get(_agent, ["egress", "domains"], []), _global_domains) if _known
 
 _egress_rule := {"rule": _agent.egress.rule, "source": _agent.egress.source} if {
 	_known
 	_agent.egress
-} else := {"rule": "defaults.allowed_domains", "source": object.get(data.boundaries, ["defaults", "source"], null)}
+} else := {"rule": "defaults.allowed_domains", "source": object.get(_scope, ["defaults", "source"], null)}
 
 # A call names its destination in `host` (the guard and the HTTP adapter fill it from the URL). With no allowed domains
 # anywhere there is no egress check at all. With an allowlist, an HTTP call that names no host is refused (below): it

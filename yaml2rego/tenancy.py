@@ -1,0 +1,87 @@
+"""Multi-tenancy and data residency: a boundary's ``tenant``, ``regions`` and ``host_regions``.
+
+A tenant's agents are compiled under ``data.tenants.<tenant>`` instead of ``data.boundaries``, so a call reaches them
+only when it is made for that tenant (``input.tenant``, set by the guard from its own identity), and
+``yaml2rego bundle --tenant`` can ship each tenant in a bundle whose root no other tenant's bundle overlaps. An agent
+with ``regions`` may send data only to endpoints and hosts whose declared region is one of them (docs/dsl.md,
+"Tenants and data residency"). Boundaries without these keys compile to exactly the data they always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from yaml2rego.errors import SourceLocation, source_line
+from yaml2rego.model import AgentBoundary, HostRegion
+
+__all__ = ["TENANTS_ROOT", "agent_data", "build", "problems", "tenant_data_file"]
+
+# Where tenants' facts live in the compiled output and in bundles: `data.tenants.<tenant>`.
+TENANTS_ROOT = "tenants"
+
+Locate = Callable[..., SourceLocation]
+Problem = tuple[str, tuple[str | int, ...], bool]
+
+
+def tenant_data_file(tenant: str) -> str:
+    """The data file of one tenant (``tenants/<tenant>/data.json``), read by OPA as ``data.tenants.<tenant>``."""
+    return f"{TENANTS_ROOT}/{tenant}/data.json"
+
+
+def problems(boundary: Mapping[str, Any]) -> Iterator[Problem]:
+    """What the schema cannot say: a region only means something on an endpoint the agent may call."""
+    denied = boundary.get("denied_endpoints")
+    for index, item in enumerate(denied if isinstance(denied, list) else []):
+        if isinstance(item, Mapping) and "region" in item:
+            message = "region applies only to allowed_endpoints (a denied endpoint sends nothing anywhere)"
+            yield message, ("agent_boundary", "denied_endpoints", index, "region"), True
+
+
+def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
+    """Keyword arguments for :class:`~yaml2rego.model.AgentBoundary` from a validated boundary."""
+    built: dict[str, Any] = {}
+    if "tenant" in boundary:
+        built["tenant"] = boundary["tenant"]
+    if "regions" in boundary:
+        built["regions"] = tuple(boundary["regions"])
+        built["regions_source"] = location("regions", key=True)
+    hosts = boundary.get("host_regions") or {}
+    built["host_regions"] = tuple(
+        HostRegion(_canonical(pattern), region, location("host_regions", pattern, key=True))
+        for pattern, region in sorted(hosts.items())
+    )
+    return built
+
+
+def _canonical(pattern: str) -> str:
+    # As allowed_domains are matched (enforcement.canonical_domain): lower case, no trailing dot.
+    pattern = pattern.lower()
+    return pattern[:-1] if pattern.endswith(".") else pattern
+
+
+def agent_data(agent: AgentBoundary) -> dict[str, Any]:
+    """The tenancy facts of one agent, merged into its entry of the agents' data (only those the boundary has).
+
+    ``residency`` holds everything the region check reads; it is there only when the agent declares ``regions``, so
+    an endpoint or host region on an agent without regions changes nothing.
+    """
+    data: dict[str, Any] = {}
+    if agent.tenant is not None:
+        data["tenant"] = agent.tenant
+    if agent.regions:
+        data["residency"] = {
+            "rule": "regions",
+            "source": source_line(agent.regions_source),
+            "regions": sorted(agent.regions),
+            "hosts": [
+                {
+                    "rule": host.rule_id,
+                    "source": source_line(host.source),
+                    "pattern": host.pattern,
+                    "region": host.region,
+                }
+                for host in agent.host_regions
+            ],
+        }
+    return data
