@@ -36,6 +36,7 @@ __all__ = [
     "ExtAuthzServer",
     "check_request_call",
     "context_agent_id",
+    "context_tenant",
     "header_text",
     "redaction_needed",
     "serve",
@@ -45,6 +46,8 @@ log = logging.getLogger("yaml2rego.adapters")
 
 # The context extension (route or virtual-host configuration in Envoy) that names the sidecar's agent.
 AGENT_ID_EXTENSION = "agent_id"
+# The context extension that names the sidecar's tenant; like the agent id, only Envoy's configuration sets it.
+TENANT_EXTENSION = "tenant"
 # The code added to a refusal of a call whose decision asks for a redaction this service cannot make.
 REDACTION_UNSUPPORTED = "redaction_unsupported"
 _PERMISSION_DENIED = 7  # google.rpc.Code
@@ -57,6 +60,12 @@ def context_agent_id(request: Any) -> str | None:
     """The agent id Envoy's configuration attached to the request (``context_extensions.agent_id``)."""
     agent = request.attributes.context_extensions.get(AGENT_ID_EXTENSION)
     return str(agent) if agent else None
+
+
+def context_tenant(request: Any) -> str | None:
+    """The tenant Envoy's configuration attached to the request (``context_extensions.tenant``), if any."""
+    tenant = request.attributes.context_extensions.get(TENANT_EXTENSION)
+    return str(tenant) if tenant else None
 
 
 def check_request_call(request: Any, identity: Callable[[Any], str | None] = context_agent_id) -> dict[str, Any]:
@@ -89,7 +98,8 @@ class AuthorizationService:
 
     def Check(self, request: Any, context: Any) -> Any:  # the gRPC method's name
         try:
-            decision = self.guard.check(check_request_call(request, self.identity))
+            # The tenant goes beside the call, not in it: the guard trusts only what it is handed this way.
+            decision = self.guard.check(check_request_call(request, self.identity), tenant=context_tenant(request))
             if decision.blocked:
                 return self._denied(decision)
             unsupported = redaction_needed(decision)

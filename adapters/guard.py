@@ -11,6 +11,10 @@ The guard fails closed: an engine that is down, slow, broken or answers nonsense
 or any error of the guard's own becomes a deny (``policy_engine_unavailable`` / ``rate_limit_store_unavailable``),
 recorded like every other decision. Shadow-mode agents are never blocked; their would-be denials are recorded with
 ``enforced: false``. One guard serves any number of threads and asyncio tasks.
+
+A guard made for a tenant (``tenant="acme"``) stamps that tenant on every call it checks, over any ``tenant`` the
+call carries: the tenant comes from who runs the guard, never from what a model puts in a call, and the policy
+denies a call naming another tenant's agent (``tenant_mismatch``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,6 @@ from yaml2rego.adapters.sinks.base import Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.adapters.sinks.otel import current_trace
 from yaml2rego.adapters.sinks.pipeline import RecordPipeline
-
 from yaml2rego.engines.base import Engine
 from yaml2rego.errors import ApprovalError, EngineUnavailable, first_line
 
@@ -79,7 +82,12 @@ class Guard:
         checkpoint_key: Any = None,
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 10.0,
+        tenant: str | None = None,
     ) -> None:
+        if tenant is not None and not isinstance(tenant, str):
+            raise TypeError(f"tenant must be a string, not {type(tenant).__name__}")
+        #: The tenant every call is made for (``None``: calls are made for no tenant).
+        self.tenant = tenant
         if approvals is None and policy_asks_for_approval(getattr(engine, "_data", None)):
             # Only an approval service can grant an approval (a signed, single-use token naming its approver); an
             # adapter resumed with "yes" must never run the call.
@@ -139,12 +147,18 @@ class Guard:
 
     # -- deciding --------------------------------------------------------------------------------------------------
 
-    def check(self, call: Mapping[str, Any]) -> Decision:
-        """Decide on ``call`` (the decision contract's input) and record the decision. Never raises."""
+    def check(self, call: Mapping[str, Any], *, tenant: str | None = None) -> Decision:
+        """Decide on ``call`` (the decision contract's input) and record the decision. Never raises.
+
+        ``tenant`` names the tenant of this one call, from a source the agent cannot write (Envoy's configuration);
+        a guard made for a tenant ignores it and always uses its own.
+        """
         started = time.perf_counter_ns()
         request: Any = call
         try:
             request = prepare_input(fill_destination(call)) if isinstance(call, Mapping) else call
+            if isinstance(request, dict):
+                _stamp_tenant(request, self.tenant if self.tenant is not None else tenant)
             result = self._decide(request)
         except Exception as exc:  # the last line of fail-closed: nothing of ours may break the agent's call
             result = self._unavailable(request, exc)
@@ -285,6 +299,14 @@ class Guard:
             denied, decision_id=decision.decision_id, enforced=True, engine=decision.engine,
             approval_id=decision.approval_id, latency_us=decision.latency_us,
         )  # fmt: skip
+
+
+def _stamp_tenant(request: dict[str, Any], tenant: str | None) -> None:
+    """Overwrite the call's ``tenant`` with the guard's: whatever the call itself says is never trusted."""
+    if tenant is None:
+        request.pop("tenant", None)
+    else:
+        request["tenant"] = tenant
 
 
 def _with_conveniences(options: dict[str, Any]) -> dict[str, Any]:

@@ -156,6 +156,8 @@ def build_record(
     if trace is not None:
         record["trace_id"], record["span_id"] = trace
     record["agent_id"] = call.get("agent_id")
+    if isinstance(call.get("tenant"), str):
+        record["tenant"] = call["tenant"]  # stamped by the guard from its own identity (never the call's own)
     record["method"] = call.get("method")
     record["path"] = call.get("path")
     # A tool call's who, what and where (never its arguments: those follow the body rule below).
@@ -177,8 +179,9 @@ def build_record(
         record["approval_id"] = decision.approval_id
         if details.get("approver"):
             record["approver"] = details["approver"]  # who granted the approval this call ran under
-    # What was redacted (field, detector, rule, count: never the value) and what the call cost against the budget.
-    for key in ("redactions", "budget"):
+    # What was redacted (field, detector, rule, count: never the value), what the call cost against the budget, and
+    # the region its data went to (agents with data residency).
+    for key in ("redactions", "budget", "region"):
         if details.get(key):
             record[key] = details[key]
     record.update(engine=decision.engine, latency_us=decision.latency_us, input_sha256=digest)

@@ -6,6 +6,10 @@ same bytes: members sorted, mtime 0, owner root with empty names, mode 0644, gzi
 structured files written in the canonical JSON form OPA hashes. So a bundle's revision can be a content digest, and
 anyone can rebuild a bundle from the reviewed YAML and compare digests.
 
+For several tenants served by one OPA, each tenant gets a bundle of its own (``tenant=``: root
+``tenants/<tenant>``, only that tenant's data) and all share one library bundle (``library_only=True``: root
+``agent_boundary``). OPA refuses bundles whose roots overlap, so no tenant's bundle can overwrite another's data.
+
 >>> files = {"boundaries/data.json": b'{"policy_version": "v1", "agents": {}}'}
 >>> bundle = build_bundle(files, revision="v1", reviewer="alice")
 >>> sorted(bundle.files)
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from yaml2rego._version import __version__
-from yaml2rego.compiler import DATA_FILE
+from yaml2rego.compiler import DATA_FILE, library_digest
 from yaml2rego.errors import BundleError, SignatureError
 from yaml2rego.signing import (
     SIGNATURES_FILE,
@@ -41,10 +45,12 @@ from yaml2rego.signing import (
     sign_bundle_files,
     verify_bundle_files,
 )
+from yaml2rego.tenancy import TENANTS_ROOT, tenant_data_file
 
 __all__ = [
     "BUNDLE_ROOTS",
     "DATA_FILE",
+    "LIBRARY_ROOT",
     "MANIFEST_FILE",
     "Bundle",
     "SigningOptions",
@@ -60,6 +66,8 @@ __all__ = [
 # Runtime state (the kill switch) lives under `agent_boundary_runtime`, outside these roots, so OPA's data API can
 # still write it while a bundle owns everything below.
 BUNDLE_ROOTS = ("agent_boundary", "boundaries", "agents")
+# The root of the shared library bundle that tenants' bundles are served beside.
+LIBRARY_ROOT = "agent_boundary"
 MANIFEST_FILE = ".manifest"
 _MAX_MEMBERS = 10_000
 _MAX_BUNDLE_BYTES = 256 * 1024 * 1024
@@ -107,16 +115,31 @@ class Bundle:
     def signed(self) -> bool:
         return SIGNATURES_FILE in self.files
 
+    @property
+    def tenant(self) -> str | None:
+        """The tenant of a tenant's bundle (its one root is ``tenants/<tenant>``), else ``None``."""
+        roots = self.roots
+        if len(roots) == 1 and roots[0].startswith(TENANTS_ROOT + "/"):
+            return roots[0].split("/", 1)[1]
+        return None
+
+    @property
+    def data_file(self) -> str:
+        """The member holding the agents' facts: ``boundaries/data.json``, or ``tenants/<tenant>/data.json``."""
+        tenant = self.tenant
+        return DATA_FILE if tenant is None else tenant_data_file(tenant)
+
     def data(self) -> dict[str, Any]:
-        """``data.boundaries`` as stored in the bundle (read once; treat it as read-only)."""
-        if DATA_FILE not in self.files:
-            raise BundleError(f"bundle has no {DATA_FILE}")
+        """``data.boundaries`` (or the tenant's ``data.tenants.<tenant>``) as stored in the bundle (read once; treat
+        it as read-only)."""
+        if self.data_file not in self.files:
+            raise BundleError(f"bundle has no {self.data_file}")
         return self._data
 
     @functools.cached_property
     def _data(self) -> dict[str, Any]:
         # data.json of 10,000 agents takes a second to read; inspect and the CLI ask for it more than once.
-        return self._json_object(DATA_FILE)
+        return self._json_object(self.data_file)
 
     def _json_object(self, name: str) -> dict[str, Any]:
         try:
@@ -182,36 +205,70 @@ def _without_sources(value: Any) -> Any:
     return value
 
 
-def _bundle_members(compiled_files: Mapping[str, bytes]) -> tuple[dict[str, bytes], Any]:
+@dataclass(frozen=True)
+class _Layout:
+    """Which compiled files a bundle takes, under which roots, and where its data file is (``None``: no data)."""
+
+    roots: tuple[str, ...]
+    data_file: str | None
+    modules: str = "all"  # "all", "library" (the library's own files only) or "none"
+    data_root: str | None = None  # only data files below this root (a tenant's bundle)
+
+    def takes_module(self, name: str) -> bool:
+        return self.modules == "all" or (self.modules == "library" and name.startswith(LIBRARY_ROOT + "/"))
+
+    def takes_data(self, name: str) -> bool:
+        return self.data_root is None or name == self.data_file
+
+
+def _layout(compiled_files: Mapping[str, bytes], tenant: str | None, library_only: bool) -> _Layout:
+    if tenant is not None and library_only:
+        raise BundleError("a bundle is either one tenant's data or the shared library, not both")
+    if tenant is not None:
+        data_file = tenant_data_file(tenant)
+        if data_file not in {name.lstrip("/") for name in compiled_files}:
+            raise BundleError(f"no agent of tenant {tenant!r} in the compiled policy")
+        return _Layout((f"{TENANTS_ROOT}/{tenant}",), data_file, modules="none", data_root=f"{TENANTS_ROOT}/{tenant}")
+    if library_only:
+        return _Layout((LIBRARY_ROOT,), None, modules="library", data_root=LIBRARY_ROOT)
+    # Tenants' data rides in the one bundle too when the policy has tenants; without them the roots are as before.
+    tenants = any(name.lstrip("/").startswith(TENANTS_ROOT + "/") for name in compiled_files)
+    return _Layout((*BUNDLE_ROOTS, TENANTS_ROOT) if tenants else BUNDLE_ROOTS, DATA_FILE)
+
+
+def _bundle_members(compiled_files: Mapping[str, bytes], layout: _Layout) -> tuple[dict[str, bytes], Any]:
     """The members of the bundle, and data.json's content as ``json.loads`` reads it (``None``: read it again)."""
     members: dict[str, bytes] = {}
     data: Any = None
+    roots = ", ".join(layout.roots)
     for name, content in compiled_files.items():
         name = name.lstrip("/")
         if name.startswith("./") or "\\" in name or any(part in ("", ".", "..") for part in name.split("/")):
             raise BundleError(f"bad file name in compiled policy: {name!r}")
         if name.endswith(".rego") and not name.endswith("_test.rego"):
-            _check_package(name, content)
-            members[name] = content
+            if layout.takes_module(name):
+                _check_package(name, content, layout.roots)
+                members[name] = content
         elif name.rsplit("/", 1)[-1] == "data.json":
-            if name.split("/", 1)[0] not in BUNDLE_ROOTS:
-                raise BundleError(f"{name}: data outside the bundle roots {', '.join(BUNDLE_ROOTS)}")
+            if layout.data_root is not None:
+                if not layout.takes_data(name):
+                    continue  # another tenant's data, or data in a library bundle: left out, never shipped
+            elif name.split("/", 1)[0] not in layout.roots:
+                raise BundleError(f"{name}: data outside the bundle roots {roots}")
             # Written in the canonical form OPA hashes, so the digest is of exactly the bytes in the bundle.
             members[name], parsed = canonical_json_document(content, name)
-            if name == DATA_FILE:
+            if name == layout.data_file:
                 data = parsed
-    if DATA_FILE not in members:
-        raise BundleError(f"the compiled policy has no {DATA_FILE}")
+    if layout.data_file is not None and layout.data_file not in members:
+        raise BundleError(f"the compiled policy has no {layout.data_file}")
     return members, data
 
 
-def _check_package(name: str, content: bytes) -> None:
+def _check_package(name: str, content: bytes, roots: Sequence[str] = BUNDLE_ROOTS) -> None:
     match = _PACKAGE.search(content.decode("utf-8", errors="replace"))
     package = match.group(1) if match else ""
-    if package.split(".", 1)[0] not in BUNDLE_ROOTS:
-        raise BundleError(
-            f"{name}: package {package or '(none)'} is outside the bundle roots {', '.join(BUNDLE_ROOTS)}"
-        )
+    if package.split(".", 1)[0] not in roots:
+        raise BundleError(f"{name}: package {package or '(none)'} is outside the bundle roots {', '.join(roots)}")
 
 
 def build_bundle(
@@ -224,19 +281,28 @@ def build_bundle(
     built_at: str | None = None,
     extra_metadata: Mapping[str, Any] | None = None,
     signing: SigningOptions | None = None,
+    tenant: str | None = None,
+    library_only: bool = False,
 ) -> Bundle:
     """A bundle from compiled files (``CompiledPolicy.files``); ``revision`` must equal data.json's policy_version.
 
     Every decision reports ``policy_version``; making it the bundle revision ties each decision to one bundle.
+    ``tenant`` bundles only that tenant's data (root ``tenants/<tenant>``, revision its own policy_version);
+    ``library_only`` only the Rego library (root ``agent_boundary``, any revision): the bundles OPA serves side by
+    side for several tenants.
     """
     if not revision:
         raise BundleError("a bundle needs a revision")
-    members, data = _bundle_members(compiled_files)
+    layout = _layout(compiled_files, tenant, library_only)
+    members, data = _bundle_members(compiled_files, layout)
+    data_file = layout.data_file
+    if data is None and data_file is not None:
+        data = json.loads(members[data_file])
     if data is None:
-        data = json.loads(members[DATA_FILE])
-    if data.get("policy_version") != revision:
+        data = {}
+    elif data.get("policy_version") != revision:
         raise BundleError(
-            f"{DATA_FILE} says policy_version {data.get('policy_version')!r} but the bundle revision is {revision!r};"
+            f"{data_file} says policy_version {data.get('policy_version')!r} but the bundle revision is {revision!r};"
             " compile with policy_version equal to the revision"
         )
     metadata: dict[str, Any] = {
@@ -244,11 +310,13 @@ def build_bundle(
         "agents": sorted(data.get("agents") or {}),
         "agent_digests": agent_digests(data),
     }
+    if tenant is not None:
+        metadata["tenant"] = tenant
     for key, value in (("reviewer", reviewer), ("approval_id", approval_id), ("note", note), ("built_at", built_at)):
         if value:
             metadata[key] = value
     metadata.update(extra_metadata or {})
-    manifest = {"revision": revision, "roots": list(BUNDLE_ROOTS), "rego_version": 1, "metadata": metadata}
+    manifest = {"revision": revision, "roots": list(layout.roots), "rego_version": 1, "metadata": metadata}
     members[MANIFEST_FILE] = encode_canonical_json(manifest).encode("utf-8")
     if signing is not None:
         issued_at = signing.issued_at if signing.issued_at is not None else int(time.time())
@@ -260,10 +328,11 @@ def build_bundle(
             scope=signing.scope,
             issuer=signing.issuer,
             issued_at=issued_at,
-            canonical=(DATA_FILE, MANIFEST_FILE),  # both written in canonical form just above
+            canonical=(data_file or MANIFEST_FILE, MANIFEST_FILE),  # both written in canonical form just above
         )
     bundle = Bundle(dict(sorted(members.items())))
-    bundle.__dict__["_data"] = data  # the cached data.json, already read above: saves reading 10,000 agents again
+    if data_file is not None:
+        bundle.__dict__["_data"] = data  # the cached data.json, already read above: saves reading 10,000 agents again
     return bundle
 
 
@@ -276,8 +345,11 @@ def bundle_policies(
     note: str | None = None,
     built_at: str | None = None,
     signing: SigningOptions | None = None,
+    tenant: str | None = None,
+    library_only: bool = False,
 ) -> Bundle:
-    """Load boundary YAML, compile it and bundle it. Without ``revision`` the compiler's content digest is used.
+    """Load boundary YAML, compile it and bundle it. Without ``revision`` the compiler's content digest is used
+    (the tenant's own digest for ``tenant``, the library's for ``library_only``).
 
     >>> bundle = bundle_policies(["examples/"], revision="v1.4.0", reviewer="alice")  # doctest: +SKIP
     >>> bundle.write("build/bundle.tar.gz")  # doctest: +SKIP
@@ -287,9 +359,17 @@ def bundle_policies(
 
     policy_set = load_policies([str(path) for path in paths])
     compiled = compile_policy_set(policy_set, policy_version=revision, include_tests=False)  # tests are not shipped
+    if tenant is not None and tenant in compiled.tenants:
+        bundle_revision = str(compiled.tenants[tenant]["policy_version"])
+    elif library_only:
+        bundle_revision = revision or library_digest()
+    else:
+        bundle_revision = compiled.policy_version
     return build_bundle(
         compiled.files,
-        revision=compiled.policy_version,
+        revision=bundle_revision,
+        tenant=tenant,
+        library_only=library_only,
         reviewer=reviewer,
         approval_id=approval_id,
         note=note,

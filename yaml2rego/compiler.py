@@ -37,6 +37,7 @@ __all__ = [
     "CompiledPolicy",
     "agent_module_name",
     "compile_policy_set",
+    "library_digest",
     "library_files",
     "render_rego_value",
 ]
@@ -217,6 +218,11 @@ def _integral_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [_integral_numbers(item) for item in value]
     return value
+
+
+def library_digest() -> str:
+    """The content digest of the Rego library alone: the revision of a shared library bundle."""
+    return _content_digest(library_files(), {})
 
 
 # -- internals ---------------------------------------------------------------------------------------------------

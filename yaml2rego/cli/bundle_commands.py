@@ -92,6 +92,8 @@ def _issued_at(value: str | None) -> int | None:
 )
 @click.option("--history", "history_file", type=click.Path(dir_okay=False), help="Append an entry to this history.")
 @click.option("--author", help="Author recorded in the history [default: the login name].")
+@click.option("--tenant", help="Bundle only this tenant's agents (root tenants/<tenant>), to serve beside --library.")
+@click.option("--library", "library_only", is_flag=True, help="Bundle only the Rego library (root agent_boundary).")
 def bundle_command(
     policies: tuple[str, ...],
     output: str,
@@ -107,15 +109,24 @@ def bundle_command(
     signed_at: str | None,
     history_file: str | None,
     author: str | None,
+    tenant: str | None,
+    library_only: bool,
 ) -> None:
     """Build a reproducible OPA bundle (optionally signed), and record it in the policy history.
+
+    With tenants, build one bundle per tenant (--tenant) and one shared library bundle (--library): their roots
+    never overlap, so one OPA serves them all and no tenant's bundle can replace another's data.
 
     \b
     Example:
       yaml2rego bundle examples/ -o build/bundles/bundle.tar.gz --revision "$(git rev-parse HEAD)" \\
         --reviewer alice --approval-id PR-142 --signing-key keys/private.pem --history policy-history.jsonl
       opa run --server --bundle build/bundles/bundle.tar.gz --verification-key keys/public.pem
+      yaml2rego bundle tenants/ --tenant acme -o build/bundles/acme.tar.gz --signing-key keys/private.pem
+      yaml2rego bundle tenants/ --library -o build/bundles/library.tar.gz --signing-key keys/private.pem
     """
+    if tenant is not None and library_only:
+        raise click.UsageError("--tenant and --library build different bundles: pass one of them")
     if history_file and not signing_key:
         fail("error: --history needs --signing-key: history entries are signed with the bundle key")
     if history_file:
@@ -138,10 +149,14 @@ def bundle_command(
         note=note,
         built_at=built_at,
         signing=signing,
+        tenant=tenant,
+        library_only=library_only,
     )
     bundle.write(output)
     signed = f"signed {algorithm}" + (f" (kid {key_id})" if key_id else "") if signing else "unsigned"
-    agents = count_of(len(bundle.agents), "agent")
+    agents = "the library" if library_only else count_of(len(bundle.agents), "agent")
+    if tenant is not None:
+        agents += f" of tenant {tenant}"
     click.echo(f"wrote {output}: revision {bundle.revision}, {agents}, {signed}, {bundle.digest}")
     if history_file and key is not None:
         entry = append_entry(history_file, bundle, key=key, algorithm=algorithm, key_id=key_id, author=author)
@@ -342,7 +357,8 @@ def history_active_at(moment: str, history_file: str, verification_key: str | No
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-def diff_command(old: str, new: str, output_format: str) -> None:
+@click.option("--tenant", help="Compare only this tenant's agents.")
+def diff_command(old: str, new: str, output_format: str, tenant: str | None) -> None:
     """What changed per agent from OLD to NEW (YAML files or directories, compiled output, data.json, or bundles).
 
     Exits 3 when any change loosens a boundary, so CI can require a reviewer.
@@ -350,8 +366,9 @@ def diff_command(old: str, new: str, output_format: str) -> None:
     \b
     Example:
       yaml2rego diff main-policies/ policies/ --format markdown > comment.md
+      yaml2rego diff build/acme-old.tar.gz tenants/ --tenant acme
     """
-    changes = diff_sources(old, new)
+    changes = diff_sources(old, new, tenant=tenant)
     if output_format == "markdown":
         click.echo(format_markdown(changes))
     elif output_format == "json":

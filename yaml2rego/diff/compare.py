@@ -26,6 +26,7 @@ from yaml2rego.diff.enforcement import (
     global_domains,
     sanitize_changes,
 )
+from yaml2rego.diff.tenancy import tenancy_changes
 from yaml2rego.diff.tools import clearance_changes, environment_changes, execution_context, tool_changes
 from yaml2rego.errors import BundleError
 
@@ -49,6 +50,7 @@ def _agent_changes(old: Facts, new: Facts, globals_: tuple[Sequence[str], Sequen
         *egress_changes(old, new, globals_),
         *budget_changes(old.get("budget"), new.get("budget")),
         *sanitize_changes(old.get("sanitize") or [], new.get("sanitize") or []),
+        *tenancy_changes(old, new),
     ]
 
 

@@ -88,6 +88,8 @@ class NativeEngine:
         self.programs: Mapping[str, AgentProgram] = programs
         #: Agents decided by regorus, and why (a regex outside the translated subset, ...).
         self.refused: Mapping[str, str] = MappingProxyType(refused)
+        # A policy with tenants: a call naming none of the programs' agents may name a tenant's agent.
+        self._has_tenants = bool(self._data.get("tenants")) if isinstance(self._data, dict) else False
         self.cache = DecisionCache(cache_size) if cache_size > 0 else None
         #: Whether the library is the one the programs were proven against; else they were checked on probes.
         self.proven_library = library_digest(self._modules) == MIRRORED_LIBRARY
@@ -129,6 +131,8 @@ class NativeEngine:
             agent_id = call.get("agent_id") if isinstance(call, dict) else None
             if (isinstance(agent_id, str) and agent_id in self.refused) or not _plain(call, 0):
                 raise _Delegate
+            if "tenant" in call or (self._has_tenants and agent_id not in self.programs):
+                raise _Delegate  # tenants (data.tenants, input.tenant) are not mirrored: regorus decides
             result = _decide(call, self.programs, self.boundaries, suspended, self.controls)
         except Exception:  # _Delegate, or an input no step foresaw: the reference decides, never a guess
             result = self._delegate(call)
