@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from yaml2rego.errors import SourceLocation, source_line
+from yaml2rego.hosts import host_problem
 from yaml2rego.model import AgentBoundary, HostRegion
 
 __all__ = ["TENANTS_ROOT", "agent_data", "build", "problems", "tenant_data_file"]
@@ -30,12 +31,18 @@ def tenant_data_file(tenant: str) -> str:
 
 
 def problems(boundary: Mapping[str, Any]) -> Iterator[Problem]:
-    """What the schema cannot say: a region only means something on an endpoint the agent may call."""
+    """What the schema cannot say: a region only means something on an endpoint the agent may call, and a host
+    region names a host, never an IP address (as allowed_domains)."""
     denied = boundary.get("denied_endpoints")
     for index, item in enumerate(denied if isinstance(denied, list) else []):
         if isinstance(item, Mapping) and "region" in item:
             message = "region applies only to allowed_endpoints (a denied endpoint sends nothing anywhere)"
             yield message, ("agent_boundary", "denied_endpoints", index, "region"), True
+    hosts = boundary.get("host_regions")
+    for pattern in hosts if isinstance(hosts, Mapping) else {}:
+        problem = host_problem(pattern.removeprefix("*.")) if isinstance(pattern, str) else None
+        if problem and "IP address" in problem:
+            yield f"host region {pattern!r}: {problem}", ("agent_boundary", "host_regions", pattern), True
 
 
 def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:

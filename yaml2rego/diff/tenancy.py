@@ -29,9 +29,9 @@ def tenancy_changes(old: Facts, new: Facts) -> list[Change]:
         kind, loosens = ("residency_added", False) if was is None else ("residency_removed", True)
         return [*changes, Change(kind, loosens, f"data residency to {shown}")]
     for region in sorted(set(now["regions"]) - set(was["regions"])):
-        changes.append(Change("region_added", True, f"region {region}"))
+        changes.append(Change("region_added", True, f"data may now go to region {region}"))
     for region in sorted(set(was["regions"]) - set(now["regions"])):
-        changes.append(Change("region_removed", False, f"region {region}"))
+        changes.append(Change("region_removed", False, f"data may no longer go to region {region}"))
     allowed = set(now["regions"])
     old_hosts, new_hosts = _host_regions(was), _host_regions(now)
     for pattern in sorted(set(old_hosts) | set(new_hosts)):
