@@ -142,7 +142,7 @@ def test_review_module_of_a_tenants_agent_reads_its_tenant(tmp_path: Path) -> No
     compiled = compile_policy_set(load_policies([TENANTS]))
     module = compiled.files["agents/acme_support/policy.rego"].decode()
     assert "boundary := data.tenants.acme.agents.acme_support" in module
-    assert 'with input.tenant as "acme"' in module
+    assert 'with input.tenant as object.get(input, "tenant", "acme")' in module
 
 
 BAD_BOUNDARIES = [

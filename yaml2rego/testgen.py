@@ -77,7 +77,10 @@ class _Planner:
         self.agent = agent
         # With an egress allowlist an HTTP call without a host is refused, so generated calls go to an allowed host.
         domains = agent.allowed_domains + global_domains
-        self.host = _host_of(min(enforcement.canonical_domain(domain) for domain in domains)) if domains else None
+        hosts = sorted(_host_of(enforcement.canonical_domain(domain)) for domain in domains)
+        # With data residency, a host in one of the agent's regions (else every generated call would be refused).
+        resident = [host for host in hosts if _host_region(agent, host) in agent.regions]
+        self.host = (resident or hosts)[0] if hosts else None
 
     # -- predictions from the model ------------------------------------------------------------------------------
 
@@ -133,6 +136,18 @@ class _Planner:
             body = self.valid_body(method, path)
             if denial is not None:
                 cases.append(self._denied_case(f"{_slug(rule.rule_id)}_overridden_by_deny", rule, method, path, denial))
+            elif self.agent.regions and rule.region is not None and rule.region not in self.agent.regions:
+                cases.append(
+                    TestCase(
+                        name=f"{_slug(rule.rule_id)}_region_not_allowed",
+                        description=f"{rule.rule_id} ({rule.describe()}) goes to region {rule.region}, outside the "
+                        f"agent's regions",
+                        input=self.call(method, path, body or None),
+                        expect="deny",
+                        codes=("region_not_allowed",),
+                        source=_where(rule.source),
+                    )
+                )
             elif body is not None:
                 # Parameter conditions are satisfied (`purpose ne care` gets `care`); when the answer still cannot be
                 # predicted (a sanitize rule applies), the test only checks that the endpoint itself is allowed.
@@ -482,6 +497,15 @@ def _concrete_method(method: str) -> str:
 def _host_of(domain: str) -> str:
     """A host an allowed-domain pattern covers: the domain itself, or one subdomain below a ``*.`` pattern."""
     return "yaml2rego" + domain[1:] if domain.startswith("*.") else domain
+
+
+def _host_region(agent: AgentBoundary, host: str) -> str | None:
+    """The region ``host_regions`` gives ``host`` (the first matching pattern), or ``None``."""
+    for entry in agent.host_regions:
+        pattern = entry.pattern
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return entry.region
+    return None
 
 
 def _first_path(agent: AgentBoundary) -> str:

@@ -411,6 +411,7 @@ _agent_elsewhere if {
 }
 
 _agent_elsewhere if {
+	_well_formed # regorus, unlike OPA, raises an error for object.get of a string input
 	some tenant, scope in data.tenants
 	tenant != object.get(input, "tenant", null)
 	is_object(scope.agents[input.agent_id])

@@ -167,3 +167,8 @@ test_agent_without_regions_ignores_endpoint_regions if {
 	result.decision == "allow"
 	not "region" in object.keys(result)
 }
+
+test_malformed_request_with_tenants_is_invalid_request if {
+	result := _ten_decide("x")
+	_ten_codes(result) == {"invalid_request"}
+}
