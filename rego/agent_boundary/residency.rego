@@ -10,6 +10,17 @@ _residency := _agent.residency if _known
 
 _agent_regions := concat(", ", _residency.regions)
 
+# METADATA
+# title: Deny reasons
+# description: The call sends data outside the agent's regions (the reasons below). One rule, so agents without
+#   residency pay for one failed lookup, not one per check.
+# custom:
+#   control: CC6.6
+deny_reasons contains reason if {
+	_residency
+	some reason in _region_reasons
+}
+
 # The destination host as matched (egress.canonical); undefined for a host egress refuses outright.
 _destination_host := egress.canonical(input.host, object.get(input, "port", null)) if {
 	_residency
@@ -23,12 +34,8 @@ _host_entries contains entry if {
 	egress.allowed(host, [entry.pattern])
 }
 
-# METADATA
-# title: Deny reasons
-# description: The destination host lies in a region outside the agent's regions.
-# custom:
-#   control: CC6.6
-deny_reasons contains _reason("region_not_allowed", message, entry.rule, entry.source) if {
+# The destination host lies in a region outside the agent's regions.
+_region_reasons contains _reason("region_not_allowed", message, entry.rule, entry.source) if {
 	some entry in _host_entries
 	not entry.region in _residency.regions
 	message := sprintf(
@@ -37,12 +44,8 @@ deny_reasons contains _reason("region_not_allowed", message, entry.rule, entry.s
 	)
 }
 
-# METADATA
-# title: Deny reasons
-# description: The destination host has no declared region, so the call cannot be shown to stay in the agent's regions.
-# custom:
-#   control: CC6.6
-deny_reasons contains _reason("region_not_allowed", message, _residency.rule, _residency.source) if {
+# The destination host has no declared region, so the call cannot be shown to stay in the agent's regions.
+_region_reasons contains _reason("region_not_allowed", message, _residency.rule, _residency.source) if {
 	_residency
 	_names_host
 	count(_host_entries) == 0
@@ -52,12 +55,8 @@ deny_reasons contains _reason("region_not_allowed", message, _residency.rule, _r
 	)
 }
 
-# METADATA
-# title: Deny reasons
-# description: The endpoint rule that allows the call sends data to a region outside the agent's regions.
-# custom:
-#   control: CC6.6
-deny_reasons contains _reason("region_not_allowed", message, rule.rule, rule.source) if {
+# The endpoint rule that allows the call sends data to a region outside the agent's regions.
+_region_reasons contains _reason("region_not_allowed", message, rule.rule, rule.source) if {
 	_residency
 	rule := _allowed_by
 	region := rule.region
@@ -70,4 +69,7 @@ _destination_regions contains entry.region if some entry in _host_entries
 
 _destination_regions contains _allowed_by.region if _residency
 
-_enforcement_extras["region"] := concat(",", sort(_destination_regions)) if count(_destination_regions) > 0
+_enforcement_extras["region"] := concat(",", sort(_destination_regions)) if {
+	_residency
+	count(_destination_regions) > 0
+}
