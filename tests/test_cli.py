@@ -355,3 +355,13 @@ def test_a_keygen_key_signs_a_bundle_that_verifies(runner: CliRunner, tmp_path: 
         main, ["verify", str(bundle), "--verification-key", str(tmp_path / "public.pem"), "--signing-alg", "ES256"]
     )
     assert verified.exit_code == 0 and verified.output.startswith(f"ok: {bundle} verified")
+
+
+def test_logs_verify_of_an_empty_log_is_an_error_not_ok(runner: CliRunner, tmp_path: Path) -> None:
+    empty = tmp_path / "decisions.jsonl"
+    empty.write_text("")
+    result = runner.invoke(main, ["logs", "verify", str(empty)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: {empty} holds no decision records: there is nothing to verify\n",
+    )
