@@ -304,3 +304,64 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     process.stdout.close()
     stderr = process.stderr.read()
     assert (process.wait(timeout=60), stderr) == (1, b"")
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "Ed25519"])
+def test_keygen_writes_a_private_key_only_its_owner_reads_and_its_public_key(
+    runner: CliRunner, tmp_path: Path, algorithm: str
+) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+    result = runner.invoke(main, ["keygen", "--algorithm", algorithm, "-o", str(tmp_path / "keys")])
+    private, public = tmp_path / "keys" / "private.pem", tmp_path / "keys" / "public.pem"
+    assert (result.exit_code, result.output) == (
+        0,
+        f"wrote {private} (private, {algorithm}, mode 0600) and {public} (public)\n",
+    )
+    assert private.stat().st_mode & 0o777 == 0o600
+    key = load_pem_private_key(private.read_bytes(), password=None)
+    assert load_pem_public_key(public.read_bytes()) == key.public_key()
+
+
+def test_keygen_never_replaces_a_key(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(main, ["keygen", "-o", str(tmp_path)]).exit_code == 0
+    before = (tmp_path / "private.pem").read_bytes()
+    result = runner.invoke(main, ["keygen", "-o", str(tmp_path)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: {tmp_path / 'public.pem'} already exists: keygen never replaces a key\n",
+    )
+    assert (tmp_path / "private.pem").read_bytes() == before
+
+
+def test_a_keygen_key_signs_a_bundle_that_verifies(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(main, ["keygen", "--algorithm", "ES256", "-o", str(tmp_path)]).exit_code == 0
+    bundle = tmp_path / "bundle.tar.gz"
+    built = runner.invoke(
+        main,
+        [
+            "bundle",
+            str(SEED_POLICY),
+            "-o",
+            str(bundle),
+            "--signing-key",
+            str(tmp_path / "private.pem"),
+            "--signing-alg",
+            "ES256",
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    verified = runner.invoke(
+        main, ["verify", str(bundle), "--verification-key", str(tmp_path / "public.pem"), "--signing-alg", "ES256"]
+    )
+    assert verified.exit_code == 0 and verified.output.startswith(f"ok: {bundle} verified")
+
+
+def test_logs_verify_of_an_empty_log_is_an_error_not_ok(runner: CliRunner, tmp_path: Path) -> None:
+    empty = tmp_path / "decisions.jsonl"
+    empty.write_text("")
+    result = runner.invoke(main, ["logs", "verify", str(empty)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: {empty} holds no decision records: there is nothing to verify\n",
+    )

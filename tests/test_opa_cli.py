@@ -24,14 +24,14 @@ from yaml2rego.loader import load_policies
 
 pytestmark = pytest.mark.opa
 
-SOURCES = sorted(
-    [
-        *EXAMPLES.glob("*.yaml"),
-        EXAMPLES / "agents",
-        *(REPO_ROOT / "tests" / "golden").glob("*/policy.yaml"),
-        *(REPO_ROOT / "tests" / "fixtures" / "policies" / "good").glob("*.yaml"),
-    ]
-)
+# Every boundary file on its own, and examples/ as one policy set (its global `defaults:` then apply to every agent).
+SOURCES = [
+    EXAMPLES,
+    *sorted(EXAMPLES.glob("*.yaml")),
+    *sorted((EXAMPLES / "agents").rglob("*.y*ml")),
+    *sorted((REPO_ROOT / "tests" / "golden").glob("*/policy.yaml")),
+    *sorted((REPO_ROOT / "tests" / "fixtures" / "policies" / "good").glob("*.yaml")),
+]
 
 
 def _source_id(path: Path) -> str:

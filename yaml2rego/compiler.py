@@ -202,7 +202,8 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     data.update(enforcement.agent_data(agent))
     data.update(tool_registry.agent_data(agent))
     data.update(tenancy.agent_data(agent))
-    return _integral_numbers(data)
+    normalised: dict[str, Any] = _integral_numbers(data)
+    return normalised
 
 
 def _integral_numbers(value: Any) -> Any:

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
 from yaml2rego._version import __version__
 from yaml2rego.errors import Yaml2RegoError
 
-__all__ = ["EXIT_ERROR", "ErrorMappingGroup", "count_of", "echo_error", "fail", "handle_errors", "main"]
+__all__ = ["EXIT_ERROR", "ErrorMappingGroup", "count_of", "echo_error", "fail", "main"]
 
 EXIT_ERROR = 1
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def echo_error(message: str) -> None:
@@ -81,8 +78,3 @@ class ErrorMappingGroup(click.Group):
 @click.version_option(__version__, prog_name="yaml2rego")
 def main() -> None:
     """Compile YAML agent boundaries into OPA Rego policies and enforce them on every agent call."""
-
-
-def handle_errors(command: F) -> F:
-    """Kept for commands written before :class:`ErrorMappingGroup`; the group maps their errors now."""
-    return command

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import fail, handle_errors, main
+from yaml2rego.cli._base import count_of, fail, main
 
 __all__ = ["logs"]
 
@@ -49,7 +49,6 @@ def logs() -> None:
     help="A hash kept elsewhere (a checkpoint's hash in Splunk, a ticket): the log must contain it, so nothing up "
     "to it was cut off.",
 )
-@handle_errors
 def verify(files: tuple[str, ...], verification_key: str | None, expected_head: str | None) -> None:
     """Check the hash chain of decision-record files (give rotated files oldest first); name the first broken record.
 
@@ -68,7 +67,10 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
         record = f" (decision_id {report.decision_id})" if report.decision_id else ""
         fail(f"{report.file}:{report.line}: broken chain at record {report.broken_at}{record}: {report.problem}")
     total = report.records
-    counted = f"{total} record{'' if total == 1 else 's'}"
+    counted = count_of(total, "record")
+    if total == 0:
+        # Nothing verified is no proof: an empty log fails as loudly as an altered one (as `history verify` does).
+        fail(f"error: {', '.join(files)} holds no decision records: there is nothing to verify")
     if not report.ok:
         fail(f"{files[-1]}: chain intact ({counted}), but not proven: {report.problem}")
     if key is None:
@@ -77,7 +79,7 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
     closing = "the closing checkpoint" if report.closed else "the last checkpoint"
     click.echo(
         f"ok: {counted}, hash chain intact and signed up to {closing} "
-        f"({report.checkpoints} checkpoint{'' if report.checkpoints == 1 else 's'}, key {key.key_id}; "
+        f"({count_of(report.checkpoints, 'checkpoint')}, key {key.key_id}; "
         f"last hash {report.last_hash})"
     )
 
@@ -87,7 +89,6 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
 @_with_splunk_options
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--retries", default=8, show_default=True, type=click.IntRange(0), help="Retries per batch on 5xx.")
-@handle_errors
 def ship(
     file: str,
     splunk_url: str,
@@ -161,7 +162,6 @@ def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
     type=click.Path(file_okay=False),
     help="Where events wait for Splunk (survives restarts).",
 )
-@handle_errors
 def relay(
     splunk_url: str,
     token: str,
