@@ -320,6 +320,20 @@ def test_whole_bundle_of_a_policy_with_tenants_owns_the_tenants_root_too() -> No
     assert bundle_policies([PLAIN]).roots == ["agent_boundary", "boundaries", "agents"]
 
 
+def test_whole_bundle_names_every_agent_tenants_included() -> None:
+    bundle = bundle_policies([TENANTS, PLAIN])
+    assert bundle.agents == [ACME, GLOBEX, "support_agent_1"] == bundle.metadata["agents"]
+    assert sorted(bundle.metadata["agent_digests"]) == bundle.agents
+
+
+def test_cli_inspects_a_library_bundle(tmp_path: Path) -> None:
+    bundle_policies([TENANTS], library_only=True).write(tmp_path / "library.tar.gz")
+    result = CliRunner().invoke(main, ["inspect", str(tmp_path / "library.tar.gz")])
+    assert result.exit_code == 0, result.output
+    assert "roots:      agent_boundary (rego_version 1)" in result.output
+    assert "agents:     (none)" in result.output
+
+
 def test_bundle_of_an_unknown_tenant_is_an_error() -> None:
     with pytest.raises(BundleError, match="no agent of tenant 'nobody'"):
         bundle_policies([TENANTS], tenant="nobody")

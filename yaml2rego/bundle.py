@@ -152,8 +152,21 @@ class Bundle:
 
     @property
     def agents(self) -> list[str]:
-        agents = self.data().get("agents") or {}
-        return sorted(agents) if isinstance(agents, dict) else []
+        """Every agent the bundle holds: of no tenant, and of each tenant whose data it ships (none in a library
+        bundle)."""
+        if self.roots == [LIBRARY_ROOT] and self.data_file not in self.files:
+            return []
+        found: set[str] = set()
+        for document in [self.data(), *self._tenant_documents()]:
+            agents = document.get("agents") or {}
+            found.update(agents if isinstance(agents, dict) else ())
+        return sorted(found)
+
+    def _tenant_documents(self) -> list[dict[str, Any]]:
+        """Tenants' data beside data.boundaries in a whole-policy bundle (a tenant's own bundle has only its own)."""
+        if self.tenant is not None:
+            return []
+        return [self._json_object(name) for name in sorted(self.files) if _is_tenant_data(name)]
 
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else self._packed
@@ -179,6 +192,11 @@ class Bundle:
     ) -> VerificationResult:
         """Check the signature as ``opa run --bundle --verification-key`` does; raises :class:`SignatureError`."""
         return verify_bundle_files(self.files, key, algorithm=algorithm, scope=scope, exclude_files=exclude_files)
+
+
+def _is_tenant_data(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 3 and parts[0] == TENANTS_ROOT and parts[2] == "data.json"
 
 
 def agent_digests(data: Mapping[str, Any]) -> dict[str, str]:
@@ -305,10 +323,16 @@ def build_bundle(
             f"{data_file} says policy_version {data.get('policy_version')!r} but the bundle revision is {revision!r};"
             " compile with policy_version equal to the revision"
         )
+    # A whole-policy bundle names every agent it ships, tenants' agents included (agent ids are unique across them).
+    every_agent = dict(data.get("agents") or {})
+    if tenant is None:
+        for name in sorted(members):
+            if _is_tenant_data(name):
+                every_agent.update(json.loads(members[name]).get("agents") or {})
     metadata: dict[str, Any] = {
         "yaml2rego_version": __version__,
-        "agents": sorted(data.get("agents") or {}),
-        "agent_digests": agent_digests(data),
+        "agents": sorted(every_agent),
+        "agent_digests": agent_digests({"agents": every_agent}),
     }
     if tenant is not None:
         metadata["tenant"] = tenant
