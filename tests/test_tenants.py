@@ -422,6 +422,16 @@ def test_real_opa_serves_two_signed_tenant_bundles_beside_the_library(opa_binary
             result = answer.json()["result"]
             assert (case.id, result["decision"], _codes(result)) == (case.id, expected, codes)
             assert result["policy_version"] == versions[version_of]
+        # The guard on that OPA: its own tenant decides, whatever the call says, and its records name it.
+        sink = MemorySink()
+        with Guard.from_opa(url, timeout=5.0, tenant="globex", sinks=[sink]) as guard:
+            assert guard.check(_http(GLOBEX, "acme")).decision == "allow"
+            assert guard.check(_http(ACME, "acme")).codes == ["tenant_mismatch"]
+            guard.flush(5.0)
+            assert [(record["tenant"], record["policy_version"]) for record in sink.records] == [
+                ("globex", versions["globex"]),
+                ("globex", versions["globex"]),
+            ]
     finally:
         _stop(process)
 
