@@ -229,7 +229,7 @@ def library_digest(modules: Mapping[str, str]) -> str:
 
 # Paths and hosts that exercise the canonical-path and egress checks: where a library change is most likely.
 _PROBE_PATHS = ["", "/", "x", "/a/../b", "/a/./b", "//a", "/a%2fb", "/a%2Eb", "/a%20b", "/a;v=1", "/a\\b", "/é",
-                "/a?q=1", "/a#f", "/a/", "/\x01"]  # fmt: skip
+                "/a?q=1", "/a#f", "/a/", "/\x01", "/a%41", "/a%g0", "/...", "/a b", "/a?b c", "/a?é"]  # fmt: skip
 _PROBE_HOSTS: list[Any] = ["api.example.com", "API.example.com.", "10.0.0.1", "a@b.com", "b.com:8443", "", None]
 _PROBE_AGENTS = 20
 
@@ -259,6 +259,10 @@ def probe_calls(data: Mapping[str, Any]) -> list[Any]:
             calls.append({"agent_id": agent_id, "tool": tool, "action": "read", "args": {"x": 1}, "method": "GET"})
             calls.append({"agent_id": agent_id, "tool": tool, "path": "/a", "host": "api.example.com"})
         calls.append({"agent_id": agent_id, "method": "", "path": "/"})
+        for method in ("po\u017ft", " GET", "M-SEARCH"):
+            calls.append({"agent_id": agent_id, "method": method, "path": "/"})
+        for size in (-1, 1.5, 2**53, 10**7, "10"):
+            calls.append({"agent_id": agent_id, "method": "GET", "path": "/", "payload_size_bytes": size, "body": "x"})
     calls.append({"agent_id": "yaml2rego_probe_agent", "method": "GET", "path": "/"})
     return calls
 
