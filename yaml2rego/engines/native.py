@@ -43,6 +43,7 @@ from yaml2rego.native_program import (
     build_programs,
 )
 from yaml2rego.native_regex import Unsupported, compile_regex
+from yaml2rego.paths import non_canonical_reason, strip_query
 
 if TYPE_CHECKING:
     from yaml2rego.compiler import CompiledPolicy
@@ -415,74 +416,10 @@ def _number_text(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 # paths.rego
 
-_QUERY = re.compile(r"[?#]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_ENCODED_SEPARATOR = re.compile(r"%(?:2[eEfF5]|5[cC])")  # `%(?i:2e|2f|5c|25)`
-_PARAMETER = re.compile(r";|%3[bB]")
-_VALID_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-_NEEDED = r"%(?:20|22|23|3[CcEeFf]|5[BbDdEe]|60|7[BbCcDd])"
-_NEEDED_ESCAPE = re.compile(_NEEDED)
-_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/%]*")
-_DOTS = re.compile(r"\.+")
-# paths.canonical_target, matched whole (fullmatch, since Python's `$` also matches before a final newline).
-_CANONICAL_TARGET = re.compile(
-    rf"(?:/|(?:/\.*(?:[A-Za-z0-9\-_~!$&'()*+,=:@]|{_NEEDED})(?:[A-Za-z0-9\-._~!$&'()*+,=:@]|{_NEEDED})*)+/?)"
-    r"(?:\?[!\"$-~]*)?"
-)
-
-
-def _strip_query(path: str) -> str:
-    """paths.strip_query: the path up to its first `?` or `#`."""
-    found = _QUERY.search(path)
-    return path if found is None else path[: found.start()]
-
-
-def _path_problem(path: str) -> str | None:
-    """decision.rego `_path_problem`: None for a canonical target, else paths.problem."""
-    if _CANONICAL_TARGET.fullmatch(path):
-        return None
-    query_free = _strip_query(path)
-    if query_free == "":
-        return "the path is empty"
-    if not path.startswith("/"):
-        return "the path is relative (it must start with '/')"
-    if _CONTROL.search(path):
-        return "the path contains a control character"
-    if _NON_ASCII.search(path):
-        return "the path contains a non-ASCII character"
-    if "#" in path:
-        return "the path contains a fragment ('#')"
-    found = _query_free_problem(query_free)
-    if found is not None:
-        return found
-    if " " in path:
-        return "the query string contains a space"
-    return "the path is not in canonical form"
-
-
-def _query_free_problem(path: str) -> str | None:
-    """paths._query_free_problem: the first problem of the path without its query string, or None."""
-    if "\\" in path:
-        return "the path contains a backslash"
-    if _ENCODED_SEPARATOR.search(path):
-        return "the path contains an encoded dot, slash, backslash or percent sign"
-    if _PARAMETER.search(path):
-        return "the path contains a ';' (path parameters are refused)"
-    if "%" in _VALID_ESCAPE.sub("", path):
-        return "the path contains an invalid percent-escape"
-    if "%" in _NEEDED_ESCAPE.sub("", path):
-        return "the path contains a percent-escape its canonical form does not need"
-    if not _PATH_CHARACTERS.fullmatch(path):
-        return "the path contains a character that must be percent-encoded"
-    if "//" in path:
-        return "the path contains an empty segment ('//')"
-    segments = path.split("/")
-    if "." in segments or ".." in segments:
-        return "the path contains a '.' or '..' segment"
-    if any(_DOTS.fullmatch(segment) for segment in segments):
-        return "the path contains a segment of only dots ('...')"
-    return None
+# paths.rego is mirrored by yaml2rego.paths (the guard's own canonical-path check, same checks, order and messages,
+# proven on one table through Python, regorus and OPA by tests/test_paths.py): one copy, shared.
+_strip_query = strip_query
+_path_problem = non_canonical_reason  # decision.rego `_path_problem` for a string path: paths.problem or None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
