@@ -1095,8 +1095,9 @@ def _request_problems(call: Any, is_object: bool, tool_call: bool, http_call: bo
     return problems
 
 
-# decision.rego `_json_text`: strings are kept whole and numbers dropped (the engines spell numbers differently).
-_JSON_NUMBER = re.compile(r'("(?:[^"\\]|\\.)*")|-?[0-9][0-9.eE+-]*')
+# decision.rego `_json_text`: strings are kept whole and numbers dropped (the engines spell numbers differently). Here
+# the numbers are found (group 1; a string matches with an empty group) and their length taken off, all ASCII.
+_JSON_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|(-?[0-9][0-9.eE+-]*)')
 
 
 def payload_size(call: Mapping[str, Any]) -> Any:
@@ -1104,18 +1105,22 @@ def payload_size(call: Mapping[str, Any]) -> Any:
     body (its UTF-8 bytes when a string; else those of its compact JSON text without numbers; 0 for no body or null).
 
     Python's compact JSON escapes exactly what serde_json does (``"``, ``\\`` and C0 controls), and the Rego undoes
-    the escapes only Go adds, so the lengths agree; key order does not change a length."""
+    the escapes only Go adds, so the lengths agree; key order does not change a length. The JSON text with its
+    numbers is never shorter than without them, so a declared size at least that long (the guard declares exactly
+    that length) is the answer without looking for numbers."""
     given: Any = call.get("payload_size_bytes")
     declared: Any = given if _is_number(given) else 0
     body = call.get("body")
     if body is None:
-        measured = 0
-    elif type(body) is str:
+        return declared
+    if type(body) is str:
         measured = len(body) if body.isascii() else len(body.encode("utf-8"))
-    else:
-        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-        text = _JSON_NUMBER.sub(r"\1", text)
-        measured = len(text) if text.isascii() else len(text.encode("utf-8"))
+        return declared if declared >= measured else measured
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    whole = len(text) if text.isascii() else len(text.encode("utf-8"))
+    if declared >= whole:
+        return declared
+    measured = whole - sum(map(len, _JSON_NUMBER.findall(text)))
     return declared if declared >= measured else measured
 
 
