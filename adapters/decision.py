@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,7 +192,13 @@ def suspended(result: Mapping[str, Any]) -> bool:
 
 
 def new_decision_id() -> str:
-    """A random (version 4) UUID from the operating system's generator (``uuid.uuid4``, ``os.urandom``): decision
-    ids are handed to callers and join records across systems, so they must not be predictable from earlier ones,
-    as ids from a seeded generator are. It costs about a microsecond."""
-    return str(uuid.uuid4())
+    """A random (version 4) UUID from the operating system's generator (``os.urandom``, as ``uuid.uuid4`` draws it):
+    decision ids are handed to callers and join records across systems, so they must not be predictable from earlier
+    ones, as ids from a seeded generator are. Written out (RFC 9562, section 5.4: version 4 in the high nibble of
+    byte 6, variant ``10`` in the top bits of byte 8), as ``str(uuid.uuid4())`` would give, at half its cost: it runs
+    on every call."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

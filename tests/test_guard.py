@@ -116,6 +116,7 @@ def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     ids = [new_decision_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
     assert all(str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4 for text in ids)
+    assert all(uuid.UUID(text).variant == uuid.RFC_4122 for text in ids)
 
 
 def test_enforce_raises_policy_denied_with_the_reasons(guard: Guard) -> None:
