@@ -119,6 +119,23 @@ def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     assert all(uuid.UUID(text).variant == uuid.RFC_4122 for text in ids)
 
 
+def test_a_forked_child_draws_decision_ids_of_its_own() -> None:
+    """Ids come from a per-thread supply of random bytes; a forked child must not hand out its parent's next ones."""
+    import os
+
+    from yaml2rego.adapters.decision import new_decision_id
+
+    new_decision_id()  # the parent now holds a supply
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write_end, new_decision_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    os.close(write_end)
+    assert os.read(read_end, 64).decode() != new_decision_id()
+
+
 def test_enforce_raises_policy_denied_with_the_reasons(guard: Guard) -> None:
     with pytest.raises(PolicyDenied) as raised:
         guard.enforce(DENIED)
