@@ -119,6 +119,31 @@ def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     assert all(uuid.UUID(text).variant == uuid.RFC_4122 for text in ids)
 
 
+def test_a_decision_from_a_result_is_the_decision_its_constructor_builds() -> None:
+    """from_result fills the frozen dataclass through its __dict__: equal to the constructor's object, still frozen."""
+    import dataclasses
+
+    result = {
+        "decision": "sanitize", "allow": False, "reasons": [{"code": "sensitive_data_redacted"}],
+        "decision_reason": "r", "policy_version": "v", "agent_id": "a", "mode": "shadow",
+        "rate_limits": [{"rule": "x", "requests_per_minute": 3}], "redactions": [{"field": "body.note"}],
+    }  # fmt: skip
+    built = Decision.from_result(result, decision_id="d", engine="native", latency_us=7)
+    assert built == Decision(
+        decision="sanitize", allow=False, reasons=[{"code": "sensitive_data_redacted"}], decision_reason="r",
+        policy_version="v", agent_id="a", mode="shadow", decision_id="d", enforced=True, engine="native",
+        rate_limits=[{"rule": "x", "requests_per_minute": 3}], approval_id=None, latency_us=7,
+        details={"redactions": [{"field": "body.note"}]},
+    )  # fmt: skip
+    assert built.reasons is not result["reasons"] and built.reasons[0] is not result["reasons"][0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.decision = "allow"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="decision_id needed"):
+        Decision.from_result(result, engine="native")
+    with pytest.raises(TypeError, match="colour"):
+        Decision.from_result(result, decision_id="d", colour="red")
+
+
 def test_a_forked_child_draws_decision_ids_of_its_own() -> None:
     """Ids come from a per-thread supply of random bytes; a forked child must not hand out its parent's next ones."""
     import os
