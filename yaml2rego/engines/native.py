@@ -6,7 +6,7 @@ The Rego library (``rego/``) is the audited source of truth. This module reads t
 generated test case, every fixture boundary and a seeded fuzz corpus. Where the program cannot be certain to agree,
 regorus decides: for an agent whose data :mod:`yaml2rego.native_program` refuses (said at load time, see
 :attr:`NativeEngine.refused`), and for a call whose values regorus would change or reject (numbers beyond 2**53, a
-non-ASCII method or host, a JSON body string with duplicate keys, ...).
+JSON body string with duplicate keys, a pure tool call with a ``null`` method, ...).
 
 Programs are built once and shared read-only by every thread: no per-thread engine, so memory stays flat with
 threads and the first call costs nothing extra. The kill switch (``suspend``/``resume``) swaps in a new read-only map.
@@ -853,7 +853,8 @@ def _decide(
 
     program = programs.get(agent_id)
     agent: Mapping[str, Any] = program.data if program is not None else {}
-    # `_method`: upper() of non-ASCII text, and upper() of a non-string (an error in regorus), are not mirrored.
+    # `_method`: a well-formed HTTP call's method is an ASCII token; upper() of a non-string (a pure tool call's null
+    # method, an error in regorus) is not mirrored.
     upper = None
     if "method" in fields:
         if type(method) is not str or not method.isascii():
