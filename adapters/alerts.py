@@ -44,7 +44,7 @@ from yaml2rego.adapters.records import (
     rfc3339_now,
     verify_log,
 )
-from yaml2rego.errors import PolicyValidationError, SinkError
+from yaml2rego.errors import EvidenceError, PolicyValidationError
 
 __all__ = [
     "SEVERITIES",
@@ -66,7 +66,7 @@ log = logging.getLogger("yaml2rego.adapters")
 SEVERITIES = ("low", "medium", "high", "critical")
 FORMATS = ("slack", "teams")
 _COLOURS = {"low": "2EB886", "medium": "DAA038", "high": "E8732A", "critical": "A30200"}
-_RULE_KEYS = {"name", "severity", "codes", "path", "decision", "event", "enforced", "count", "window_s"}
+_RULE_KEYS = {"name", "severity", "codes", "path", "decision", "event", "enforced", "count", "window_s", "quiet_s"}
 _CHANNEL_KEYS = {"name", "url", "format"}
 
 
@@ -83,6 +83,7 @@ class AlertRule:
     enforced: bool | None = None
     count: int = 1
     window_s: float = 60.0
+    quiet_s: float = 0.0  # after an alert, the same rule stays quiet for this agent this long (record time)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         if self.event is not None:
@@ -187,11 +188,13 @@ def _rule(where: str, item: Any) -> AlertRule:
     codes = item.get("codes") or []
     if not isinstance(codes, list) or not all(isinstance(code, str) and code for code in codes):
         raise PolicyValidationError(f"{where}: codes must be a list of reason codes")
-    count, window = item.get("count", 1), item.get("window_s", 60)
+    count, window, quiet = item.get("count", 1), item.get("window_s", 60), item.get("quiet_s", 0)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise PolicyValidationError(f"{where}: count must be a positive integer")
     if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
         raise PolicyValidationError(f"{where}: window_s must be a positive number of seconds")
+    if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:
+        raise PolicyValidationError(f"{where}: quiet_s must be a number of seconds (0 or more)")
     enforced = item.get("enforced")
     if enforced is not None and not isinstance(enforced, bool):
         raise PolicyValidationError(f"{where}: enforced must be true or false")
@@ -205,6 +208,7 @@ def _rule(where: str, item: Any) -> AlertRule:
         enforced=enforced,
         count=count,
         window_s=float(window),
+        quiet_s=float(quiet),
     )
 
 
@@ -225,10 +229,11 @@ def _channel(where: str, item: Any) -> WebhookChannel:
 
 @dataclass
 class AlertState:
-    """The rules' memory: recent matches per (rule, agent), for repetition rules."""
+    """The rules' memory: recent matches per (rule, agent) for repetition rules, and when each last fired."""
 
     rules: AlertRules
     _recent: dict[tuple[str, str], deque[tuple[float, str]]] = field(default_factory=dict)
+    _fired: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def evaluate(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The alerts ``record`` raises (not yet delivered or chained)."""
@@ -237,9 +242,23 @@ class AlertState:
             if not rule.matches(record):
                 continue
             triggering = self._triggering(rule, record)
-            if triggering:
+            if triggering and not self._quiet(rule, record):
                 alerts.append(_alert(rule, record, triggering))
         return alerts
+
+    def _quiet(self, rule: AlertRule, record: Mapping[str, Any]) -> bool:
+        if rule.quiet_s <= 0:
+            return False
+        try:
+            at = parse_timestamp(str(record.get("timestamp")))
+        except (ValueError, TypeError):
+            return False  # no readable time: better one alert too many than one too few
+        key = (rule.name, str(record.get("agent_id")))
+        last = self._fired.get(key)
+        if last is not None and at - last < rule.quiet_s:
+            return True
+        self._fired[key] = at
+        return False
 
     def _triggering(self, rule: AlertRule, record: Mapping[str, Any]) -> list[str]:
         decision_id = str(record.get("decision_id") or record.get("hash") or "")
@@ -377,10 +396,10 @@ def acknowledge(
 ) -> dict[str, Any]:
     """Record that ``by`` handled ``alert_id``: the history then shows who, when and what was done."""
     if not by.strip() or "\n" in by:
-        raise SinkError("--by must name who handled the alert (one line)")
+        raise EvidenceError("--by must name who handled the alert (one line)")
     known = {alert["alert_id"] for alert in read_alerts(path)}
     if alert_id not in known:
-        raise SinkError(f"no alert {alert_id!r} in {path}")
+        raise EvidenceError(f"no alert {alert_id!r} in {path}")
     entry: dict[str, Any] = {"kind": "ack", "alert_id": alert_id, "by": by, "timestamp": rfc3339_now()}
     if note:
         entry["note"] = note
@@ -393,7 +412,7 @@ def read_alerts(path: str | os.PathLike[str], key: CheckpointKey | None = None) 
     report = verify_log([path], key=key)
     if not report.ok:
         where = f" at line {report.line}" if report.line else ""
-        raise SinkError(f"the alert history {path} does not verify{where}: {report.problem}")
+        raise EvidenceError(f"the alert history {path} does not verify{where}: {report.problem}")
     alerts: dict[str, dict[str, Any]] = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:

@@ -9,7 +9,14 @@ Exit codes used by individual commands are documented in ``docs/cli.md``.
 from __future__ import annotations
 
 # Importing a command module registers its commands on `main`.
-from yaml2rego.cli import approval_commands, bundle_commands, logs_commands, policy_commands, schema_commands  # noqa: F401
+from yaml2rego.cli import (  # noqa: F401
+    approval_commands,
+    bundle_commands,
+    evidence_commands,
+    logs_commands,
+    policy_commands,
+    schema_commands,
+)
 from yaml2rego.cli._base import main
 
 __all__ = ["main"]

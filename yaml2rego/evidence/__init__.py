@@ -1,0 +1,9 @@
+"""SOC 2 evidence packages: the report (:mod:`.report`), its charts (:mod:`.charts`) and its manifest (:mod:`.manifest`).
+
+>>> result = build_evidence(EvidenceInputs(since, until, policies=["policies/"], logs=["decisions.jsonl"]), "out")  # doctest: +SKIP
+"""
+
+from yaml2rego.evidence.manifest import verify_manifest, write_manifest
+from yaml2rego.evidence.report import EvidenceInputs, EvidenceResult, build_evidence, parse_when
+
+__all__ = ["EvidenceInputs", "EvidenceResult", "build_evidence", "parse_when", "verify_manifest", "write_manifest"]
