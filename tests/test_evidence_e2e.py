@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -76,9 +76,9 @@ alerts:
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    posts: list[tuple[str, Any]] = []
+    posts: ClassVar[list[tuple[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).posts.append((self.path, json.loads(body)))
         self.send_response(200)
@@ -108,7 +108,11 @@ def _traffic() -> Iterator[tuple[datetime, dict[str, Any], str]]:
         if kind in (0, 1, 2, 3):
             yield at, {"agent_id": "support_agent", "method": "GET", "path": f"/api/customer/v1/{minute}"}, "same"
         elif kind == 4:
-            yield at, {"agent_id": "support_agent", "method": "GET", "path": "/api/customer/v1/export/all.csv"}, "tighten"
+            yield (
+                at,
+                {"agent_id": "support_agent", "method": "GET", "path": "/api/customer/v1/export/all.csv"},
+                "tighten",
+            )
         elif kind == 5:
             yield at, {"agent_id": "support_agent", "method": "GET", "path": f"/api/reports/v1/{minute}"}, "loosen"
         elif kind == 6 and minute % 120 == 6:
@@ -131,7 +135,9 @@ def day(tmp_path: Path, receiver: tuple[str, list[Any]]) -> dict[str, Any]:
     (tmp_path / "alerts.yaml").write_text(ALERTS.replace("{host}", host))
     signing = ed25519.Ed25519PrivateKey.generate()
     (tmp_path / "checkpoint.key").write_bytes(
-        signing.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        signing.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     (tmp_path / "checkpoint.pub").write_bytes(
         signing.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -169,7 +175,9 @@ def _checkpoint_key(tmp_path: Path) -> Any:
 
 def _history(tmp_path: Path) -> dict[str, Path]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     public = tmp_path / "history.pub"
     public.write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -248,13 +256,16 @@ def test_a_day_of_traffic_becomes_verified_evidence(day: dict[str, Any], tmp_pat
     built = runner.invoke(
         main,
         ["evidence", "--from", "2026-11-03", "--to", "2026-11-03", "-o", str(out),
-         "--policy", str(tmp_path / "policies"), "--log", str(day["log"]), "--log-key", str(tmp_path / "checkpoint.pub"),
+         "--policy", str(tmp_path / "policies"), "--log", str(day["log"]),
+         "--log-key", str(tmp_path / "checkpoint.pub"),
          "--history", str(day["history"]), "--history-key", str(day["history_key"]),
          "--alerts", str(day["alerts"]), "--alerts-key", str(tmp_path / "checkpoint.pub"),
          "--signing-key", str(tmp_path / "checkpoint.key")],
     )  # fmt: skip
     assert built.exit_code == 0, built.output
-    verified = runner.invoke(main, ["evidence", "verify", str(out), "--verification-key", str(tmp_path / "checkpoint.pub")])
+    verified = runner.invoke(
+        main, ["evidence", "verify", str(out), "--verification-key", str(tmp_path / "checkpoint.pub")]
+    )
     assert verified.exit_code == 0 and verified.output.startswith("ok: "), verified.output
     html_text = (out / "report.html").read_text()
     assert "<script" not in html_text and 'href="http' not in html_text and "src=" not in html_text
@@ -276,7 +287,7 @@ def test_a_day_of_traffic_becomes_verified_evidence(day: dict[str, Any], tmp_pat
     assert "1440 calls of 3 agents decided and recorded" in text["cc7-2"]
     assert "critical admin-probe" in text["cc7-3"] and "acknowledged by alice" in text["cc7-3"]
     assert "secops-teams (teams: delivered)" in text["cc7-3"]
-    assert "1 kill-switch activations and 1 resumptions" in text["cc7-4"]
+    assert "1 kill-switch activation and 1 resumption" in text["cc7-4"]
     assert "admin endpoint probing: incident INC-7" in text["cc7-4"]
     assert "2 policy revisions, 2 with a reviewer and approval id" in text["cc8-1"]
     assert "bob PR-117" in text["cc8-1"]
@@ -294,7 +305,9 @@ def test_a_changed_file_fails_the_manifest(day: dict[str, Any], tmp_path: Path) 
     assert built.exit_code == 0, built.output
     raw = out / "raw" / "decisions" / "decisions.jsonl"
     raw.write_text(raw.read_text().replace('"decision":"deny"', '"decision":"allow"', 1))
-    checked = runner.invoke(main, ["evidence", "verify", str(out), "--verification-key", str(tmp_path / "checkpoint.pub")])
+    checked = runner.invoke(
+        main, ["evidence", "verify", str(out), "--verification-key", str(tmp_path / "checkpoint.pub")]
+    )
     assert checked.exit_code == 1
     assert "raw/decisions/decisions.jsonl: its sha256 does not match the manifest" in checked.output
 

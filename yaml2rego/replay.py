@@ -87,7 +87,8 @@ class ReplayReport:
             "candidate_policy_version": self.candidate_version,
             "loosens": self.loosens,
             "not_replayed": [
-                {"reason": key, "count": count, "why": _NOT_REPLAYABLE[key]} for key, count in sorted(self.skipped.items())
+                {"reason": key, "count": count, "why": _NOT_REPLAYABLE[key]}
+                for key, count in sorted(self.skipped.items())
             ],
             "flips": [
                 {

@@ -1,4 +1,4 @@
-"""``evidence``, ``replay`` and ``alerts``: SOC 2 evidence after the fact, change review on real traffic, alert handling.
+"""``evidence``, ``replay`` and ``alerts``: SOC 2 evidence after the fact, change review on real traffic, alerts.
 
 Exit codes: ``evidence`` 0 when everything it rests on verified, 1 when a log, history or alert file does not;
 ``replay`` 3 when the candidate would let through a call that was not let through (anything → allow), else 0.
@@ -39,7 +39,7 @@ def _key(path: str | None) -> Any:
 @click.option("--alerts-key", type=_KEY, help="The alert history's checkpoint key.")
 @click.option("--signing-key", type=_KEY, help="Signs manifest.json (Ed25519 private key or HMAC secret).")
 @click.pass_context
-def evidence(ctx: click.Context, **options: Any) -> None:
+def evidence(ctx: click.Context, /, **options: Any) -> None:
     """Build a SOC 2 evidence package: report.html, the raw files, and a signed manifest of their sha256.
 
     \b
@@ -91,7 +91,9 @@ def verify_evidence(directory: str, verification_key: str | None) -> None:
 
 @main.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--policy", "candidate", required=True, type=click.Path(exists=True), help="Candidate: YAML, dir, bundle.")
+@click.option(
+    "--policy", "candidate", required=True, type=click.Path(exists=True), help="Candidate: YAML, dir, bundle."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @click.option("--no-verify", is_flag=True, help="Replay a log whose hash chain does not verify.")
 def replay(logs: tuple[str, ...], candidate: str, fmt: str, no_verify: bool) -> None:

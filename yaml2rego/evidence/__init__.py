@@ -1,6 +1,8 @@
-"""SOC 2 evidence packages: the report (:mod:`.report`), its charts (:mod:`.charts`) and its manifest (:mod:`.manifest`).
+"""SOC 2 evidence packages: the report (:mod:`.report`), its charts (:mod:`.charts`), its manifest (:mod:`.manifest`).
 
->>> result = build_evidence(EvidenceInputs(since, until, policies=["policies/"], logs=["decisions.jsonl"]), "out")  # doctest: +SKIP
+>>> inputs = EvidenceInputs(since, until, policies=["policies/"], logs=["decisions.jsonl"])  # doctest: +SKIP
+>>> build_evidence(inputs, "evidence/").verified  # doctest: +SKIP
+True
 """
 
 from yaml2rego.evidence.manifest import verify_manifest, write_manifest

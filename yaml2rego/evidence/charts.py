@@ -68,6 +68,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], *, series: str = "
     import pygal
 
     chart = pygal.HorizontalBar(**_config(title))
-    chart.x_labels = [label for label, _ in items]
-    chart.add(series, [value for _, value in items])
+    drawn = list(items)[::-1]  # pygal draws the first bar at the bottom: the largest goes on top
+    chart.x_labels = [label for label, _ in drawn]
+    chart.add(series, [value for _, value in drawn])
     return _svg(chart)

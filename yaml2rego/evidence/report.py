@@ -245,32 +245,39 @@ def _monitoring(records: list[dict[str, Any]], log_section: Mapping[str, Any]) -
     for r in decisions:
         counts = per_agent[str(r.get("agent_id"))]
         counts["calls"] += 1
+        counts["enforced"] += int(bool(r.get("enforced")))
+        counts["enforced"] += int(bool(r.get("enforced")))
         counts["blocked"] += int(r.get("decision") != "allow" and bool(r.get("enforced")))
         counts["would_block"] += int(r.get("decision") != "allow" and not r.get("enforced"))
         counts["diverged"] += int(bool(r.get("diverged")))
     enforced = sum(1 for r in decisions if r.get("enforced"))
     compared = [r for r in decisions if "diverged" in r]
     diverged = [r for r in compared if r.get("diverged")]
-    spend: Counter[str] = Counter()
+    spend: dict[str, float] = {}
     for r in decisions:
         budget = r.get("budget")
         if isinstance(budget, Mapping) and isinstance(budget.get("spent_usd"), (int, float)):
-            spend[str(r.get("agent_id"))] = max(spend[str(r.get("agent_id"))], float(budget["spent_usd"]))
+            agent = str(r.get("agent_id"))
+            spend[agent] = max(spend.get(agent, 0.0), float(budget["spent_usd"]))
     shadow = [(agent, counts["would_block"]) for agent, counts in per_agent.items() if counts["would_block"]]
     charts = [
         bar_chart(
             "Enforcement rate per agent (% of calls enforced)",
-            [
-                (agent, round(100.0 * sum(1 for r in decisions if r.get("agent_id") == agent and r.get("enforced"))
-                              / counts["calls"], 1))
-                for agent, counts in sorted(per_agent.items())
-            ],
+            [(agent, round(100.0 * n["enforced"] / n["calls"], 1)) for agent, n in sorted(per_agent.items())],
             series="% enforced",
-        ),  # fmt: skip
-        bar_chart("Would-block counts of shadow-mode agents", sorted(shadow, key=lambda x: -x[1]), series="would block"),
+        ),
+        bar_chart(
+            "Would-block counts of shadow-mode agents", sorted(shadow, key=lambda x: -x[1]), series="would block"
+        ),
     ]
     if spend:
-        charts.append(bar_chart("Budget consumption (USD spent, highest of the period)", spend.most_common(), series="USD"))
+        charts.append(
+            bar_chart(
+                "Budget consumption (USD spent, highest of the period)",
+                sorted(spend.items(), key=lambda item: -item[1]),
+                series="USD",
+            )
+        )
     versions = Counter(str(r.get("policy_version")) for r in decisions)
     candidates = Counter(str(r.get("candidate_policy_version")) for r in compared)
     return {
@@ -323,8 +330,8 @@ def _incidents(records: list[dict[str, Any]], log_section: Mapping[str, Any]) ->
         "question": "What is your incident response process, and can you stop an agent now?",
         "status": log_section["status"],
         "integrity": log_section.get("integrity"),
-        "finding": f"{suspensions} kill-switch activations and {resumptions} resumptions in the period; "
-        f"{blocked} calls refused while an agent was suspended",
+        "finding": f"{_n(suspensions, 'kill-switch activation')} and {_n(resumptions, 'resumption')} in the period; "
+        f"{_n(blocked, 'call')} refused while an agent was suspended",
         "suspensions": suspensions,
         "resumptions": resumptions,
         "blocked_while_suspended": blocked,
@@ -397,10 +404,10 @@ def _changes(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
     status, integrity = "unsigned", "not verified: no --history-key given"
     try:
         if inputs.history_key is not None:
-            entries = verify_history(inputs.history, inputs.history_key, algorithm=inputs.history_algorithm)
+            entries = verify_history(Path(inputs.history), inputs.history_key, algorithm=inputs.history_algorithm)
             status, integrity = "verified", "every entry's hash, signature, link and sequence number verified"
         else:
-            entries = read_history(inputs.history)
+            entries = read_history(Path(inputs.history))
     except Yaml2RegoError as exc:
         return {**section, "status": "failed", "finding": f"the policy history does NOT verify: {exc}", "rows": []}
     rows = [
@@ -460,11 +467,15 @@ def _hour(record: Mapping[str, Any]) -> str:
 def _hour_labels(window: tuple[float, float]) -> list[str]:
     start = datetime.fromtimestamp(window[0], UTC).replace(minute=0, second=0, microsecond=0)
     end = datetime.fromtimestamp(window[1], UTC)
-    labels = []
+    labels: list[str] = []
     while start <= end and len(labels) < 24 * 62:
         labels.append(start.strftime("%m-%d %H:00"))
         start += timedelta(hours=1)
     return labels
+
+
+def _n(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _counted(counts: Mapping[str, int], order: Sequence[str] = ()) -> str:
