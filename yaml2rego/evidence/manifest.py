@@ -66,7 +66,10 @@ def verify_manifest(root: str | os.PathLike[str], key: CheckpointKey | None) -> 
             raise EvidenceError(f"{base / SIGNATURE}: the manifest is not signed") from None
         if not key.verify(hashlib.sha256(data).hexdigest(), signature):
             raise EvidenceError("the manifest's signature does not verify with the given key")
-    listed = {str(item["path"]): item for item in manifest.get("files") or []}
+    listed = {str(item.get("path")): item for item in manifest.get("files") or [] if isinstance(item, dict)}
+    for name in listed:
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise EvidenceError(f"{name!r}: a manifest path outside the package")
     present = {p.relative_to(base).as_posix() for p in _listed(base)}
     for name in sorted(present - listed.keys()):
         raise EvidenceError(f"{name}: a file that is not in the manifest")
