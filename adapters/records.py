@@ -153,7 +153,8 @@ def build_record(
     """The record for one decision (not yet chained). ``decision`` is a :class:`~yaml2rego.adapters.Decision`.
 
     ``kept_input`` (the guard's ``record_input=True``) is the engine input as the decision let it through, redacted
-    where the decision redacted, kept for ``yaml2rego replay``; ``input_sha256`` stays the digest of the input as sent.
+    where the decision redacted and without an override token, kept for ``yaml2rego replay``; ``input_sha256`` stays the
+    digest of the input as sent, and ``input_kept_sha256`` is the kept input's when the two differ.
     """
     record: dict[str, Any] = {
         "timestamp": timestamp or rfc3339_now(),
@@ -198,6 +199,9 @@ def build_record(
     record.update(engine=decision.engine, latency_us=decision.latency_us, input_sha256=digest)
     if kept_input is not None:
         record["input"] = dict(kept_input)
+        kept_digest = input_digest(kept_input)
+        if kept_digest != digest:  # redacted, or an override token left out: replay checks the kept input by this
+            record["input_kept_sha256"] = kept_digest
         record["input_redacted"] = bool(details.get("redaction_flags")) and decision.enforced
     if log_body:
         # The body or a tool call's arguments as the caller sent them (opt-in: they may hold personal data).

@@ -177,11 +177,9 @@ def _unreplayable(record: Mapping[str, Any]) -> str | None:
         return "runtime"
     if record.get("input_redacted"):
         return "redacted"
-    if record.get("input_sha256") and input_digest(kept) != record["input_sha256"]:
-        # A kept input that is not the one decided on (a token stripped is the only allowed difference).
-        stripped = {key: value for key, value in kept.items() if key != "approval_token"}
-        if input_digest(stripped) != record["input_sha256"]:
-            return "digest"
+    expected = record.get("input_kept_sha256") or record.get("input_sha256")
+    if expected and input_digest(kept) != expected:
+        return "digest"  # the kept input is not the one the record says was decided on
     return None
 
 
