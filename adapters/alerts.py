@@ -18,12 +18,15 @@ appended to the alert history with who was notified and how that went. The histo
 closed after each entry by a signed checkpoint, so ``yaml2rego logs verify alerts.jsonl --verification-key KEY``
 proves it like the decision log; ``yaml2rego alerts ack ID --by NAME`` appends who handled an alert and when.
 
+A boundary may declare its own ``alerts:`` rules (the same keys, checked by the schema and compiled into the agent's
+data): ``AlertRules.with_boundaries(data)`` adds them, each watching that agent only and named ``agent/rule``.
 Alert rules never change a decision: they read records after the fact.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import fnmatch
 import hashlib
@@ -55,6 +58,7 @@ __all__ = [
     "WebhookChannel",
     "acknowledge",
     "append_alert_entry",
+    "boundary_rules",
     "load_alert_rules",
     "read_alerts",
     "slack_payload",
@@ -84,8 +88,11 @@ class AlertRule:
     count: int = 1
     window_s: float = 60.0
     quiet_s: float = 0.0  # after an alert, the same rule stays quiet for this agent this long (record time)
+    agent_id: str | None = None  # a boundary's own rule watches that agent only
 
     def matches(self, record: Mapping[str, Any]) -> bool:
+        if self.agent_id is not None and record.get("agent_id") != self.agent_id:
+            return False
         if self.event is not None:
             return record.get("event") == self.event
         if "decision" not in record:  # an event record, or a checkpoint
@@ -132,6 +139,24 @@ class AlertRules:
 
     rules: tuple[AlertRule, ...]
     channels: tuple[WebhookChannel, ...] = ()
+
+    def with_boundaries(self, data: Mapping[str, Any]) -> AlertRules:
+        """These rules plus each boundary's own ``alerts:`` from a compiled data document (``data.boundaries``)."""
+        return AlertRules((*self.rules, *boundary_rules(data)), self.channels)
+
+
+def boundary_rules(data: Mapping[str, Any]) -> tuple[AlertRule, ...]:
+    """The ``alerts:`` rules of every boundary in a compiled data document, each scoped to its agent.
+
+    Read from the compiled data (what a bundle ships), so the sink watches exactly the rules that were reviewed.
+    """
+    agents = ((data.get("boundaries") or {}).get("agents") or {}) if isinstance(data, Mapping) else {}
+    rules = []
+    for agent_id, agent in sorted(agents.items()):
+        for item in agent.get("alerts") or [] if isinstance(agent, Mapping) else []:
+            rule = _rule(f"agent {agent_id}: alerts", {k: v for k, v in item.items() if k != "source"})
+            rules.append(dataclasses.replace(rule, name=f"{agent_id}/{rule.name}", agent_id=agent_id))
+    return tuple(rules)
 
 
 def load_alert_rules(path: str | os.PathLike[str]) -> AlertRules:

@@ -171,3 +171,44 @@ def test_an_unsigned_append_after_a_signed_one_is_caught(tmp_path: Path) -> None
         handle.write(chain.seal_encoded({"kind": "alert", **ALERT, "alert_id": "al-forged"}))
     with pytest.raises(EvidenceError, match="not covered by a signature"):
         read_alerts(history, KEY)
+
+
+BOUNDARY = """\
+agent_boundary:
+  agent_id: a1
+  allowed_endpoints:
+    - {method: GET, path: "/api/*"}
+  alerts:
+"""
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (
+            "    - {name: r, severity: urgent}",
+            "<string>:6:27: severity must be 'low', 'medium', 'high' or 'critical', got 'urgent'",
+        ),
+        ("    - {name: r, severity: low, colour: red}", "colour"),
+        ("    - {name: r, severity: low}\n    - {name: r, severity: high}", "an alert rule named 'r' already exists"),
+        ("    - {name: r, severity: low, event: agent_suspended, codes: [x]}", "codes does not apply to an event rule"),
+        ('    - {name: "a\\u202eb", severity: low}', "must be one line of printable text"),
+    ],
+    ids=["bad-severity", "unknown-key", "duplicate-name", "event-with-codes", "bidi-control-in-name"],
+)
+def test_a_wrong_boundary_alerts_section_is_a_located_policy_error(rules: str, message: str) -> None:
+    from yaml2rego.loader import load_policy_text
+
+    with pytest.raises(PolicyValidationError, match=re.escape(message)):
+        load_policy_text(BOUNDARY + rules + "\n")
+
+
+def test_boundary_rules_come_from_the_compiled_data_and_watch_their_agent_only() -> None:
+    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.loader import load_policy_text
+
+    policy = load_policy_text(BOUNDARY + "    - {name: any-deny, severity: high, decision: deny}\n")
+    data = compile_policy_set(policy).data_document()
+    state = AlertState(AlertRules(()).with_boundaries(data))
+    assert [a["rule"] for a in state.evaluate(_record(1))] == ["a1/any-deny"]
+    assert state.evaluate(_record(2, agent_id="a2")) == []

@@ -24,8 +24,10 @@ from yaml2rego.adapters.alerts import AlertSink, load_alert_rules, read_alerts
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.bundle import build_bundle
 from yaml2rego.cli import main
+from yaml2rego.compiler import compile_policy_set
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.history import append_entry
+from yaml2rego.loader import load_policies
 
 pytest.importorskip("pygal", reason="the evidence report's charts need pygal: pip install 'yaml2rego[evidence]'")
 
@@ -40,6 +42,8 @@ agent_boundary:
     - {method: POST, path: "/api/ticket/v1/"}
   denied_endpoints:
     - {method: "*", path: "/api/admin/*"}
+  alerts:
+    - {name: admin-probe, severity: critical, codes: [endpoint_denied], path: "/api/admin/*"}
 ---
 agent_boundary:
   agent_id: research_agent
@@ -68,7 +72,6 @@ alerts:
     - {name: secops-slack, url: "http://{host}/slack", format: slack}
     - {name: secops-teams, url: "http://{host}/teams", format: teams}
   rules:
-    - {name: admin-probe, severity: critical, codes: [endpoint_denied], path: "/api/admin/*"}
     - {name: repeated-denials, severity: medium, decision: deny, enforced: true, count: 5, window_s: 600, quiet_s: 3600}
     - {name: kill-switch, severity: high, event: agent_suspended}
     - {name: budget-exhausted, severity: high, codes: [budget_exceeded], quiet_s: 86400}
@@ -146,7 +149,10 @@ def day(tmp_path: Path, receiver: tuple[str, list[Any]]) -> dict[str, Any]:
     clock = lambda: now["at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
     log, alerts = tmp_path / "decisions.jsonl", tmp_path / "alerts.jsonl"
     candidate = EmbeddedEngine.from_policy_paths([tmp_path / "candidate.yaml"])
-    sink = AlertSink(load_alert_rules(tmp_path / "alerts.yaml"), alerts, key=_checkpoint_key(tmp_path))
+    # The global rules of the alerts file, and the support agent's own rule from its compiled boundary.
+    compiled = compile_policy_set(load_policies([tmp_path / "policies"])).data_document()
+    rules = load_alert_rules(tmp_path / "alerts.yaml").with_boundaries(compiled)
+    sink = AlertSink(rules, alerts, key=_checkpoint_key(tmp_path))
     guard = Guard.from_policy(
         [tmp_path / "policies"], engine="embedded", sinks=[JsonlFileSink(log), sink],
         checkpoint_key=signing, checkpoint_every=200, record_input=True, candidate=candidate, clock=clock,
@@ -236,7 +242,8 @@ def test_a_day_of_traffic_becomes_verified_evidence(day: dict[str, Any], tmp_pat
     alerts = read_alerts(day["alerts"], _checkpoint_key(tmp_path))
     severities = {a["rule"]: a["severity"] for a in alerts}
     assert severities == {
-        "admin-probe": "critical", "repeated-denials": "medium", "kill-switch": "high", "budget-exhausted": "high",
+        "support_agent/admin-probe": "critical", "repeated-denials": "medium", "kill-switch": "high",
+        "budget-exhausted": "high",
     }  # fmt: skip
     # Every alert went to both channels, each in its own format.
     slack = [body for path, body in day["posts"] if path == "/slack"]
@@ -285,7 +292,7 @@ def test_a_day_of_traffic_becomes_verified_evidence(day: dict[str, Any], tmp_pat
     assert "signed up to the closing checkpoint" in text["cc7-1"] and "would block (shadow)" in text["cc7-1"]
     assert f"{diverging} divergences of 1440 calls compared" in text["cc7-2"]
     assert "1440 calls of 3 agents decided and recorded" in text["cc7-2"]
-    assert "critical admin-probe" in text["cc7-3"] and "acknowledged by alice" in text["cc7-3"]
+    assert "critical support_agent/admin-probe" in text["cc7-3"] and "acknowledged by alice" in text["cc7-3"]
     assert "secops-teams (teams: delivered)" in text["cc7-3"]
     assert "1 kill-switch activation and 1 resumption" in text["cc7-4"]
     assert "admin endpoint probing: incident INC-7" in text["cc7-4"]
