@@ -160,3 +160,15 @@ def test_the_manifest_catches_changes(tmp_path: Path, change: Any, message: str)
 def test_evidence_without_its_period_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["evidence", "-o", str(tmp_path / "ev")])
     assert (result.exit_code, result.output) == (2, "error: missing --from, --to\n")
+
+
+def test_a_bundle_is_a_candidate_too(tmp_path: Path) -> None:
+    log = _log(tmp_path, record_input=True, calls=CALLS)
+    (tmp_path / "wider.yaml").write_text(WIDER)
+    bundle = tmp_path / "wider.tar.gz"
+    built = CliRunner().invoke(main, ["bundle", str(tmp_path / "wider.yaml"), "-o", str(bundle), "--revision", "v2"])
+    assert built.exit_code == 0, built.output
+    result = CliRunner().invoke(main, ["replay", str(log), "--policy", str(bundle), "--format", "json"])
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.output)
+    assert (report["candidate_policy_version"], report["flips"][0]["count"]) == ("v2", 2)
