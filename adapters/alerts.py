@@ -449,6 +449,19 @@ def read_alerts(path: str | os.PathLike[str], key: CheckpointKey | None = None) 
     return list(alerts.values())
 
 
+def _alert_ids(path: Path) -> set[str]:
+    ids: set[str] = set()
+    if not path.is_file():
+        return ids
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and entry.get("kind") == "alert":
+                    ids.add(str(entry.get("alert_id")))
+    return ids
+
+
 class AlertSink:
     """A record sink that raises alerts: evaluate, deliver to every channel, append to the history."""
 
@@ -459,16 +472,21 @@ class AlertSink:
         self.history = Path(history)
         self.key = key
         self.raised = 0
+        # Alerts already in the history: a record shipped again after a restart must not page anyone twice.
+        self._known = _alert_ids(self.history)
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
         for record in records:
             if "checkpoint" in record:
                 continue
             for alert in self.state.evaluate(record):
+                if alert["alert_id"] in self._known:
+                    continue
                 alert["notified"] = [channel.send(alert) for channel in self.state.rules.channels]
                 if append_alert_entry(self.history, alert, self.key):
                     self.raised += 1
                     log.warning("alert %s: %s", alert["alert_id"], alert["summary"])
+                self._known.add(alert["alert_id"])
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

@@ -136,8 +136,11 @@ def test_an_alert_shipped_twice_is_kept_once(tmp_path: Path) -> None:
     history = tmp_path / "alerts.jsonl"
     sink = AlertSink(AlertRules((AlertRule("any", "low", decision="deny"),)), history, key=KEY)
     sink.write([_record(1)])
-    sink.write([_record(1)])  # at least once: the shipper may deliver a record again after a restart
+    sink.write([_record(1)])  # at least once: the shipper may deliver a record again
+    restarted = AlertSink(AlertRules((AlertRule("any", "low", decision="deny"),)), history, key=KEY)
+    restarted.write([_record(1)])  # or a restarted process
     assert [a["decision_ids"] for a in read_alerts(history, KEY)] == [["d-1"]]
+    assert (sink.raised, restarted.raised) == (1, 0)
 
 
 def test_acks_are_recorded_and_a_tampered_history_is_refused(tmp_path: Path) -> None:
