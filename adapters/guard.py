@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -45,7 +45,8 @@ from yaml2rego.adapters.decision import (
 )
 from yaml2rego.adapters.enforcement import Enforcement, fill_destination, sanitize_call, without_token
 from yaml2rego.adapters.limits import RateLimitStore
-from yaml2rego.adapters.records import CheckpointKey, build_record, input_digest
+from yaml2rego.adapters.records import CheckpointKey, build_record, event_record, input_digest
+from yaml2rego.adapters.shadow import candidate_verdict
 from yaml2rego.adapters.sinks.base import Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.adapters.sinks.otel import current_trace
@@ -82,6 +83,9 @@ class Guard:
         checkpoint_key: Any = None,
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 10.0,
+        record_input: bool = False,
+        candidate: Engine | None = None,
+        clock: Callable[[], str] | None = None,
         tenant: str | None = None,
     ) -> None:
         if tenant is not None and not isinstance(tenant, str):
@@ -120,6 +124,13 @@ class Guard:
             checkpoint_interval=checkpoint_interval,
         )
         self._modes: dict[str, str] = {}
+        # Replay evidence (docs/runtime.md, "Replay"): each record keeps the input it was decided on, redacted as the
+        # decision redacted it, so `yaml2rego replay` can re-decide it against a candidate policy.
+        self.record_input = record_input
+        # Shadow divergence: a candidate policy decides every call beside the active one; it never changes the call.
+        self.candidate = candidate
+        # Each record's timestamp (RFC 3339): wall-clock time unless a test or a simulation supplies its own.
+        self.clock = clock
 
     @classmethod
     def from_policy(
@@ -160,6 +171,8 @@ class Guard:
             if isinstance(request, dict):
                 _stamp_tenant(request, self.tenant if self.tenant is not None else tenant)
             result = self._decide(request)
+            if self.candidate is not None and isinstance(request, Mapping):
+                result = {**result, "candidate": candidate_verdict(self.candidate, without_token(request), result)}
         except Exception as exc:  # the last line of fail-closed: nothing of ours may break the agent's call
             result = self._unavailable(request, exc)
         agent_id = result.get("agent_id") if isinstance(result.get("agent_id"), str) else None
@@ -196,10 +209,12 @@ class Guard:
     def suspend(self, agent_id: str, reason: str) -> None:
         """Every later call of ``agent_id`` is denied with ``agent_suspended`` (control CC7.4), on either engine."""
         self.engine.suspend(agent_id, reason)
+        self._record_event("agent_suspended", agent_id, reason)  # the kill switch's own trail (CC7.4)
         log.warning("agent %s suspended on the %s engine: %s", agent_id, self.engine_name, reason)
 
     def resume(self, agent_id: str) -> None:
         self.engine.resume(agent_id)
+        self._record_event("agent_resumed", agent_id, None)
         log.warning("agent %s resumed on the %s engine", agent_id, self.engine_name)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
@@ -273,13 +288,18 @@ class Guard:
         """Hand the decision's record to the log; ``False`` when the log could not take it."""
         try:
             trace = current_trace() if self.tracing else None  # the caller's span: only this thread knows it
-            log_bodies = self.log_bodies
+            log_bodies, keep_input = self.log_bodies, self.record_input
+            stamp = self.clock() if self.clock is not None else None
 
             def build() -> dict[str, Any]:
                 # Runs in the log's writer (the group-commit leader, or the record thread in async mode): the
                 # digest and the record's JSON are computed once, there.
-                shown = sanitize_call(decision, fields) if log_bodies else fields
-                return build_record(shown, decision, digest=input_digest(request), trace=trace, log_body=log_bodies)
+                shown = sanitize_call(decision, fields) if log_bodies or keep_input else fields
+                kept = without_token(shown) if keep_input and isinstance(request, Mapping) else None
+                return build_record(
+                    shown, decision, digest=input_digest(request), trace=trace, log_body=log_bodies, kept_input=kept,
+                    timestamp=stamp,
+                )  # fmt: skip
 
             self.pipeline.record(build)
         except Exception:  # recording must never break the call path; the pipeline logs its own failures
@@ -287,6 +307,15 @@ class Guard:
             log.exception("the decision %s could not be recorded", decision.decision_id)
             return False
         return True
+
+    def _record_event(self, event: str, agent_id: str, reason: str | None) -> None:
+        try:
+            stamp = self.clock() if self.clock is not None else None
+            self.pipeline.record(event_record(event, agent_id, reason, engine=self.engine_name, timestamp=stamp))
+            self.pipeline.commit()
+        except Exception:  # the switch itself already acted; a lost trail is logged, never a reason to undo it
+            self.pipeline.errors += 1
+            log.exception("the %s event for agent %s could not be recorded", event, agent_id)
 
     def _unrecorded(self, decision: Decision) -> Decision:
         message = "the decision record could not be written to the record log, so the call may not go ahead"

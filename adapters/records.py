@@ -44,6 +44,7 @@ __all__ = [
     "build_record",
     "canonical_json",
     "checkpoint_record",
+    "event_record",
     "input_digest",
     "parse_timestamp",
     "record_hash",
@@ -147,8 +148,14 @@ def build_record(
     timestamp: str | None = None,
     trace: tuple[str, str] | None = None,
     log_body: bool = False,
+    kept_input: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The record for one decision (not yet chained). ``decision`` is a :class:`~yaml2rego.adapters.Decision`."""
+    """The record for one decision (not yet chained). ``decision`` is a :class:`~yaml2rego.adapters.Decision`.
+
+    ``kept_input`` (the guard's ``record_input=True``) is the engine input as the decision let it through, redacted
+    where the decision redacted and without an override token, kept for ``yaml2rego replay``; ``input_sha256`` stays the
+    digest of the input as sent, and ``input_kept_sha256`` is the kept input's when the two differ.
+    """
     record: dict[str, Any] = {
         "timestamp": timestamp or rfc3339_now(),
         "decision_id": decision.decision_id,
@@ -184,12 +191,41 @@ def build_record(
     for key in ("redactions", "budget", "region"):
         if details.get(key):
             record[key] = details[key]
+    candidate = details.get("candidate")
+    if isinstance(candidate, Mapping):
+        # Shadow divergence: what the candidate policy beside the active one would have answered.
+        record["candidate_policy_version"] = candidate.get("policy_version")
+        record["candidate_decision"] = candidate.get("decision")
+        record["diverged"] = bool(candidate.get("diverged"))
+        if candidate.get("error"):
+            record["candidate_error"] = candidate["error"]
     record.update(engine=decision.engine, latency_us=decision.latency_us, input_sha256=digest)
+    if kept_input is not None:
+        record["input"] = dict(kept_input)
+        kept_digest = input_digest(kept_input)
+        if kept_digest != digest:  # redacted, or an override token left out: replay checks the kept input by this
+            record["input_kept_sha256"] = kept_digest
+        record["input_redacted"] = bool(details.get("redaction_flags")) and decision.enforced
     if log_body:
         # The body or a tool call's arguments as the caller sent them (opt-in: they may hold personal data).
         for key in ("body", "args"):
             if key in call:
                 record[key] = call[key]
+    return record
+
+
+def event_record(
+    event: str, agent_id: str, reason: str | None, *, engine: str = "", timestamp: str | None = None
+) -> dict[str, Any]:
+    """A record that is not a decision: the kill switch acting (``agent_suspended``/``agent_resumed``, CC7.4).
+
+    It has no ``decision`` field, so tools that count decisions skip it; ``event`` says what happened.
+    """
+    record: dict[str, Any] = {"timestamp": timestamp or rfc3339_now(), "event": event, "agent_id": agent_id}
+    record["engine"] = engine
+    if reason is not None:
+        record["reason"] = reason
+    record["controls"] = ["CC7.4"]
     return record
 
 

@@ -4,7 +4,11 @@ Calls are built from what a compiled boundary holds (its endpoint prefixes, fiel
 environments, roles, conditions, domains), then bent the ways an attacker or a careless framework bends them:
 encoded and dotted paths, query strings, odd methods, bodies of every JSON type, JSON held in strings (valid,
 invalid, duplicate keys), tool calls with wrong types, hosts with ports, users and IP literals, floats and huge
-numbers. The same seed gives the same calls.
+numbers. And the tricks the canonical forms refuse: escapes a path does not need or cannot have, `;` path
+parameters, non-ASCII paths, hosts and query strings, methods that only look like a token, declared payload sizes
+below, above and beside the measured size, tool calls that are HTTP calls too, HTTP calls with no host, PII in object
+keys, emoji (one code point, two UTF-16 units), C1 controls and line separators in echoed text, numbers messages
+must spell alike. The same seed gives the same calls.
 """
 
 from __future__ import annotations
@@ -38,8 +42,68 @@ _PATH_BENDS = [
     "/.",
     "/..",
     "?next=/../../etc",
+    # escapes: needed (%20 %3C %7B), not needed (%41 %64 %7e %2D), invalid (%g0 %u002e bare %), overlong UTF-8
+    "/a%3Cb",
+    "/%7Bid%7D",
+    "/%22q%22",
+    "/refun%64",
+    "/%41",
+    "/%7e",
+    "/%2D",
+    "/%g0",
+    "/%u002e",
+    "/%",
+    "/50%",
+    "/%C0%AE%C0%AE/x",
+    "/%00",
+    # path parameters and dot-only segments
+    ";",
+    "/..;/admin",
+    "/x%3bv=1",
+    "/x%3B",
+    "/...",
+    "/..../x",
+    "/.x",
+    "/x.",
+    "/",
+    "//",
+    # characters that must be escaped, non-ASCII and fragments
+    "/a b",
+    "/a<b>",
+    "/[x]",
+    "/{x}",
+    "/x|y",
+    "/x^y",
+    "/x`y",
+    "/\uff58",
+    "/\u212a",
+    "/\x85",
+    "/a:b@c!$&'()*+,=",
+    # query strings: printable ASCII but space and '#'
+    "?a b",
+    "?x#y",
+    "?q=é",
+    '?q="<>{}|^`',
+    "?q=%zz",
+    "?q=;",
+    "?\x7f",
+    "?",
+    "??",
 ]
 _METHODS = ["GET", "get", "POST", "post", "PUT", "DELETE", "PATCH", "HEAD", "", "*", "GeT", "POST ", "ÉTÉ", "ß"]
+# Methods that look like a token, or upper-case into one: RFC 9110 tchar only, refused before upper().
+_METHODS += [
+    "po\u017ft",
+    " DELETE",
+    "\uff24\uff25\uff2c\uff25\uff34\uff25",
+    "GET\n",
+    "G:T",
+    "M-SEARCH",
+    "GET/",
+    "\uff47\uff45\uff54",
+    "DEL\u0130TE",
+    "!#$%&'*+.^_`|~",
+]
 _SCALARS: list[Any] = [
     None,
     True,
@@ -76,6 +140,22 @@ _SCALARS: list[Any] = [
     "héllo wörld",
     "x" * 300,
     "ctl\x01char",
+    # code points that are two UTF-16 units or several UTF-8 bytes; C1 controls and line separators in messages
+    "😀",
+    "😀" * 5,
+    "a😀b",
+    "👩‍👩‍👧",
+    "é" * 40,
+    "c1\x85\x9fend",
+    "line\u2028para\u2029",
+    # numbers messages must spell alike: beyond 2^53 - 1, tiny, a million and more
+    2**53 - 1,
+    -(2**53) + 1,
+    1e15 + 0.5,
+    1234567.5,
+    0.00001,
+    0.0001,
+    999999.5,
 ]
 _HOSTS: list[Any] = [
     None,
@@ -98,8 +178,14 @@ _HOSTS: list[Any] = [
     "-bad-.com",
     "exämple.com",
     "a" * 260 + ".com",
+    # non-ASCII before lower-casing: the Kelvin sign lower-cases to k, a fullwidth dot, a dotless i
+    "\u212aexample.com",
+    "api.example\uff0ecom",
+    "ap\u0131.example.com",
+    "xn--exmple-cua.com",
 ]
 _PORTS: list[Any] = [None, 443, "443", 80, 443.0, True]
+_PAYLOAD_SIZES: list[Any] = [0, 10, 2**20, 2**20 + 1, 5 * 2**20, 1.5, "big", -1, 3.0, None, True, 2**53 - 1, 2**53]
 _SECRETS = [
     "mail bob@example.com now",
     "card 4111 1111 1111 1111",
@@ -168,6 +254,10 @@ def _body(agent: Mapping[str, Any], rng: random.Random) -> Any:
         body[rng.choice(["note", "card", "nested"])] = rng.choice(
             [secret, rng.choice(_SCALARS), {"deep": [secret, {"x": rng.choice(_SCALARS)}]}]
         )
+    if rng.random() < 0.15:  # PII used as an object key, at the top or below, with a secret under it or not
+        secret = rng.choice(_SECRETS)
+        key_holder = {secret: rng.choice([secret, "plain", 1, {"inner": secret}])}
+        body[rng.choice(["index", "note"])] = rng.choice([key_holder, [key_holder], secret])
     shape = rng.random()
     if shape < 0.15:
         return json.dumps(body)
@@ -217,12 +307,21 @@ def _tool_call(agent: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
         args[scope["arg"]] = rng.choice(["SEC-12", "OPS-1", "OTHER-1", None, 7, "sec-1"])
     if rng.random() < 0.2:
         args["yaml2rego_unlisted_argument"] = "x"
+    if rng.random() < 0.1:
+        args[rng.choice(_SECRETS)] = rng.choice(["x", {"k": rng.choice(_SECRETS)}])  # PII as an argument name
     if rng.random() < 0.3:
         args["text"] = rng.choice(_SECRETS)
     call["args"] = args if rng.random() < 0.97 else rng.choice(["args", [1]])
     if rng.random() < 0.1:
-        call[rng.choice(["method", "path"])] = rng.choice(["GET", "/x", "/a/../b", 5])
+        call[rng.choice(["method", "path"])] = rng.choice(["GET", "/x", "/a/../b", 5, None])
+    if rng.random() < 0.15:  # a tool call that is an HTTP call too: it must pass both checks
+        call["method"] = rng.choice(["GET", "POST", "get", "po\u017ft"])
+        call["path"] = rng.choice([*_tool_paths(agent), "/x", "/a;b"])
     return call
+
+
+def _tool_paths(agent: Mapping[str, Any]) -> list[str]:
+    return [str(rule.get("prefix", "/")) for rule in agent.get("allowed_endpoints", [])] or ["/"]
 
 
 def corpus(data: Mapping[str, Any], count: int, seed: int) -> Iterator[Any]:
@@ -239,13 +338,17 @@ def corpus(data: Mapping[str, Any], count: int, seed: int) -> Iterator[Any]:
             call = {"method": rng.choice(_METHODS[:4] * 4 + _METHODS), "path": _path(agent, rng)}
             if rng.random() < 0.6:
                 call["body"] = _body(agent, rng)
-        call["agent_id"] = agent_id if rng.random() < 0.93 else rng.choice(["nobody", "", 7, None, "ag\x00ent"])
-        if rng.random() < 0.25:
+        call["agent_id"] = (
+            agent_id if rng.random() < 0.93 else rng.choice(["nobody", "", 7, None, "ag\x00ent", "ag\x85\u2028ent"])
+        )
+        if rng.random() < 0.35:  # most calls name no host: refused when the agent may reach only allowed domains
             call["host"] = rng.choice(_HOSTS)
             if rng.random() < 0.4:
                 call["port"] = rng.choice(_PORTS)
-        if rng.random() < 0.15:
-            call["payload_size_bytes"] = rng.choice([0, 10, 2**20, 2**20 + 1, 5 * 2**20, 1.5, "big"])
+        if rng.random() < 0.2:
+            call["payload_size_bytes"] = rng.choice(_PAYLOAD_SIZES)
+            if rng.random() < 0.3 and "body" not in call:  # a declared size below the body's own
+                call["body"] = rng.choice(["x" * 3000, "é" * 1500, {"text": "😀" * 700}, ["a\\b\n<&>" * 200]])
         if rng.random() < 0.15:
             call["cost_usd"] = rng.choice([0, 0.25, 1, 2.0, -1, "free", 10**6])
         for condition in agent.get("conditions", []):

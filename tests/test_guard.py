@@ -116,6 +116,49 @@ def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     ids = [new_decision_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
     assert all(str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4 for text in ids)
+    assert all(uuid.UUID(text).variant == uuid.RFC_4122 for text in ids)
+
+
+def test_a_decision_from_a_result_is_the_decision_its_constructor_builds() -> None:
+    """from_result fills the frozen dataclass through its __dict__: equal to the constructor's object, still frozen."""
+    import dataclasses
+
+    result = {
+        "decision": "sanitize", "allow": False, "reasons": [{"code": "sensitive_data_redacted"}],
+        "decision_reason": "r", "policy_version": "v", "agent_id": "a", "mode": "shadow",
+        "rate_limits": [{"rule": "x", "requests_per_minute": 3}], "redactions": [{"field": "body.note"}],
+    }  # fmt: skip
+    built = Decision.from_result(result, decision_id="d", engine="native", latency_us=7)
+    assert built == Decision(
+        decision="sanitize", allow=False, reasons=[{"code": "sensitive_data_redacted"}], decision_reason="r",
+        policy_version="v", agent_id="a", mode="shadow", decision_id="d", enforced=True, engine="native",
+        rate_limits=[{"rule": "x", "requests_per_minute": 3}], approval_id=None, latency_us=7,
+        details={"redactions": [{"field": "body.note"}]},
+    )  # fmt: skip
+    assert built.reasons is not result["reasons"] and built.reasons[0] is not result["reasons"][0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.decision = "allow"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="decision_id needed"):
+        Decision.from_result(result, engine="native")
+    with pytest.raises(TypeError, match="colour"):
+        Decision.from_result(result, decision_id="d", colour="red")
+
+
+def test_a_forked_child_draws_decision_ids_of_its_own() -> None:
+    """Ids come from a per-thread supply of random bytes; a forked child must not hand out its parent's next ones."""
+    import os
+
+    from yaml2rego.adapters.decision import new_decision_id
+
+    new_decision_id()  # the parent now holds a supply
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write_end, new_decision_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    os.close(write_end)
+    assert os.read(read_end, 64).decode() != new_decision_id()
 
 
 def test_enforce_raises_policy_denied_with_the_reasons(guard: Guard) -> None:

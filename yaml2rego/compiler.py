@@ -26,7 +26,7 @@ from typing import Any
 
 import jinja2
 
-from yaml2rego import enforcement, escaping, tenancy, testgen, tool_registry
+from yaml2rego import alert_rules, enforcement, escaping, tenancy, testgen, tool_registry
 from yaml2rego._batch import paused_gc
 from yaml2rego.errors import CompileError, source_line
 from yaml2rego.escaping import REGO_KEYWORDS, render_rego_value
@@ -201,6 +201,7 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
         }
     data.update(enforcement.agent_data(agent))
     data.update(tool_registry.agent_data(agent))
+    data.update(alert_rules.agent_data(agent))
     data.update(tenancy.agent_data(agent))
     normalised: dict[str, Any] = _integral_numbers(data)
     return normalised

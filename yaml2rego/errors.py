@@ -15,7 +15,8 @@
     ├── PolicyDenied                 a call was refused by the boundary (raised by ``Guard.enforce``)
     ├── RateLimitStoreError          the store that counts calls (in-process or Redis) failed
     ├── ApprovalError                an approval request that is unknown, already decided, expired or unsignable
-    └── SinkError                    a decision-record sink refused a record for good (e.g. Splunk said 403)
+    ├── SinkError                    a decision-record sink refused a record for good (e.g. Splunk said 403)
+    └── EvidenceError                evidence that cannot be built or trusted (a log to replay, an alert, a manifest)
 
 Errors from libraries underneath are translated with ``raise … from exc`` so the cause is kept for debugging, while
 the command-line interface shows only the message (see :mod:`yaml2rego.cli`).
@@ -34,6 +35,7 @@ __all__ = [
     "CompileError",
     "EngineError",
     "EngineUnavailable",
+    "EvidenceError",
     "HistoryError",
     "PolicyDenied",
     "PolicyError",
@@ -170,6 +172,10 @@ class ApprovalError(Yaml2RegoError):
 
 class SinkError(Yaml2RegoError):
     """A decision-record sink refused a record for good (a retry would not help)."""
+
+
+class EvidenceError(Yaml2RegoError):
+    """Evidence cannot be built or does not verify: a broken record log to replay, an unknown alert, a manifest."""
 
 
 # `scheme://user:password@host`: the user info of a URL, wherever it appears in a message.

@@ -25,6 +25,7 @@ __all__ = [
     "ANY_METHOD",
     "DEFAULT_RESTRICTED_CLASSES",
     "AgentBoundary",
+    "AlertRule",
     "Budget",
     "Condition",
     "DataClass",
@@ -174,6 +175,23 @@ class SanitizeRule:
     apply_to: tuple[str, ...] = ("request",)
 
 
+@dataclass(frozen=True)
+class AlertRule:
+    """A severity rule of the ``alerts:`` section: read by the runtime on records, never by the decision."""
+
+    name: str
+    severity: str
+    source: SourceLocation | None
+    codes: tuple[str, ...] = ()
+    path: str | None = None
+    decision: str | None = None
+    event: str | None = None
+    enforced: bool | None = None
+    count: int = 1
+    window_s: float = 60.0
+    quiet_s: float = 0.0
+
+
 class ToolAction(str, Enum):
     """What a tool call does: reads, changes (``write``) or runs (``execute``) something."""
 
@@ -311,6 +329,7 @@ class AgentBoundary:
     allowed_domains_source: SourceLocation | None = None
     budget: Budget | None = None
     sanitize: tuple[SanitizeRule, ...] = ()
+    alerts: tuple[AlertRule, ...] = ()
     # Multi-tenancy and data residency (yaml2rego.tenancy): without them the agent compiles as it always did.
     tenant: str | None = None
     regions: tuple[str, ...] = ()

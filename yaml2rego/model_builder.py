@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yaml2rego import enforcement, tenancy, tool_registry
+from yaml2rego import alert_rules, enforcement, tenancy, tool_registry
 from yaml2rego.errors import SourceLocation
 from yaml2rego.model import (
     ANY_METHOD,
@@ -127,6 +127,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         tests=tests,
         **tool_registry.build(boundary, location),
         **enforcement.build(boundary, location),
+        **alert_rules.build(boundary, location),
         **tenancy.build(boundary, location),
     )
 

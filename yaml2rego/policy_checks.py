@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 
-from yaml2rego import enforcement, tenancy, tool_registry
+from yaml2rego import alert_rules, enforcement, tenancy, tool_registry
 from yaml2rego.errors import PolicyError, PolicyValidationError
 from yaml2rego.escaping import escape_text
 from yaml2rego.model import ANY_METHOD
@@ -464,6 +464,9 @@ def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPat
         if not _has_errors(path[:3], bad):
             checker.add(message, path, key=at_key)
     for message, path, at_key in enforcement.problems(boundary, regex_problem):
+        if not _has_errors(path[:3], bad):
+            checker.add(message, path, key=at_key)
+    for message, path, at_key in alert_rules.problems(boundary):
         if not _has_errors(path[:3], bad):
             checker.add(message, path, key=at_key)
     for message, path, at_key in tenancy.problems(boundary):

@@ -283,15 +283,24 @@ _agent := data.tenants[input.tenant].agents[input.agent_id] if {
 
 _known if is_object(_agent)
 
-_method := upper(input.method) if _well_formed
+# Only an HTTP call has a method and a path to look at: a pure tool call may carry `"method": null` or `"path": null`
+# (null counts as absent), and a builtin given null is an error in regorus where OPA makes it undefined.
+_method := upper(input.method) if {
+	_well_formed
+	_http_call
+}
 
 # Computed once per decision and shared by every check: string work is the most expensive part of a call.
-_query_free := paths.strip_query(input.path) if _well_formed
+_query_free := paths.strip_query(input.path) if {
+	_well_formed
+	_http_call
+}
 
 # The whole target is checked, query string included (its characters only: its content is never matched).
 # paths.non_canonical_reason(input.path) for a string path, written out: the one regex settles most calls.
 _path_problem := paths.problem(input.path) if {
 	_well_formed
+	_http_call
 	not regex.match(paths.canonical_target, input.path)
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from yaml2rego.cli import (  # noqa: F401
     approval_commands,
     bundle_commands,
+    evidence_commands,
     key_commands,
     logs_commands,
     policy_commands,

@@ -6,7 +6,7 @@ The Rego library (``rego/``) is the audited source of truth. This module reads t
 generated test case, every fixture boundary and a seeded fuzz corpus. Where the program cannot be certain to agree,
 regorus decides: for an agent whose data :mod:`yaml2rego.native_program` refuses (said at load time, see
 :attr:`NativeEngine.refused`), and for a call whose values regorus would change or reject (numbers beyond 2**53, a
-non-ASCII method or host, a JSON body string with duplicate keys, ...).
+JSON body string with duplicate keys, a pure tool call with a ``null`` method, ...).
 
 Programs are built once and shared read-only by every thread: no per-thread engine, so memory stays flat with
 threads and the first call costs nothing extra. The kill switch (``suspend``/``resume``) swaps in a new read-only map.
@@ -43,6 +43,7 @@ from yaml2rego.native_program import (
     build_programs,
 )
 from yaml2rego.native_regex import Unsupported, compile_regex
+from yaml2rego.paths import non_canonical_reason, strip_query
 
 if TYPE_CHECKING:
     from yaml2rego.compiler import CompiledPolicy
@@ -58,7 +59,7 @@ log = logging.getLogger("yaml2rego.engines")
 # Loading any other library first checks the programs against regorus on probe calls built from the data, and refuses
 # them (regorus decides everything) at the first difference: a library change the programs do not follow can make
 # them slower, never wrong. After re-proving them (tests/test_native_engine.py), set this to the new digest.
-MIRRORED_LIBRARY = "sha256:9c0e2862a9af4694196ab1c00c56ee48fda5642d84478c9f69aa02e0a501dfe2"
+MIRRORED_LIBRARY = "sha256:fc56845ad28151ea4e6d2a7bc16b41ce9908005c4ff534787b404cc229f133e0"
 
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
 _EXACT = 2**53
@@ -233,7 +234,7 @@ def library_digest(modules: Mapping[str, str]) -> str:
 
 # Paths and hosts that exercise the canonical-path and egress checks: where a library change is most likely.
 _PROBE_PATHS = ["", "/", "x", "/a/../b", "/a/./b", "//a", "/a%2fb", "/a%2Eb", "/a%20b", "/a;v=1", "/a\\b", "/é",
-                "/a?q=1", "/a#f", "/a/", "/\x01"]  # fmt: skip
+                "/a?q=1", "/a#f", "/a/", "/\x01", "/a%41", "/a%g0", "/...", "/a b", "/a?b c", "/a?é"]  # fmt: skip
 _PROBE_HOSTS: list[Any] = ["api.example.com", "API.example.com.", "10.0.0.1", "a@b.com", "b.com:8443", "", None]
 _PROBE_AGENTS = 20
 
@@ -263,6 +264,10 @@ def probe_calls(data: Mapping[str, Any]) -> list[Any]:
             calls.append({"agent_id": agent_id, "tool": tool, "action": "read", "args": {"x": 1}, "method": "GET"})
             calls.append({"agent_id": agent_id, "tool": tool, "path": "/a", "host": "api.example.com"})
         calls.append({"agent_id": agent_id, "method": "", "path": "/"})
+        for method in ("po\u017ft", " GET", "M-SEARCH"):
+            calls.append({"agent_id": agent_id, "method": method, "path": "/"})
+        for size in (-1, 1.5, 2**53, 10**7, "10"):
+            calls.append({"agent_id": agent_id, "method": "GET", "path": "/", "payload_size_bytes": size, "body": "x"})
     calls.append({"agent_id": "yaml2rego_probe_agent", "method": "GET", "path": "/"})
     return calls
 
@@ -392,46 +397,33 @@ def _get(document: Any, path: Iterable[str]) -> Any:
     return node
 
 
-# decision.rego `_printable` (and tools/validation `_text`, `_show`): control characters become U+FFFD.
-_PRINTABLE = {code: "\ufffd" for code in [*range(0x20), 0x7F]}
+# decision.rego `_printable` (and tools/validation `_text`, `_show`): C0 and C1 controls, DEL and the Unicode line and
+# paragraph separators become U+FFFD.
+_PRINTABLE = {code: "\ufffd" for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]}
+_SAFE_INTEGER = 2**53 - 1
 
 
 def _printable(text: str) -> str:
     return text.translate(_PRINTABLE)
 
 
+def _number_text(value: Any) -> str:
+    """validation.number_text: an integer within 2^53 - 1 in digits, a number from 0.0001 up to a million as sprintf
+    writes it, any other number only named."""
+    if abs(value) <= _SAFE_INTEGER and (type(value) is int or value.is_integer()):
+        return str(int(value))
+    if 0.0001 <= abs(value) < 1000000:
+        return _v(value)
+    return "a number too large or too small to show"
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # paths.rego
 
-
-_QUERY = re.compile(r"[?#]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENCODED_SEPARATOR = re.compile(r"%(?:2[eEfF5]|5[cC])")  # `%(?i:2e|2f|5c|25)`
-
-
-def _strip_query(path: str) -> str:
-    """paths.strip_query: the path up to its first `?` or `#`."""
-    found = _QUERY.search(path)
-    return path if found is None else path[: found.start()]
-
-
-def _path_problem(path: str) -> str | None:
-    """paths.query_free_problem / _problem: the first problem in the library's order, or None."""
-    if path == "":
-        return "the path is empty"
-    if not path.startswith("/"):
-        return "the path is relative (it must start with '/')"
-    if _CONTROL.search(path):
-        return "the path contains a control character"
-    if "\\" in path:
-        return "the path contains a backslash"
-    if _ENCODED_SEPARATOR.search(path):
-        return "the path contains an encoded dot, slash, backslash or percent sign"
-    if "//" in path:
-        return "the path contains an empty segment ('//')"
-    if "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
-        return "the path contains a '.' or '..' segment"
-    return None
+# paths.rego is mirrored by yaml2rego.paths (the guard's own canonical-path check, same checks, order and messages,
+# proven on one table through Python, regorus and OPA by tests/test_paths.py): one copy, shared.
+_strip_query = strip_query
+_path_problem = non_canonical_reason  # decision.rego `_path_problem` for a string path: paths.problem or None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -512,7 +504,7 @@ def _of_kind(kind: Any, value: Any) -> bool:
     if kind == "boolean":
         return type(value) is bool
     if kind == "integer":
-        return _is_number(value) and (type(value) is int or value.is_integer())
+        return _is_number(value) and abs(value) <= _SAFE_INTEGER and (type(value) is int or value.is_integer())
     if kind == "number":
         return _is_number(value)
     return False
@@ -526,6 +518,8 @@ def _show(value: Any) -> str:
         return "an array"
     if type(value) is dict:
         return "an object"
+    if _is_number(value):
+        return _number_text(value)
     return _v(value)
 
 
@@ -541,9 +535,9 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
             return f"field `{name}` must be {_KINDS[kind]}, got {_show(value)}"
         if kind == "integer" or kind == "number":
             if _is_number(field.minimum) and value < field.minimum:
-                return f"field `{name}` must be at least {_v(field.minimum)}, got {_v(value)}"
+                return f"field `{name}` must be at least {_number_text(field.minimum)}, got {_number_text(value)}"
             if _is_number(field.maximum) and value > field.maximum:
-                return f"field `{name}` must be at most {_v(field.maximum)}, got {_v(value)}"
+                return f"field `{name}` must be at most {_number_text(field.maximum)}, got {_number_text(value)}"
         return None
     if kind == "enum":
         if field.values is not None and not _member(value, list(field.values)):
@@ -576,7 +570,9 @@ def _violations(fields: tuple[FieldCheck, ...], document: Any, code: str, found:
 
 def _text(value: Any) -> str:
     """tools._text."""
-    return _printable(value) if type(value) is str else _v(value)
+    if type(value) is str:
+        return _printable(value)
+    return _number_text(value) if _is_number(value) else _v(value)
 
 
 def _tool_findings(
@@ -732,7 +728,9 @@ def _condition_message(condition: Mapping[str, Any]) -> str:
 
 
 def _scalar(value: Any) -> str:
-    return '"' + value + '"' if type(value) is str else _v(value)
+    if type(value) is str:
+        return '"' + value + '"'
+    return _number_text(value) if _is_number(value) else _v(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -756,12 +754,12 @@ def _host_problem(host: Any, port: Any) -> str | None:
     """egress.host_problem."""
     if type(host) is not str or host == "":
         return "the host is empty"
-    if not host.isascii():
-        raise _Delegate  # lower() of non-ASCII text is not mirrored
     if "@" in host:
         return "a user name in the host is refused"
     if "%" in host:
         return "a percent-encoded host is refused"
+    if not host.isascii():
+        return "a non-ASCII host is refused (use its punycode form)"
     if host.startswith("["):
         return _IP_REFUSED
     parts = host.split(":")
@@ -809,6 +807,15 @@ def _walk(value: Any, below: list[Any]) -> Iterable[tuple[list[Any], str]]:
             yield from _walk(item, [*below, index])
 
 
+def _has_matching_key(value: Any, matches: Callable[[str], Any]) -> bool:
+    """dlp._has_matching_key: an object anywhere in ``value`` (itself included) with a key the rule's regex matches."""
+    if type(value) is dict:
+        return any(matches(key) or _has_matching_key(item, matches) for key, item in value.items())
+    if type(value) is list:
+        return any(_has_matching_key(item, matches) for item in value)
+    return False
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # decision.rego and enforcement.rego
 
@@ -826,24 +833,32 @@ def _decide(
     agent_id: Any = fields.get("agent_id")
     method: Any = fields.get("method")
     path: Any = fields.get("path")
-    # `_tool_call if input.tool != null`
+    # `_tool_call if input.tool != null`; `_http_call`: no tool, or a method or path beside it
     tool_call = fields.get("tool") is not None
+    http_call = not tool_call or method is not None or path is not None
     deny: set[Reason] = set()
     approve: set[Reason] = set()
 
     # `_well_formed` and `_request_problems`
     if not tool_call:
-        well_formed = type(agent_id) is str and type(method) is str and type(path) is str and method != ""
+        well_formed = (
+            type(agent_id) is str
+            and type(method) is str
+            and type(path) is str
+            and _TOKEN.fullmatch(method) is not None
+            and not _size_problem(fields)
+        )
     else:
-        well_formed = not _request_problems(call, is_object, tool_call)
+        well_formed = not _request_problems(call, is_object, tool_call, http_call)
     if not well_formed:
-        for problem in _request_problems(call, is_object, tool_call):
+        for problem in _request_problems(call, is_object, tool_call, http_call):
             deny.add(("invalid_request", problem, "request", "input"))
         return _answer(deny, approve, set(), None, fields, boundaries, controls)
 
     program = programs.get(agent_id)
     agent: Mapping[str, Any] = program.data if program is not None else {}
-    # `_method`: upper() of non-ASCII text, and upper() of a non-string (an error in regorus), are not mirrored.
+    # `_method`: a well-formed HTTP call's method is an ASCII token; upper() of a non-string (a pure tool call's null
+    # method, an error in regorus) is not mirrored.
     upper = None
     if "method" in fields:
         if type(method) is not str or not method.isascii():
@@ -855,8 +870,8 @@ def _decide(
         if type(path) is not str:
             raise _Delegate
         query_free = _strip_query(path)
-    path_problem = _path_problem(query_free) if query_free is not None else None
-    path_ok = query_free is not None and not tool_call and path_problem is None
+    path_problem = _path_problem(path) if query_free is not None else None
+    path_ok = query_free is not None and http_call and path_problem is None
     target_slash = ""
     if path_ok and query_free is not None:
         target_slash = (query_free[:-1] if query_free.endswith("/") else query_free) + "/"
@@ -921,9 +936,10 @@ def _decide(
         # payload_too_large
         limit = agent.get("max_payload")
         if type(limit) is dict and _is_number(limit.get("bytes")):
-            size = _payload_size(fields)
+            size = payload_size(fields)
             if size > limit["bytes"]:
-                message = f"payload of {_v(size)} bytes exceeds the limit of {_v(limit['bytes'])} bytes"
+                sizes = f"{_number_text(size)} bytes exceeds the limit of {_number_text(limit['bytes'])}"
+                message = f"payload of {sizes} bytes"
                 deny.add(("payload_too_large", message, limit.get("rule"), limit.get("source")))
         # tools.deny_findings / approval_findings; `_tool_entry`
         if tool_call:
@@ -944,7 +960,7 @@ def _decide(
                     finding = (_CODES[data["outcome"]], _condition_message(data), data["rule"], data.get("source"))
                     (deny if data["outcome"] == "deny" else approve).add(finding)
         # egress
-        _egress(agent, fields, boundaries, deny)
+        _egress(agent, fields, http_call, boundaries, deny)
         # sanitize: `_flags`, `_flags_by_key`, `_result_by_key`
         for sanitize in program.sanitize:
             if not enforcement_applies(sanitize.matcher):
@@ -962,20 +978,28 @@ def _decide(
                     raise _Delegate
             if "request" not in data["apply_to"] or sanitize.flag_regex is None:
                 continue
+            matches = sanitize.flag_regex.search
             for field in data["fields"]:
                 value = _get(call_document, field)
-                for below, leaf in _walk(None if value is _MISSING else value, []):
-                    if not sanitize.flag_regex.search(leaf):
-                        continue
-                    steps = [*field, *below]
-                    shown = ".".join(_v(step) for step in steps)
+                value = None if value is _MISSING else value
+                found: list[tuple[str, list[Any], dict[str, Any]]] = []
+                for below, leaf in _walk(value, []):
+                    # dlp._value_flags: a string below a matching key is covered by the field's key flag
+                    if matches(leaf) and not any(type(step) is str and matches(step) for step in below):
+                        steps = [*field, *below]
+                        found.append((".".join(_v(step) for step in steps), steps, extra))
+                if _has_matching_key(value, matches):  # dlp._key_flags
+                    found.append(
+                        (".".join(_v(step) for step in field) + " (keys)", list(field), {"keys": True, **extra})
+                    )
+                for shown, steps, more in found:
                     flag = {
                         "field": shown,
                         "path": steps,
                         "detector": data.get("detector"),
                         "rule": data["rule"],
                         "source": data.get("source"),
-                        **extra,
+                        **more,
                     }
                     key = f"{shown}|{_v(data.get('detector'))}|{data['rule']}"
                     if flags.setdefault(key, flag) != flag:
@@ -1004,7 +1028,11 @@ def _decide(
     for flag in flags.values():
         message = f"`{flag['field']}` may hold {_v(flag['detector'])} and is redacted ({flag['rule']})"
         sanitize_reasons.add(("sensitive_data_redacted", message, flag["rule"], flag["source"]))
-    permitted = allowed_by is not None or tool is not None
+    # `_permitted`: a call that is both an HTTP and a tool call needs an allowed endpoint and a registered tool
+    if tool_call and http_call:
+        permitted = allowed_by is not None and tool is not None
+    else:
+        permitted = allowed_by is not None or tool is not None
     # `_outcome`
     if deny:
         outcome = "deny"
@@ -1034,12 +1062,25 @@ def _decide(
     return decision
 
 
-def _request_problems(call: Any, is_object: bool, tool_call: bool) -> set[str]:
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # decision.rego `_token` (RFC 9110 tchar), matched whole
+
+
+def _size_problem(call: Mapping[str, Any]) -> bool:
+    """decision.rego `_size_problem`: a declared size that is not a non-negative integer within 2^53 - 1."""
+    size = call.get("payload_size_bytes")
+    if size is None:
+        return False
+    if not _is_number(size):
+        return True
+    return not (0 <= size <= _SAFE_INTEGER and (type(size) is int or size.is_integer()))
+
+
+def _request_problems(call: Any, is_object: bool, tool_call: bool, http_call: bool) -> set[str]:
     """decision.rego `_request_problems` with tools.request_problems."""
     if not is_object:
         return {"the request must be a JSON object"}
     problems = set()
-    for key in ("agent_id",) if tool_call else ("agent_id", "method", "path"):
+    for key in ("agent_id",) if tool_call and not http_call else ("agent_id", "method", "path"):
         if type(call.get(key)) is not str:
             problems.add(f"the request needs `{key}` as a string")
     if tool_call:
@@ -1048,34 +1089,44 @@ def _request_problems(call: Any, is_object: bool, tool_call: bool) -> set[str]:
                 problems.add(f"the tool call needs `{key}` as a non-empty string")
         if "args" in call and type(call["args"]) is not dict:
             problems.add("the tool call's `args` must be an object")
-    if call.get("method") == "" and type(call.get("method")) is str:
-        problems.add("the request's `method` is empty")
+    method = call.get("method")
+    if type(method) is str:
+        if method == "":
+            problems.add("the request's `method` is empty")
+        elif _TOKEN.fullmatch(method) is None:
+            problems.add("the request's `method` is not an HTTP token (RFC 9110)")
+    if _size_problem(call):
+        problems.add("the request's `payload_size_bytes` must be a non-negative integer")
     return problems
 
 
-def _payload_size(call: Mapping[str, Any]) -> Any:
-    """decision.rego `_payload_size`."""
-    given = call.get("payload_size_bytes")
-    if _is_number(given):
-        return given
-    if "body" not in call:
-        return 0
-    body = call["body"]
+# decision.rego `_json_text`: strings are kept whole and numbers dropped (the engines spell numbers differently). Here
+# the numbers are found (group 1; a string matches with an empty group) and their length taken off, all ASCII.
+_JSON_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|(-?[0-9][0-9.eE+-]*)')
+
+
+def payload_size(call: Mapping[str, Any]) -> Any:
+    """decision.rego `_payload_size`: the larger of the declared size (a number, else 0) and the measured size of the
+    body (its UTF-8 bytes when a string; else those of its compact JSON text without numbers; 0 for no body or null).
+
+    Python's compact JSON escapes exactly what serde_json does (``"``, ``\\`` and C0 controls), and the Rego undoes
+    the escapes only Go adds, so the lengths agree; key order does not change a length. The JSON text with its
+    numbers is never shorter than without them, so a declared size at least that long (the guard declares exactly
+    that length) is the answer without looking for numbers."""
+    given: Any = call.get("payload_size_bytes")
+    declared: Any = given if _is_number(given) else 0
+    body = call.get("body")
+    if body is None:
+        return declared
     if type(body) is str:
-        return len(body.encode("utf-8"))
-    if _has_float(body):
-        raise _Delegate  # json.marshal writes floats its own way
-    return len(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-
-
-def _has_float(value: Any) -> bool:
-    if type(value) is float:
-        return True
-    if type(value) is dict:
-        return any(_has_float(item) for item in value.values())
-    if type(value) is list:
-        return any(_has_float(item) for item in value)
-    return False
+        measured = len(body) if body.isascii() else len(body.encode("utf-8"))
+        return declared if declared >= measured else measured
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    whole = len(text) if text.isascii() else len(text.encode("utf-8"))
+    if declared >= whole:
+        return declared
+    measured = whole - sum(map(len, _JSON_NUMBER.findall(text)))
+    return declared if declared >= measured else measured
 
 
 def _cost(budget: Mapping[str, Any], call: Mapping[str, Any]) -> Any:
@@ -1090,10 +1141,12 @@ def _cost(budget: Mapping[str, Any], call: Mapping[str, Any]) -> Any:
     return budget.get("default_cost_usd", 0)
 
 
-def _egress(agent: Mapping[str, Any], call: Mapping[str, Any], boundaries: Boundaries, deny: set[Reason]) -> None:
-    """enforcement.rego: `_egress_checked`, `_host_problem` and the two egress_denied reasons."""
+def _egress(
+    agent: Mapping[str, Any], call: Mapping[str, Any], http_call: bool, boundaries: Boundaries, deny: set[Reason]
+) -> None:
+    """enforcement.rego: `_egress_checked`, `_host_problem` and the three egress_denied reasons."""
     egress = agent.get("egress")
-    if "host" not in call or (egress is None and not boundaries.global_domains):
+    if egress is None and not boundaries.global_domains:
         return
     if egress is not None:
         rule, source = egress["rule"], egress["source"]
@@ -1101,6 +1154,11 @@ def _egress(agent: Mapping[str, Any], call: Mapping[str, Any], boundaries: Bound
     else:
         rule, source = "defaults.allowed_domains", boundaries.defaults_source
         domains = list(boundaries.global_domains)
+    if "host" not in call:
+        if http_call:
+            message = "the call names no destination host (`host` or `url`), and only allowed domains may be reached"
+            deny.add(("egress_denied", message, rule, source))
+        return
     host = call["host"]
     problem = _host_problem(host, call.get("port"))
     if problem is not None:

@@ -97,6 +97,16 @@ test_tool_call_needs_no_method_or_path if {
 	result.rate_limits == []
 }
 
+# A null method or path counts as absent: the call stays a pure tool call, decided alike by OPA and regorus (where a
+# builtin given null is an error, not undefined).
+test_null_method_or_path_of_a_tool_call_counts_as_absent[note] if {
+	some note, absent in {"path": {"path": null}, "method": {"method": null}, "both": {"method": null, "path": null}}
+	result := _decide(object.union({"tool": "jira_reader", "args": {"project": "SEC-7"}, "environment": "dev"}, absent))
+	result.decision == "allow"
+}
+
+test_null_method_or_path_every_case if count(test_null_method_or_path_of_a_tool_call_counts_as_absent) == 3
+
 test_unknown_tool_is_denied_with_its_own_code if {
 	result := _decide({"tool": "shell", "environment": "dev"})
 	result.decision == "deny"
