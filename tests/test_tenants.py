@@ -30,6 +30,7 @@ from yaml2rego.bundle import SigningOptions, bundle_policies
 from yaml2rego.cli import main
 from yaml2rego.compiler import compile_policy_set
 from yaml2rego.engines.embedded import EmbeddedEngine
+from yaml2rego.engines.native import NativeEngine
 from yaml2rego.errors import BundleError, PolicyError
 from yaml2rego.loader import load_policies
 
@@ -190,6 +191,27 @@ def test_mismatch_message_never_names_the_agents_tenant(engine: EmbeddedEngine) 
 def test_allowed_call_names_the_region_its_data_goes_to(engine: EmbeddedEngine) -> None:
     assert engine.decide(_http(ACME, "acme", host="app.eu.example.com"))["region"] == "eu"
     assert "region" not in engine.decide(_http(GLOBEX, "globex"))
+
+
+NATIVE_EXTRA = [
+    pytest.param(_http("support_agent_1", "acme", path="/api/customer/v1/1"), id="tenant-call-to-a-shared-agent"),
+    pytest.param(_http("support_agent_1", None, path="/api/customer/v1/1"), id="shared-agent"),
+    pytest.param(_http("support_agent_1", 7, path="/api/customer/v1/1"), id="non-string-tenant"),  # type: ignore[arg-type]
+]
+
+
+def test_native_engine_leaves_tenants_to_regorus_and_decides_the_same(engine: EmbeddedEngine) -> None:
+    """Tenant calls, and calls that may name a tenant's agent, are decided by regorus: never by a program that
+    reads data.boundaries only."""
+    reference = EmbeddedEngine.from_policy_paths([TENANTS, PLAIN])
+    native = NativeEngine.from_policy_paths([TENANTS, PLAIN])
+    calls: list[Any] = [case.values[0] for case in [*DECISIONS, *NATIVE_EXTRA]]
+    try:
+        assert [native.decide(call) for call in calls] == [reference.decide(call) for call in calls]
+        assert native.delegated == len(calls) - 1  # all but the shared agent's own call without a tenant
+    finally:
+        native.close()
+        reference.close()
 
 
 # --- the guard's tenant ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ log = logging.getLogger("yaml2rego.engines")
 # Loading any other library first checks the programs against regorus on probe calls built from the data, and refuses
 # them (regorus decides everything) at the first difference: a library change the programs do not follow can make
 # them slower, never wrong. After re-proving them (tests/test_native_engine.py), set this to the new digest.
-MIRRORED_LIBRARY = "sha256:fc56845ad28151ea4e6d2a7bc16b41ce9908005c4ff534787b404cc229f133e0"
+MIRRORED_LIBRARY = "sha256:6d1c0d08af09186c19bc93c4dacdc667f51f79dcd51114e8737108d8c00aa6fc"
 
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
 _EXACT = 2**53
