@@ -95,7 +95,7 @@ def test_a_trickling_server_is_a_recorded_deny_at_the_deadline(tmp_path: Path) -
     assert "did not answer within 0.5s" in decision.decision_reason
     # Recorded before check() returned (durability "logged"): the record is in the file at that moment.
     assert [record["decision_id"] for record in recorded if "decision_id" in record] == [decision.decision_id]
-    # A deny within the deadline plus 50 ms; a per-read timeout would take the whole trickle, seconds (measured: 0.50 s).
+    # A deny within the deadline plus 50 ms; a per-read timeout would take the whole trickle (measured: 0.50 s).
     assert elapsed < 0.5 + 0.05, f"the trickle took {elapsed:.3f}s: the timeout is not a deadline for the whole call"
 
 
