@@ -46,6 +46,7 @@ __all__ = [
     "checkpoint_record",
     "event_record",
     "input_digest",
+    "log_lines",
     "parse_timestamp",
     "record_hash",
     "rfc3339_now",
@@ -257,7 +258,7 @@ def verify_file(path: str | os.PathLike[str], prev_hash: str | None = None) -> V
     """Check a JSON-lines record file; ``line`` in the result counts from 1, as editors do."""
     last = prev_hash
     count = 0
-    for number, text, record in _lines(path):
+    for number, text, record in log_lines(path):
         problem = "the line is not a JSON object" if record is None else None
         if record is not None:
             problem = _record_problem(record, last)
@@ -271,7 +272,9 @@ def verify_file(path: str | os.PathLike[str], prev_hash: str | None = None) -> V
     return VerifyResult(True, count, last)
 
 
-def _lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+def log_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+    """Each non-blank line of a JSON-lines log: its number (from 1), its text, and the object it holds (None when it
+    holds no JSON object). The one reader of record logs: verify, ship, replay and evidence all read through it."""
     with open(path, encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -429,7 +432,7 @@ def verify_log(
     lines_seen = 0
     signed_lines = 0
     for name in files:
-        for in_file, (number, text, record) in enumerate(_lines(name)):
+        for in_file, (number, text, record) in enumerate(log_lines(name)):
             problem = "the line is not a JSON object" if record is None else _record_problem(record, last)
             if problem and not text.endswith("\n"):
                 problem = "the last line is incomplete (a write was cut short)"

@@ -10,18 +10,15 @@ import http.server
 import json
 import os
 import shutil
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
-from tests.opa_server import free_port
+from tests.processes import free_port, running_process
 
 ENVOY_CONFIG = Path(__file__).resolve().parent.parent / "opa" / "envoy" / "envoy.yaml"
 
@@ -59,34 +56,9 @@ def running_envoy(binary: str, config: dict[str, Any], workdir: Path, *, timeout
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     admin = config["admin"]["address"]["socket_address"]["port_value"]
     listen = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
-    log = (workdir / "envoy.log").open("w")
-    process = subprocess.Popen(
-        [binary, "-c", str(path), "--concurrency", "1", "--disable-hot-restart", "-l", "warning"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"envoy exited with {process.returncode}: {(workdir / 'envoy.log').read_text()}")
-            try:
-                if requests.get(f"http://127.0.0.1:{admin}/ready", timeout=0.5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("envoy did not become ready in time")
-            time.sleep(0.05)
+    command = [binary, "-c", str(path), "--concurrency", "1", "--disable-hot-restart", "-l", "warning"]
+    with running_process(command, f"http://127.0.0.1:{admin}/ready", name="envoy", timeout=timeout):
         yield f"http://127.0.0.1:{listen}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 class Upstream:

@@ -17,24 +17,15 @@ from typing import Any
 
 from yaml2rego.adapters import Guard, JsonlFileSink, Sink, SplunkHecSink
 
+from tests.fake_engine import ScriptedEngine
+
 CHECKPOINT_SECRET = b"crash-test-checkpoint-secret-0123456789"
 
 
-class AllowAll:
-    name = "fake"
-
+class AllowAll(ScriptedEngine):
     def decide(self, call: Any) -> dict[str, Any]:
         return {"decision": "allow", "allow": True, "reasons": [], "decision_reason": "allowed by test",
                 "policy_version": "sha256:00", "agent_id": call.get("agent_id"), "mode": "enforce"}  # fmt: skip
-
-    def suspend(self, agent_id: str, reason: str) -> None:
-        pass
-
-    def resume(self, agent_id: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def main(run_dir: Path, run: int, threads: int, steps: int, hec_url: str, token: str) -> None:

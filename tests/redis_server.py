@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.processes import free_port
+
 __all__ = ["RedisServer", "redis_server"]
 
 
@@ -25,18 +27,12 @@ def _binary() -> str | None:
     return shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; :meth:`stop` and :meth:`start` keep the port."""
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

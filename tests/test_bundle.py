@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import json
-import socket
 import subprocess
 import tarfile
 import time
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.processes import free_port
 from yaml2rego import __version__
 from yaml2rego.bundle import (
     BUNDLE_ROOTS,
@@ -302,14 +302,8 @@ def test_cli_signed_at_comes_from_source_date_epoch(tmp_path: Path, rsa_key_file
 # -- real OPA -----------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start_opa(opa: str, bundle: Path, key: Path, algorithm: str) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             opa,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.processes import free_port
 from yaml2rego.bundle import SigningOptions, bundle_policies
 from yaml2rego.cli import main
 
@@ -154,19 +154,13 @@ def bundle_server(bundle_dir: Path) -> Iterator[str]:
         server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.opa
 def test_real_opa_with_the_config_activates_the_signed_bundle(
     opa_binary: str, bundle_dir: Path, bundle_server: str, key_pair: tuple[Path, Path]
 ) -> None:
     signing = SigningOptions(key_pair[0].read_bytes(), "RS256", "yaml2rego", issued_at=1_700_000_000)
     bundle_policies([SEED], revision="from-server", signing=signing).write(bundle_dir / "bundle.tar.gz")
-    port = _free_port()
+    port = free_port()
     # The console decision and status logs go to a file: an unread pipe fills up and stalls OPA.
     log = (bundle_dir.parent / "opa.log").open("w+")
     process = subprocess.Popen(

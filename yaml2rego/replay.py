@@ -184,17 +184,14 @@ def _unreplayable(record: Mapping[str, Any]) -> str | None:
 
 
 def _records(files: Iterable[str | os.PathLike[str]]) -> Iterable[dict[str, Any]]:
+    from yaml2rego.adapters.records import log_lines
+
     for name in files:
-        with open(name, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    raise EvidenceError(f"{name}:{number}: not a JSON record") from None
-                if isinstance(record, dict) and "decision" in record:  # decisions only: no checkpoints, no events
-                    yield record
+        for number, _, record in log_lines(name):
+            if record is None:
+                raise EvidenceError(f"{name}:{number}: not a JSON record")
+            if "decision" in record:  # decisions only: no checkpoints, no events
+                yield record
 
 
 def format_report(report: ReplayReport, fmt: str = "text") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -134,19 +133,16 @@ def ship(
 
 
 def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
+    from yaml2rego.adapters.records import log_lines
+
     batch: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                fail(f"error: {path}:{number}: not a JSON record")
-            batch.append(record)
-            if len(batch) >= size:
-                yield batch
-                batch = []
+    for number, _, record in log_lines(path):
+        if record is None:
+            fail(f"error: {path}:{number}: not a JSON record")
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
     if batch:
         yield batch
 

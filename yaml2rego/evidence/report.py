@@ -440,22 +440,20 @@ def _changes(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
 
 
 def _read_records(files: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    records = []
-    for name in files:
-        with open(name, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    continue  # verify_log has named it already
-                if isinstance(value, dict) and "checkpoint" not in value:
-                    records.append(value)
-    return records
+    from yaml2rego.adapters.records import log_lines
+
+    # A line that holds no record was named by verify_log already; checkpoints are not decisions.
+    return [
+        record
+        for name in files
+        for _, _, record in log_lines(name)
+        if record is not None and "checkpoint" not in record
+    ]
 
 
 def _when(record: Mapping[str, Any]) -> float:
     try:
-        return parse_timestamp(str(record.get("timestamp")))
+        return float(parse_timestamp(str(record.get("timestamp"))))
     except (ValueError, TypeError):
         return float("nan")  # outside every window
 
