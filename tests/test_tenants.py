@@ -20,7 +20,8 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from tests.conftest import EXAMPLES
-from tests.opa_server import free_port
+from tests.opa_server import running_opa
+from tests.processes import free_port
 from yaml2rego.adapters import Guard
 from yaml2rego.adapters.envoy import context_tenant
 from yaml2rego.adapters.mcp import BoundaryMiddleware
@@ -403,40 +404,22 @@ def _signed_bundles(directory: Path, names: dict[str, Any]) -> tuple[Path, Path]
     return config_file, public
 
 
-def _serve(opa_binary: str, config_file: Path) -> tuple[subprocess.Popen[str], str]:
-    url = f"http://127.0.0.1:{free_port()}"
-    command = [opa_binary, "run", "--server", "--addr", url.removeprefix("http://"), "--config-file", str(config_file)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), url
-
-
-def _bundles_status(url: str, process: subprocess.Popen[str]) -> int:
-    """The status of /health?bundles once OPA answers it: 200 when every bundle is active."""
+def _bundles_ready(url: str) -> bool:
+    """Whether every configured bundle is active (/health?bundles answers 200) within 30 s."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            status = requests.get(f"{url}/health?bundles", timeout=1).status_code
-            if status == 200:
-                return status
-            last = status
-        except requests.ConnectionError:
-            last = 0
+    while time.monotonic() < deadline:
+        if requests.get(f"{url}/health?bundles", timeout=1).status_code == 200:
+            return True
         time.sleep(0.2)
-    return last if process.poll() is None else -1
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.terminate()
-    output, _ = process.communicate(timeout=10)
-    return output
+    return False
 
 
 @pytest.mark.opa
 def test_real_opa_serves_two_signed_tenant_bundles_beside_the_library(opa_binary: str, tmp_path: Path) -> None:
     bundles = {"library": {"library_only": True}, "acme": {"tenant": "acme"}, "globex": {"tenant": "globex"}}
     config_file, _ = _signed_bundles(tmp_path, bundles)
-    process, url = _serve(opa_binary, config_file)
-    try:
-        assert _bundles_status(url, process) == 200
+    with running_opa(opa_binary, ["--config-file", str(config_file)]) as url:
+        assert _bundles_ready(url)
         versions = _versions([TENANTS], shared=False)  # only tenants' bundles and the library: no data.boundaries
         for case in DECISIONS:
             call, expected, codes, version_of = cast(tuple[Any, str, list[str], Any], case.values)
@@ -454,8 +437,6 @@ def test_real_opa_serves_two_signed_tenant_bundles_beside_the_library(opa_binary
                 ("globex", versions["globex"]),
                 ("globex", versions["globex"]),
             ]
-    finally:
-        _stop(process)
 
 
 @pytest.mark.opa
@@ -470,12 +451,21 @@ def test_real_opa_refuses_two_bundles_of_one_tenant(opa_binary: str, tmp_path: P
         "resource": (tmp_path / "acme_again.tar.gz").as_uri(),
     }
     config_file.write_text(json.dumps(config), encoding="utf-8")
-    process, url = _serve(opa_binary, config_file)
-    try:
-        assert _bundles_status(url, process) != 200
-    finally:
-        output = _stop(process)
-    assert "overlapping roots" in output and "root tenants/acme is in multiple bundles" in output
+    log = tmp_path / "opa.log"
+    with log.open("w") as output:  # a file, not a pipe: nobody reads a pipe while OPA runs
+        process = subprocess.Popen(
+            [opa_binary, "run", "--server", "--addr", f"127.0.0.1:{free_port()}", "--config-file", str(config_file)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while "overlapping roots" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert "root tenants/acme is in multiple bundles" in log.read_text()
 
 
 @pytest.mark.opa
