@@ -23,7 +23,6 @@ from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.limits import MemoryRateLimitStore, RateLimitStore, RedisRateLimitStore
 from yaml2rego.adapters.records import HashChain, VerifyResult, verify_file, verify_records
 from yaml2rego.adapters.sinks import JsonlFileSink, MemorySink, OtelSink, Sink, SplunkHecSink
-
 from yaml2rego.errors import PolicyDenied
 
 __all__ = [

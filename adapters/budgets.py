@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2rego.adapters.limits import MemoryRateLimitStore, RedisRateLimitStore
-
 from yaml2rego.errors import RateLimitStoreError
 
 __all__ = [

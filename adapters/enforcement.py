@@ -20,7 +20,6 @@ from yaml2rego.adapters.approvals import ApprovalService, call_digest
 from yaml2rego.adapters.budgets import BudgetOutcome, charge_from_decision
 from yaml2rego.adapters.decision import RATE_LIMITED, STORE_UNAVAILABLE, deny_with, make_reason
 from yaml2rego.adapters.limits import limit_key
-
 from yaml2rego.detectors import redact_text, redact_value
 from yaml2rego.errors import first_line
 from yaml2rego.hosts import NonCanonicalHost, split_url

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+
 from yaml2rego.adapters.enforcement import APPROVAL_TOKEN_HEADER, redacted_body
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import require

@@ -27,7 +27,6 @@ from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call, sanit
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.langgraph import BoundaryToolWrapper, OnDeny
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
-
 from yaml2rego.errors import PolicyDenied
 
 __all__ = ["boundary_middleware", "guard_tool"]

@@ -24,7 +24,6 @@ from yaml2rego.adapters.decision import Decision
 from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call, sanitize_result
 from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
-
 from yaml2rego.errors import PolicyDenied
 
 __all__ = ["BoundaryToolWrapper", "guard_node", "guarded_tool_node"]

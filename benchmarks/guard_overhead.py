@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from yaml2rego.adapters import Guard, JsonlFileSink, SplunkHecSink
-
 from yaml2rego.compiler import compile_policy_set
 from yaml2rego.engines import EmbeddedEngine
 from yaml2rego.loader import load_policy_text

@@ -19,9 +19,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import tools_condition
 from langgraph.types import Command
+
 from yaml2rego.adapters import ApprovalService, Guard, MemorySink
 from yaml2rego.adapters.langgraph import guarded_tool_node
-
 from yaml2rego.compiler import compile_policy_set
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.loader import load_policy_text

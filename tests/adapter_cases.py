@@ -7,9 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from yaml2rego.adapters import ApprovalService, Guard, MemorySink
-
 from tests.conftest import EXAMPLES
+from yaml2rego.adapters import ApprovalService, Guard, MemorySink
 
 POLICY = EXAMPLES / "infra_review_agent.yaml"
 AGENT = "infra_review_agent"

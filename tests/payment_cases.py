@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from yaml2rego.adapters import ApprovalService, Guard, MemorySink
-
 from tests.conftest import EXAMPLES
+from yaml2rego.adapters import ApprovalService, Guard, MemorySink
 
 POLICY = EXAMPLES / "finance_agent.yaml"
 AGENT = "finance_agent"

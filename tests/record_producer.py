@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from yaml2rego.adapters import Guard, JsonlFileSink, Sink, SplunkHecSink
-
 from tests.fake_engine import ScriptedEngine
+from yaml2rego.adapters import Guard, JsonlFileSink, Sink, SplunkHecSink
 
 CHECKPOINT_SECRET = b"crash-test-checkpoint-secret-0123456789"
 

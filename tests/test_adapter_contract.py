@@ -21,12 +21,6 @@ from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from yaml2rego.adapters import Guard, MemorySink
-from yaml2rego.adapters.http import AsyncGuardedTransport, GuardedTransport, guarded_session, http_call
-from yaml2rego.adapters.langchain import boundary_middleware, guard_tool
-from yaml2rego.adapters.langgraph import guarded_tool_node
-from yaml2rego.adapters.mcp import guard_server, guarded_proxy
-from yaml2rego.adapters.tool_calls import ToolCallContext
 
 from tests.adapter_cases import AGENT, CASES, ENVIRONMENT, ROLE, TOOL_FUNCTIONS, VOLATILE, Case, new_guard
 from tests.conftest import SEED_POLICY
@@ -34,6 +28,12 @@ from tests.test_adapter_http import AGENT as HTTP_AGENT
 from tests.test_adapter_http import REQUESTS, CountingServer
 from tests.test_adapter_langchain import ScriptedModel
 from tests.test_adapter_langgraph import build_graph, thread, tool_calls, tool_messages
+from yaml2rego.adapters import Guard, MemorySink
+from yaml2rego.adapters.http import AsyncGuardedTransport, GuardedTransport, guarded_session, http_call
+from yaml2rego.adapters.langchain import boundary_middleware, guard_tool
+from yaml2rego.adapters.langgraph import guarded_tool_node
+from yaml2rego.adapters.mcp import guard_server, guarded_proxy
+from yaml2rego.adapters.tool_calls import ToolCallContext
 from yaml2rego.errors import PolicyDenied
 
 TOOLS = [tool(function) for function in TOOL_FUNCTIONS.values()]

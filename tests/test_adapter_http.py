@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from yaml2rego.adapters import Guard, MemorySink
-from yaml2rego.adapters.http import AsyncGuardedTransport, GuardedTransport, guarded_session
 
 from tests.conftest import SEED_POLICY
+from yaml2rego.adapters import Guard, MemorySink
+from yaml2rego.adapters.http import AsyncGuardedTransport, GuardedTransport, guarded_session
 from yaml2rego.errors import PolicyDenied
 
 AGENT = "support_agent_1"

@@ -14,12 +14,12 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
-from yaml2rego.adapters.langchain import boundary_middleware, guard_tool
 
 from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
 from tests.payment_cases import AGENT as PAYMENT_AGENT
 from tests.payment_cases import PAYMENTS, grant, make_payment, payment_guard, records
 from tests.test_adapter_langgraph import build_graph, thread, tool_calls, tool_messages
+from yaml2rego.adapters.langchain import boundary_middleware, guard_tool
 from yaml2rego.errors import PolicyDenied
 
 JIRA = tool(TOOL_FUNCTIONS["jira_ticket_reader"])

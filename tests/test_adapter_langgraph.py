@@ -14,9 +14,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import tools_condition
 from langgraph.types import Command
-from yaml2rego.adapters.langgraph import BoundaryToolWrapper, guard_node, guarded_tool_node
 
 from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, grant, records_of
+from yaml2rego.adapters.langgraph import BoundaryToolWrapper, guard_node, guarded_tool_node
 from yaml2rego.errors import PolicyDenied
 
 TOOLS = [tool(function) for function in TOOL_FUNCTIONS.values()]
@@ -287,9 +287,8 @@ def test_an_approved_call_that_is_also_sanitized_runs_redacted() -> None:
 
 def test_without_an_approval_service_a_policy_that_asks_for_approval_is_refused_at_construction() -> None:
     """Nothing could grant an approval: the guard refuses to start rather than let a resume value approve."""
-    from yaml2rego.adapters import Guard
-
     from tests.payment_cases import POLICY
+    from yaml2rego.adapters import Guard
     from yaml2rego.errors import ApprovalError
 
     with pytest.raises(ApprovalError, match=r"no approval service: pass approvals=ApprovalService"):

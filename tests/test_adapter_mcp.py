@@ -9,6 +9,10 @@ import mcp.types
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+
+from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
+from tests.payment_cases import AGENT as PAYMENT_AGENT
+from tests.payment_cases import CARD, PAYMENTS, grant, make_payment, payment_guard, records
 from yaml2rego.adapters.mcp import (
     APPROVAL_REQUEST_META,
     APPROVAL_TOKEN_META,
@@ -16,10 +20,6 @@ from yaml2rego.adapters.mcp import (
     guard_server,
     guarded_proxy,
 )
-
-from tests.adapter_cases import AGENT, RUNS, TOOL_FUNCTIONS, records_of
-from tests.payment_cases import AGENT as PAYMENT_AGENT
-from tests.payment_cases import CARD, PAYMENTS, grant, make_payment, payment_guard, records
 
 
 def infra_server(**options: Any) -> MCPServer:
@@ -384,10 +384,9 @@ def test_calls_that_need_no_approval_never_ask(payments: Any, mode: str) -> None
 def test_without_an_approval_service_nothing_is_asked() -> None:
     """No approval service (an engine whose policy the guard cannot see, as an OPA daemon), no token to ask for: the
     call is refused with the approval request."""
+    from tests.adapter_cases import POLICY
     from yaml2rego.adapters import Guard
     from yaml2rego.engines import EmbeddedEngine
-
-    from tests.adapter_cases import POLICY
 
     class Unseen:
         """The embedded engine behind the Engine protocol only, its policy out of the guard's sight."""

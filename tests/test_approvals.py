@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from yaml2rego.adapters import Guard, MemorySink
 from yaml2rego.adapters.approvals import (
     TOKEN_EXPIRED,
@@ -27,7 +28,6 @@ from yaml2rego.adapters.approvals import (
     WebhookNotifier,
     call_digest,
 )
-
 from yaml2rego.cli import main
 from yaml2rego.errors import ApprovalError
 
@@ -356,6 +356,7 @@ def test_approval_id_reaches_the_otel_span(tmp_path: Path) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from yaml2rego.adapters import OtelSink
 
     exporter = InMemorySpanExporter()

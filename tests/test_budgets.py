@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 
 import pytest
+
+from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from yaml2rego.adapters.budgets import (
     BudgetCharge,
     MemoryBudgetStore,
@@ -13,8 +15,6 @@ from yaml2rego.adapters.budgets import (
     charge_from_decision,
     to_micro_usd,
 )
-
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from yaml2rego.errors import RateLimitStoreError
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from yaml2rego.adapters.records import CheckpointKey, verify_log
 
 from tests.hec_receiver import HecReceiver
 from tests.record_producer import CHECKPOINT_SECRET
+from yaml2rego.adapters.records import CheckpointKey, verify_log
 from yaml2rego.cli import main
 
 TOKEN = "00000000-0000-0000-0000-00000000c0de"

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from yaml2rego.adapters.enforcement import fill_destination
 
+from yaml2rego.adapters.enforcement import fill_destination
 from yaml2rego.hosts import NonCanonicalHost, canonical_host, domain_matches, host_allowed, host_problem, split_url
 
 REGO = Path(__file__).resolve().parent.parent / "rego" / "agent_boundary" / "egress" / "egress.rego"

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from yaml2rego.adapters import Guard, MemorySink
 from yaml2rego.adapters.approvals import ApprovalService, MemoryApprovalStore
 from yaml2rego.adapters.budgets import MemoryBudgetStore, RedisBudgetStore
 from yaml2rego.adapters.enforcement import sanitize_call, sanitize_result
-
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SECRET = "test-secret-that-is-at-least-32-bytes!"
@@ -380,6 +380,7 @@ def _tool_graph(guard: Guard, agent_id: str, function: Any, args: dict[str, Any]
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.graph import START, MessagesState, StateGraph
     from langgraph.prebuilt import tools_condition
+
     from yaml2rego.adapters.langgraph import guarded_tool_node
 
     name = function.__name__
@@ -568,7 +569,6 @@ def _local_copy(name: str, tmp_path: Path, *replacements: tuple[str, str]) -> Pa
 
 def test_http_payment_row_with_an_override_token(upstream: Upstream, tmp_path: Path) -> None:
     from yaml2rego.adapters.http import guarded_session
-
     from yaml2rego.errors import PolicyDenied
 
     approvals = ApprovalService(MemoryApprovalStore(), secret=SECRET)
@@ -592,7 +592,6 @@ def test_http_payment_row_with_an_override_token(upstream: Upstream, tmp_path: P
 
 def test_http_egress_row(upstream: Upstream, tmp_path: Path) -> None:
     from yaml2rego.adapters.http import guarded_session
-
     from yaml2rego.errors import PolicyDenied
 
     policy = _local_copy("egress_allowlist.yaml", tmp_path, ("internal-api.company.local", "localhost"))
@@ -612,6 +611,7 @@ def test_http_egress_row(upstream: Upstream, tmp_path: Path) -> None:
 @pytest.mark.parametrize("client", ["requests", "httpx"])
 def test_http_clinical_notes_leave_redacted(client: str, upstream: Upstream, tmp_path: Path) -> None:
     import httpx
+
     from yaml2rego.adapters.http import GuardedTransport, guarded_session
 
     policy = _local_copy("clinical_agent.yaml", tmp_path, ("ehr.hospital.example", "localhost"),
@@ -635,7 +635,6 @@ def test_http_clinical_notes_leave_redacted(client: str, upstream: Upstream, tmp
 
 def test_http_budget_row(upstream: Upstream, tmp_path: Path) -> None:
     from yaml2rego.adapters.http import guarded_session
-
     from yaml2rego.errors import PolicyDenied
 
     policy = _local_copy("llm_budget_agent.yaml", tmp_path, ("llm.internal.example", "localhost"),

@@ -94,7 +94,9 @@ TABLE = [
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=-1), "deny", {"invalid_request"}, id="size-neg"),
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=0.5), "deny", {"invalid_request"}, id="size-frac"),
     pytest.param(note({"n": "a" * 2000}, payload_size_bytes=3), "deny", {"payload_too_large"}, id="size-understated"),
-    pytest.param(http("GET", "/api/orders/7", payload_size_bytes=2048.0), "deny", {"payload_too_large"}, id="size-float"),
+    pytest.param(
+        http("GET", "/api/orders/7", payload_size_bytes=2048.0), "deny", {"payload_too_large"}, id="size-float"
+    ),
     pytest.param(http("GET", "/api/orders/7", payload_size_bytes=1e300), "deny", {"invalid_request"}, id="size-huge"),
     pytest.param(note({"n": "<>&" * 330}), "allow", set(), id="size-lt-gt-amp-fits"),
     pytest.param(note({"n": "<>&" * 340}), "deny", {"payload_too_large"}, id="size-lt-gt-amp-over"),

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from yaml2rego.adapters import Decision, Guard, MemorySink, PolicyDenied, verify_records
-from yaml2rego.adapters.decision import prepare_input
 
 from tests.fake_engine import ScriptedEngine
+from yaml2rego.adapters import Decision, Guard, MemorySink, PolicyDenied, verify_records
+from yaml2rego.adapters.decision import prepare_input
 from yaml2rego.errors import EngineError, EngineUnavailable
 
 SUPPORT = """\

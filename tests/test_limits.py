@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from yaml2rego.adapters import Guard, MemoryRateLimitStore, RedisRateLimitStore
-from yaml2rego.adapters.limits import RateLimitStore
 
 from tests.fake_engine import ScriptedEngine
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from yaml2rego.adapters import Guard, MemoryRateLimitStore, RedisRateLimitStore
+from yaml2rego.adapters.limits import RateLimitStore
 from yaml2rego.errors import RateLimitStoreError
 
 

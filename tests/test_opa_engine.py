@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from yaml2rego.adapters import Guard, JsonlFileSink
 
+from yaml2rego.adapters import Guard, JsonlFileSink
 from yaml2rego.engines import OpaEngine
 from yaml2rego.engines.opa import display_url
 from yaml2rego.errors import EngineUnavailable

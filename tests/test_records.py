@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
-from yaml2rego.adapters.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
 
 from tests.fake_engine import ScriptedEngine
+from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
+from yaml2rego.adapters.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
 from yaml2rego.cli import main
 
 CALL = {"agent_id": "a1", "method": "POST", "path": "/api/ticket/v1", "tool": "open_ticket", "body": {"p": "low"}}

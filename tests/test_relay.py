@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import requests
-from yaml2rego.adapters.relay import DecisionLogRelay
-from yaml2rego.adapters.sinks import SplunkHecSink
 
 from tests.hec_receiver import HecReceiver
+from yaml2rego.adapters.relay import DecisionLogRelay
+from yaml2rego.adapters.sinks import SplunkHecSink
 
 TOKEN = "relay-token"
 

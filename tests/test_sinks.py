@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+
+from tests.hec_receiver import HecReceiver
 from yaml2rego.adapters import Guard, JsonlFileSink, MemorySink, OtelSink, SplunkHecSink, verify_file
 from yaml2rego.adapters.records import HashChain
 from yaml2rego.adapters.sinks import RecordPipeline, Spool
-
-from tests.hec_receiver import HecReceiver
 from yaml2rego.cli import main
 from yaml2rego.errors import SinkError
 
@@ -348,9 +348,8 @@ def test_records_still_queued_at_close_are_kept_for_the_next_start(tmp_path: Pat
 def test_nothing_is_lost_under_load_with_a_tiny_queue_and_a_splunk_outage(hec: HecReceiver, tmp_path: Path) -> None:
     """20 threads, 1,000 decisions, a queue of 8, Splunk down for part of it: the file holds every record once and
     Splunk every record in the same (chain) order, and the chain verifies."""
-    from yaml2rego.adapters import verify_file
-
     from tests.test_records import CALL, AllowAll
+    from yaml2rego.adapters import verify_file
 
     log = tmp_path / "decisions.jsonl"
     sinks = [JsonlFileSink(log), SplunkHecSink(hec.url, TOKEN, spool_dir=tmp_path / "hec", batch_size=50, **FAST)]

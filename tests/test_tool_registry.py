@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from yaml2rego.adapters import ApprovalService, Guard
 
 from tests.conftest import EXAMPLES
+from yaml2rego.adapters import ApprovalService, Guard
 from yaml2rego.compiler import agent_data, compile_policy_set
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.errors import PolicyError, PolicyErrors

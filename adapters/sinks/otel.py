@@ -16,7 +16,6 @@ from typing import Any
 
 from yaml2rego.adapters.records import parse_timestamp
 from yaml2rego.adapters.sinks.base import Record
-
 from yaml2rego.errors import SinkError
 
 __all__ = ["OtelSink", "current_trace"]

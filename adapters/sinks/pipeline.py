@@ -36,7 +36,6 @@ from yaml2rego.adapters.records import CheckpointKey, HashChain, checkpoint_reco
 from yaml2rego.adapters.sinks.base import Record, Sink
 from yaml2rego.adapters.sinks.file import JsonlFileSink
 from yaml2rego.adapters.sinks.shipper import LogReader, Shipper, deliver_to
-
 from yaml2rego.errors import SinkError
 
 __all__ = ["DURABILITY", "Item", "RecordPipeline"]

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yaml2rego.adapters.sinks.base import Record, Sink
-
 from yaml2rego.errors import SinkError
 
 __all__ = ["LogPosition", "LogReader", "Retryable", "Shipper", "Source", "deliver_to"]

@@ -24,11 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+
 from yaml2rego.adapters.records import parse_timestamp
 from yaml2rego.adapters.sinks.base import Record, encode_record
 from yaml2rego.adapters.sinks.shipper import Retryable, Shipper
 from yaml2rego.adapters.sinks.spool import Spool
-
 from yaml2rego.errors import SinkError
 
 __all__ = ["HecClient", "HecRetryable", "SplunkHecSink", "hec_event_url"]
