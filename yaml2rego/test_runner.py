@@ -25,6 +25,8 @@ class TestOutcome:
     """One Rego test rule and how it ended: ``error`` is set when evaluation raised (an error, not a failure);
     ``message`` says why a test did not pass (the error, or what failed)."""
 
+    __test__ = False  # a result of Rego tests, not a pytest test class (doctests collect this module)
+
     package: str
     name: str
     passed: bool
@@ -35,6 +37,8 @@ class TestOutcome:
 
 @dataclass
 class TestReport:
+    __test__ = False  # see TestOutcome
+
     engine: str
     outcomes: list[TestOutcome] = field(default_factory=list)
     coverage: float | None = None

@@ -9,6 +9,7 @@ get a well-formed answer is an :class:`~yaml2rego.errors.EngineUnavailable` or :
 
 >>> engine = OpaEngine("http://127.0.0.1:8181", timeout=0.25)  # doctest: +SKIP
 >>> engine.decide({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"})["allow"]
+... # doctest: +SKIP
 True
 """
 
