@@ -19,6 +19,7 @@ import click
 
 from yaml2rego._version import __version__
 from yaml2rego.errors import Yaml2RegoError
+from yaml2rego.text import count_of
 
 __all__ = ["EXIT_ERROR", "ErrorMappingGroup", "count_of", "echo_error", "fail", "main"]
 
@@ -33,15 +34,6 @@ def fail(message: str, exit_code: int = EXIT_ERROR) -> NoReturn:
     """Print ``message`` on stderr and leave with ``exit_code`` (1 unless a command documents otherwise)."""
     echo_error(message)
     raise click.exceptions.Exit(exit_code)
-
-
-def count_of(number: int, singular: str, plural: str | None = None) -> str:
-    """``number`` with the noun it counts: ``1 agent``, ``2 agents``, ``1 entry``, ``3 entries``.
-
-    >>> count_of(1, "agent"), count_of(2, "entry", "entries")
-    ('1 agent', '2 entries')
-    """
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def error_message(error: BaseException) -> str:

@@ -32,6 +32,7 @@ from yaml2rego.adapters.records import CheckpointKey, parse_timestamp, rfc3339_n
 from yaml2rego.errors import EvidenceError, Yaml2RegoError
 from yaml2rego.evidence.charts import bar_chart, line_chart
 from yaml2rego.evidence.manifest import write_manifest
+from yaml2rego.text import count_of
 
 __all__ = ["EvidenceInputs", "EvidenceResult", "build_evidence", "parse_when"]
 
@@ -147,7 +148,7 @@ def _policies(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
     return {
         **section,
         "status": "verified",
-        "finding": f"{len(agents)} agents, each with an explicit boundary enforced on every call; "
+        "finding": f"{count_of(len(agents), 'agent')}, each with an explicit boundary enforced on every call; "
         f"compiled policy version {version}",
         "policy_version": version,
         "agents": agents,
@@ -180,12 +181,16 @@ def _decision_log(
         where = f" at {report.file}:{report.line}" if report.line else ""
         status, integrity = "failed", f"the decision log does NOT verify{where}: {report.problem}"
     elif inputs.log_key is None:
-        status, integrity = "unsigned", f"hash chain intact ({report.records} records), no key to check checkpoints"
+        status, integrity = (
+            "unsigned",
+            f"hash chain intact ({count_of(report.records, 'record')}), no key to check checkpoints",
+        )
     else:
         status = "verified"
         integrity = (
             f"hash chain intact and signed up to the {'closing' if report.closed else 'last'} checkpoint: "
-            f"{report.signed_records} of {report.records} records covered by {report.checkpoints} signed checkpoints "
+            f"{report.signed_records} of {count_of(report.records, 'record')} covered by "
+            f"{count_of(report.checkpoints, 'signed checkpoint')} "
             f"(key {inputs.log_key.key_id})"
         )
     records = [r for r in _read_records(inputs.logs) if window[0] <= _when(r) <= window[1]]
@@ -222,8 +227,8 @@ def _decision_log(
         **section,
         "status": status,
         "integrity": integrity,
-        "finding": f"{len(decisions)} decisions in the period: {_counted(outcomes)}; every entry has its timestamp, "
-        "agent, verdict, reasons and the action taken",
+        "finding": f"{count_of(len(decisions), 'decision')} in the period: {_counted(outcomes)}; "
+        "every entry has its timestamp, agent, verdict, reasons and the action taken",
         "decisions": len(decisions),
         "outcomes": dict(outcomes),
         "denials": len(denials),
@@ -282,9 +287,11 @@ def _monitoring(records: list[dict[str, Any]], log_section: Mapping[str, Any]) -
     candidates = Counter(str(r.get("candidate_policy_version")) for r in compared)
     return {
         **section,
-        "finding": f"{len(decisions)} calls of {len(per_agent)} agents decided and recorded, none unmonitored; "
+        "finding": f"{count_of(len(decisions), 'call')} of {count_of(len(per_agent), 'agent')} decided and recorded, "
+        "none unmonitored; "
         f"enforcement rate {100.0 * enforced / len(decisions):.1f}%; "
-        f"{len(diverged)} divergences of {len(compared)} calls compared with a candidate policy",
+        f"{count_of(len(diverged), 'divergence')} of {count_of(len(compared), 'call')} compared with a candidate "
+        "policy",
         "calls": len(decisions),
         "enforcement_rate": round(enforced / len(decisions), 4),
         "divergences": len(diverged),
@@ -330,8 +337,9 @@ def _incidents(records: list[dict[str, Any]], log_section: Mapping[str, Any]) ->
         "question": "What is your incident response process, and can you stop an agent now?",
         "status": log_section["status"],
         "integrity": log_section.get("integrity"),
-        "finding": f"{_n(suspensions, 'kill-switch activation')} and {_n(resumptions, 'resumption')} in the period; "
-        f"{_n(blocked, 'call')} refused while an agent was suspended",
+        "finding": f"{count_of(suspensions, 'kill-switch activation')} and {count_of(resumptions, 'resumption')} "
+        "in the period; "
+        f"{count_of(blocked, 'call')} refused while an agent was suspended",
         "suspensions": suspensions,
         "resumptions": resumptions,
         "blocked_while_suspended": blocked,
@@ -382,7 +390,7 @@ def _alerts(inputs: EvidenceInputs, window: tuple[float, float], raw: Path) -> d
         **section,
         "status": "verified" if inputs.alerts_key is not None else "unsigned",
         "integrity": f"alert history {signed}",
-        "finding": f"{len(alerts)} alerts in the period ({_counted(by_severity, order=SEVERITIES[::-1])}); "
+        "finding": f"{count_of(len(alerts), 'alert')} in the period ({_counted(by_severity, order=SEVERITIES[::-1])}); "
         f"{len(alerts) - len(open_alerts)} acknowledged, {len(open_alerts)} open",
         "by_severity": dict(by_severity),
         "open": len(open_alerts),
@@ -428,7 +436,8 @@ def _changes(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
         **section,
         "status": status,
         "integrity": integrity,
-        "finding": f"{len(rows)} policy revisions, {len(rows) - len(unreviewed)} with a reviewer and approval id, "
+        "finding": f"{count_of(len(rows), 'policy revision')}, {len(rows) - len(unreviewed)} with a reviewer and "
+        "approval id, "
         f"{len(unreviewed)} without",
         "revisions": len(rows),
         "unreviewed": len(unreviewed),
@@ -470,10 +479,6 @@ def _hour_labels(window: tuple[float, float]) -> list[str]:
         labels.append(start.strftime("%m-%d %H:00"))
         start += timedelta(hours=1)
     return labels
-
-
-def _n(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _counted(counts: Mapping[str, int], order: Sequence[str] = ()) -> str:
