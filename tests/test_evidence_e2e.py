@@ -280,6 +280,13 @@ def test_a_day_of_traffic_becomes_verified_evidence(day: dict[str, Any], tmp_pat
     summary = json.loads((out / "raw" / "summary.json").read_text())
     diverging = len(day["expected"]["loosen"]) + len(day["expected"]["tighten"])
     assert summary["CC7.2"]["divergences"] == diverging
+    # Each agent's enforced calls are counted once: never more than its calls (the shadow agent enforces none).
+    per_agent = {agent["agent_id"]: agent for agent in summary["CC7.2"]["agents"]}
+    assert [(a, per_agent[a]["enforced"] == per_agent[a]["calls"]) for a in ("llm_agent", "support_agent")] == [
+        ("llm_agent", True),
+        ("support_agent", True),
+    ]
+    assert per_agent["research_agent"]["enforced"] == 0
 
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium): the report was not rendered")

@@ -251,11 +251,10 @@ def _monitoring(records: list[dict[str, Any]], log_section: Mapping[str, Any]) -
         counts = per_agent[str(r.get("agent_id"))]
         counts["calls"] += 1
         counts["enforced"] += int(bool(r.get("enforced")))
-        counts["enforced"] += int(bool(r.get("enforced")))
         counts["blocked"] += int(r.get("decision") != "allow" and bool(r.get("enforced")))
         counts["would_block"] += int(r.get("decision") != "allow" and not r.get("enforced"))
         counts["diverged"] += int(bool(r.get("diverged")))
-    enforced = sum(1 for r in decisions if r.get("enforced"))
+    enforced = sum(counts["enforced"] for counts in per_agent.values())
     compared = [r for r in decisions if "diverged" in r]
     diverged = [r for r in compared if r.get("diverged")]
     spend: dict[str, float] = {}
