@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from yaml2rego.enforcement import canonical_domain
 from yaml2rego.errors import SourceLocation, source_line
 from yaml2rego.hosts import host_problem
 from yaml2rego.model import AgentBoundary, HostRegion
@@ -55,16 +56,10 @@ def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
         built["regions_source"] = location("regions", key=True)
     hosts = boundary.get("host_regions") or {}
     built["host_regions"] = tuple(
-        HostRegion(_canonical(pattern), region, location("host_regions", pattern, key=True))
+        HostRegion(canonical_domain(pattern), region, location("host_regions", pattern, key=True))
         for pattern, region in sorted(hosts.items())
     )
     return built
-
-
-def _canonical(pattern: str) -> str:
-    # As allowed_domains are matched (enforcement.canonical_domain): lower case, no trailing dot.
-    pattern = pattern.lower()
-    return pattern[:-1] if pattern.endswith(".") else pattern
 
 
 def agent_data(agent: AgentBoundary) -> dict[str, Any]:
