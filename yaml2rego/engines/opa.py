@@ -206,7 +206,6 @@ class OpaEngine:
                 stale = not connection.fresh and isinstance(
                     exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
                 )
-                connection.fresh = True
                 if stale and time.monotonic() < deadline:
                     continue  # a keep-alive connection the server had closed: try once on a new one
                 attempts -= 1
