@@ -137,13 +137,13 @@ def _compile(policy_set: PolicySet, policy_version: str | None, include_tests: b
     files[DATA_FILE] = _data_json(data).encode("utf-8")
     for tenant, tenant_data in tenants.items():
         files[tenancy.tenant_data_file(tenant)] = _data_json(tenant_data).encode("utf-8")
+    global_domains = policy_set.defaults.allowed_domains if policy_set.defaults else ()
     for agent in policy_set:
         module = module_names[agent.agent_id]
         facts = agents[agent.agent_id] if agent.tenant is None else by_tenant[agent.tenant][agent.agent_id]
         context = {"agent": agent, "module": module, "data": facts}
         files[f"agents/{module}/policy.rego"] = _render("agent_policy.rego.j2", context)
         if include_tests:
-            global_domains = policy_set.defaults.allowed_domains if policy_set.defaults else ()
             context["cases"] = testgen.cases_for(agent, global_domains)
             files[f"agents/{module}/policy_test.rego"] = _render("agent_policy_test.rego.j2", context)
     return CompiledPolicy(
