@@ -43,7 +43,7 @@ from yaml2rego.native_program import (
     build_programs,
 )
 from yaml2rego.native_regex import Unsupported, compile_regex
-from yaml2rego.paths import non_canonical_reason, strip_query
+from yaml2rego.paths import method_problem, non_canonical_reason, strip_query
 
 if TYPE_CHECKING:
     from yaml2rego.compiler import CompiledPolicy
@@ -845,7 +845,7 @@ def _decide(
             type(agent_id) is str
             and type(method) is str
             and type(path) is str
-            and _TOKEN.fullmatch(method) is not None
+            and method_problem(method) is None
             and not _size_problem(fields)
         )
     else:
@@ -1062,9 +1062,6 @@ def _decide(
     return decision
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # decision.rego `_token` (RFC 9110 tchar), matched whole
-
-
 def _size_problem(call: Mapping[str, Any]) -> bool:
     """decision.rego `_size_problem`: a declared size that is not a non-negative integer within 2^53 - 1."""
     size = call.get("payload_size_bytes")
@@ -1090,11 +1087,10 @@ def _request_problems(call: Any, is_object: bool, tool_call: bool, http_call: bo
         if "args" in call and type(call["args"]) is not dict:
             problems.add("the tool call's `args` must be an object")
     method = call.get("method")
-    if type(method) is str:
-        if method == "":
-            problems.add("the request's `method` is empty")
-        elif _TOKEN.fullmatch(method) is None:
-            problems.add("the request's `method` is not an HTTP token (RFC 9110)")
+    # A string method is checked as decision.rego does it (the same check as paths.method_problem); a missing or
+    # non-string one is named with the other required keys.
+    if type(method) is str and (problem := method_problem(method)) is not None:
+        problems.add(problem)
     if _size_problem(call):
         problems.add("the request's `payload_size_bytes` must be a non-negative integer")
     return problems
