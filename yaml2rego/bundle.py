@@ -45,7 +45,7 @@ from yaml2rego.signing import (
     sign_bundle_files,
     verify_bundle_files,
 )
-from yaml2rego.tenancy import TENANTS_ROOT, tenant_data_file
+from yaml2rego.tenancy import TENANTS_ROOT, tenant_data_file, tenant_of_data_file
 
 __all__ = [
     "BUNDLE_ROOTS",
@@ -166,7 +166,7 @@ class Bundle:
         """Tenants' data beside data.boundaries in a whole-policy bundle (a tenant's own bundle has only its own)."""
         if self.tenant is not None:
             return []
-        return [self._json_object(name) for name in sorted(self.files) if _is_tenant_data(name)]
+        return [self._json_object(name) for name in sorted(self.files) if tenant_of_data_file(name) is not None]
 
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else self._packed
@@ -192,11 +192,6 @@ class Bundle:
     ) -> VerificationResult:
         """Check the signature as ``opa run --bundle --verification-key`` does; raises :class:`SignatureError`."""
         return verify_bundle_files(self.files, key, algorithm=algorithm, scope=scope, exclude_files=exclude_files)
-
-
-def _is_tenant_data(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 3 and parts[0] == TENANTS_ROOT and parts[2] == "data.json"
 
 
 def agent_digests(data: Mapping[str, Any]) -> dict[str, str]:
@@ -327,7 +322,7 @@ def build_bundle(
     every_agent = dict(data.get("agents") or {})
     if tenant is None:
         for name in sorted(members):
-            if _is_tenant_data(name):
+            if tenant_of_data_file(name) is not None:
                 every_agent.update(json.loads(members[name]).get("agents") or {})
     metadata: dict[str, Any] = {
         "yaml2rego_version": __version__,

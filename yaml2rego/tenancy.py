@@ -17,7 +17,7 @@ from yaml2rego.errors import SourceLocation, source_line
 from yaml2rego.hosts import host_problem
 from yaml2rego.model import AgentBoundary, HostRegion
 
-__all__ = ["TENANTS_ROOT", "agent_data", "build", "problems", "tenant_data_file"]
+__all__ = ["TENANTS_ROOT", "agent_data", "build", "problems", "tenant_data_file", "tenant_of_data_file"]
 
 # Where tenants' facts live in the compiled output and in bundles: `data.tenants.<tenant>`.
 TENANTS_ROOT = "tenants"
@@ -29,6 +29,16 @@ Problem = tuple[str, tuple[str | int, ...], bool]
 def tenant_data_file(tenant: str) -> str:
     """The data file of one tenant (``tenants/<tenant>/data.json``), read by OPA as ``data.tenants.<tenant>``."""
     return f"{TENANTS_ROOT}/{tenant}/data.json"
+
+
+def tenant_of_data_file(name: str) -> str | None:
+    """The tenant whose data file ``name`` is (the inverse of :func:`tenant_data_file`), else ``None``.
+
+    >>> tenant_of_data_file("tenants/acme/data.json"), tenant_of_data_file("boundaries/data.json")
+    ('acme', None)
+    """
+    parts = name.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == TENANTS_ROOT and parts[2] == "data.json" else None
 
 
 def problems(boundary: Mapping[str, Any]) -> Iterator[Problem]:

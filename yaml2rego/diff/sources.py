@@ -15,7 +15,7 @@ from yaml2rego.bundle import DATA_FILE, read_bundle
 from yaml2rego.diff.changes import Facts, PolicyChange
 from yaml2rego.diff.compare import agents_of, diff_boundaries
 from yaml2rego.errors import BundleError, Yaml2RegoError
-from yaml2rego.tenancy import TENANTS_ROOT
+from yaml2rego.tenancy import TENANTS_ROOT, tenant_of_data_file
 
 if TYPE_CHECKING:
     from yaml2rego.compiler import CompiledPolicy
@@ -53,8 +53,12 @@ def _documents(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         bundle = read_bundle(path)
         if bundle.tenant is not None:
             return {"agents": {}}, {bundle.tenant: bundle.data()}
-        members = {name: bundle.files[name] for name in bundle.files if _tenant_of(name)}
-        return bundle.data(), {_tenant_of(name) or "": _json(content, name) for name, content in members.items()}
+        tenants = {
+            tenant: _json(content, name)
+            for name, content in bundle.files.items()
+            if (tenant := tenant_of_data_file(name)) is not None
+        }
+        return bundle.data(), tenants
     if path.is_file() and path.suffix == ".json":
         return _json(path.read_bytes(), str(path)), {}
     if path.is_dir() and (path / DATA_FILE).is_file():
@@ -75,11 +79,6 @@ def _documents(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 
 def _compiled_documents(compiled: CompiledPolicy) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return json.loads(compiled.files[DATA_FILE]), {name: dict(document) for name, document in compiled.tenants.items()}
-
-
-def _tenant_of(member: str) -> str | None:
-    parts = member.split("/")
-    return parts[1] if len(parts) == 3 and parts[0] == TENANTS_ROOT and parts[2] == "data.json" else None
 
 
 def _json(content: bytes, origin: str) -> Any:
