@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -191,7 +191,6 @@ class Shipper:
         batch_size: int = 256,
         max_batch_bytes: int = 800_000,
         backoff: tuple[float, float] = (0.2, 30.0),
-        reject: Callable[[Sequence[bytes], Exception], None] | None = None,
     ) -> None:
         self.source = source
         self.deliver = deliver
@@ -199,7 +198,6 @@ class Shipper:
         self.batch_size = batch_size
         self.max_batch_bytes = max_batch_bytes
         self.backoff = backoff
-        self.reject = reject
         self.delivered = 0
         self.errors = 0
         self.error: Exception | None = None
@@ -249,31 +247,30 @@ class Shipper:
                 self.deliver(records, lines)
             except Retryable as exc:
                 log.warning("%s; retrying in %.1fs", exc, delay)
-                self._closed.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
+                delay = self._wait(delay)
                 continue
             except SinkError as exc:
                 self.error = exc
                 log.error("%s", exc)
                 if self.stopped:
                     return  # a credentials problem: everything stays in the log for when it is fixed
-                if self.reject is None:
-                    self.errors += 1
-                    self._closed.wait(delay)
-                    delay = min(delay * 2, self.backoff[1])
-                    continue
-                self.reject(lines, exc)
+                self.errors += 1
+                delay = self._wait(delay)
+                continue
             except Exception:
                 # A sink of our own or the caller's that raised: counted, logged and retried (at least once).
                 self.errors += 1
                 log.exception("the %s sink failed to take %d records; retrying in %.1fs", self.name, len(lines), delay)
-                self._closed.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
+                delay = self._wait(delay)
                 continue
-            else:
-                self.delivered += len(lines)
+            self.delivered += len(lines)
             delay = self.backoff[0]
             self._commit(position)
+
+    def _wait(self, delay: float) -> float:
+        """Wait ``delay`` seconds (less if closed) before the next try; the delay for the try after it."""
+        self._closed.wait(delay)
+        return min(delay * 2, self.backoff[1])
 
     def _commit(self, position: Any) -> None:
         self.source.ack(position)
