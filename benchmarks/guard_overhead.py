@@ -130,13 +130,12 @@ def bench_embedded(
         totals.append(total)
         decisions.append(engine.local.last)
         overheads.append(total - engine.local.last)
-    spilled = guard.pipeline.spilled
     behind = guard.pipeline.pending()
     started = time.perf_counter()
     guard.close(timeout=1)
     close_s = time.perf_counter() - started
     shutil.rmtree(workdir, ignore_errors=True)
-    return {"total": totals, "decision": decisions, "overhead": overheads, "spilled": spilled, "behind": behind,
+    return {"total": totals, "decision": decisions, "overhead": overheads, "behind": behind,
             "close_s": close_s}  # fmt: skip
 
 

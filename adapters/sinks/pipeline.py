@@ -77,7 +77,6 @@ class RecordPipeline:
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.errors = 0
-        self.spilled = 0  # kept for callers that read it: records are never spilled any more (always 0)
         self.checkpoint_key = checkpoint_key
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
