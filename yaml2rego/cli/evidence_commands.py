@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.signing import load_key
 
 __all__ = ["alerts", "evidence", "replay"]
 
@@ -22,7 +23,7 @@ _KEY = click.Path(exists=True, dir_okay=False)
 def _key(path: str | None) -> Any:
     from yaml2rego.adapters.records import CheckpointKey
 
-    return CheckpointKey(Path(path).read_bytes()) if path else None
+    return CheckpointKey(Path(path)) if path else None  # it reads the file itself
 
 
 @main.group(invoke_without_command=True)
@@ -63,7 +64,7 @@ def evidence(ctx: click.Context, /, **options: Any) -> None:
         logs=options["logs"],
         log_key=_key(options["log_key"]),
         history=options["history"],
-        history_key=Path(options["history_key"]).read_bytes() if options["history_key"] else None,
+        history_key=load_key(Path(options["history_key"])) if options["history_key"] else None,
         history_algorithm=options["history_algorithm"],
         alerts=options["alerts_file"],
         alerts_key=_key(options["alerts_key"]),

@@ -60,7 +60,7 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
     """
     from yaml2rego.adapters.records import CheckpointKey, verify_log
 
-    key = CheckpointKey(Path(verification_key).read_bytes()) if verification_key else None
+    key = CheckpointKey(Path(verification_key)) if verification_key else None  # it reads the file itself
     report = verify_log(files, key=key, expected_head=expected_head)
     if not report.ok and report.line is not None:
         record = f" (decision_id {report.decision_id})" if report.decision_id else ""
