@@ -49,8 +49,10 @@ def http_call(agent_id: str, method: str, url: str, content: bytes | None) -> di
 def _destination(netloc: str, hostname: str | None) -> str:
     """The host as the policy sees it. A user name, or a character outside ASCII (urlsplit lower-cases the Kelvin sign
     into "k"), is passed on as written, for the policy to refuse (egress_denied), never silently dropped or folded."""
-    if "@" in netloc or not netloc.isascii():
-        return netloc if not netloc.isascii() else netloc.lower()
+    if not netloc.isascii():
+        return netloc
+    if "@" in netloc:
+        return netloc.lower()
     return (hostname or "").lower()
 
 
