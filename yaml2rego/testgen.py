@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from yaml2rego import enforcement
+from yaml2rego.hosts import domain_matches
 from yaml2rego.model import (
     ANY_METHOD,
     AgentBoundary,
@@ -501,11 +502,7 @@ def _host_of(domain: str) -> str:
 
 def _host_region(agent: AgentBoundary, host: str) -> str | None:
     """The region ``host_regions`` gives ``host`` (the first matching pattern), or ``None``."""
-    for entry in agent.host_regions:
-        pattern = entry.pattern
-        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
-            return entry.region
-    return None
+    return next((entry.region for entry in agent.host_regions if domain_matches(host, entry.pattern)), None)
 
 
 def _first_path(agent: AgentBoundary) -> str:
