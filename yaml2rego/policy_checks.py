@@ -17,6 +17,7 @@ messages and the semantic rules live in one place that knows nothing of YAML eve
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -460,15 +461,13 @@ def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPat
             checker.add(f"a test named {name!r} already exists (line {test_names[name]})", (*path, "name"))
         elif isinstance(name, str):
             test_names[name] = checker.mark(path).line
-    for message, path, at_key in tool_registry.problems(boundary, regex_problem):
-        if not _has_errors(path[:3], bad):
-            checker.add(message, path, key=at_key)
-    for message, path, at_key in enforcement.problems(boundary, regex_problem):
-        if not _has_errors(path[:3], bad):
-            checker.add(message, path, key=at_key)
-    for message, path, at_key in alert_rules.problems(boundary):
-        if not _has_errors(path[:3], bad):
-            checker.add(message, path, key=at_key)
-    for message, path, at_key in tenancy.problems(boundary):
+    # Each section's own checks, in this order; a section the schema already refused is not checked again.
+    sections = (
+        tool_registry.problems(boundary, regex_problem),
+        enforcement.problems(boundary, regex_problem),
+        alert_rules.problems(boundary),
+        tenancy.problems(boundary),
+    )
+    for message, path, at_key in itertools.chain(*sections):
         if not _has_errors(path[:3], bad):
             checker.add(message, path, key=at_key)
