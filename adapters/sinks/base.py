@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["MemorySink", "Record", "Sink", "encode_record"]
+log = logging.getLogger("yaml2rego.adapters")
+
+__all__ = ["MemorySink", "Record", "Sink", "cut_torn_tail", "encode_record"]
 
 Record = dict[str, Any]
 
@@ -60,3 +65,32 @@ class MemorySink:
 
     def close(self) -> None:
         pass
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Cut a last line without its newline (a write the process did not finish); how many bytes were cut.
+
+    Shared by the record log and the spool: a record is a whole line or nothing."""
+    try:
+        with open(path, "r+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return 0
+            position = size
+            while position > 0:  # back to the last newline, a block at a time
+                start = max(0, position - 65536)
+                handle.seek(start)
+                block = handle.read(position - start)
+                newline = block.rfind(b"\n")
+                if newline >= 0:
+                    position = start + newline + 1
+                    break
+                position = start
+            handle.truncate(position)
+            log.warning("cut a torn last line (%d bytes) off %s", size - position, path)
+            return size - position
+    except FileNotFoundError:
+        return 0

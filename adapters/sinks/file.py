@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from yaml2rego.adapters.sinks.base import Record, encode_record
+from yaml2rego.adapters.sinks.base import Record, cut_torn_tail, encode_record
 
 __all__ = ["FSYNC_POLICIES", "JsonlFileSink"]
 
@@ -59,7 +59,7 @@ class JsonlFileSink:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._last_sync = time.monotonic()
-        self.repaired = _cut_torn_tail(self.path)
+        self.repaired = cut_torn_tail(self.path)
         self._last_hash, self._last_is_checkpoint = self._read_last_line()
         self._fd = _open_append(self.path)
         self._size = os.fstat(self._fd).st_size
@@ -184,30 +184,3 @@ class JsonlFileSink:
 def _open_append(path: Path) -> int:
     # 0600 from the first byte: created with the mode, not chmod'ed after (a reader could open it in between).
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-
-
-def _cut_torn_tail(path: Path) -> int:
-    """Cut a last line without its newline (a write the process did not finish); how many bytes were cut."""
-    try:
-        with open(path, "r+b") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            if size == 0:
-                return 0
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
-                return 0
-            position = size
-            while position > 0:  # back to the last newline, a block at a time
-                start = max(0, position - 65536)
-                handle.seek(start)
-                block = handle.read(position - start)
-                newline = block.rfind(b"\n")
-                if newline >= 0:
-                    position = start + newline + 1
-                    break
-                position = start
-            handle.truncate(position)
-            log.warning("cut a torn last line (%d bytes) off the record log %s", size - position, path)
-            return size - position
-    except FileNotFoundError:
-        return 0

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from yaml2rego.adapters.sinks.base import cut_torn_tail
+
 __all__ = ["Position", "Spool"]
 
 Position = tuple[int, int]
@@ -155,13 +157,7 @@ class Spool:
             return (segments[0] if segments else 1), 0
 
     def _repair(self, segment: int) -> None:
-        path = self._path(segment)
-        if not path.exists():
-            return
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(path, "r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
+        cut_torn_tail(self._path(segment))
 
     def _count_pending(self) -> int:
         return self._count_between(self._acked, (self._segment, 1 << 62))
