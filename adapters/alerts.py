@@ -34,7 +34,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,15 +382,22 @@ def _locked(path: Path) -> Iterator[Any]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _last_hash(handle: Any) -> str | None:
-    handle.seek(0)
+def _scan(lines: Iterable[bytes]) -> tuple[set[str], str | None]:
+    """One pass over the history: the ids of the alerts in it, and the hash its next entry chains to."""
+    ids: set[str] = set()
     last = None
-    for line in handle:
-        with contextlib.suppress(ValueError):
+    for line in lines:
+        try:
             value = json.loads(line)
-            if isinstance(value, dict) and isinstance(value.get("hash"), str):
-                last = value["hash"]
-    return last
+        except ValueError:
+            continue
+        if not isinstance(value, dict):
+            continue
+        if value.get("kind") == "alert":
+            ids.add(str(value.get("alert_id")))
+        if isinstance(value.get("hash"), str):
+            last = value["hash"]
+    return ids, last
 
 
 def append_alert_entry(path: str | os.PathLike[str], entry: dict[str, Any], key: CheckpointKey | None) -> bool:
@@ -400,11 +407,10 @@ def append_alert_entry(path: str | os.PathLike[str], entry: dict[str, Any], key:
     """
     target = Path(path)
     with _locked(target) as handle:
-        if entry.get("kind") == "alert":
-            handle.seek(0)
-            if any(f'"alert_id":"{entry["alert_id"]}"' in line.decode("utf-8", "replace") for line in handle):
-                return False
-        last = _last_hash(handle)
+        handle.seek(0)
+        ids, last = _scan(handle)
+        if entry.get("kind") == "alert" and str(entry.get("alert_id")) in ids:
+            return False
         chain = HashChain(last) if last else HashChain()
         data = chain.seal_encoded(dict(entry))
         if key is not None:
@@ -450,16 +456,10 @@ def read_alerts(path: str | os.PathLike[str], key: CheckpointKey | None = None) 
 
 
 def _alert_ids(path: Path) -> set[str]:
-    ids: set[str] = set()
     if not path.is_file():
-        return ids
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if isinstance(entry, dict) and entry.get("kind") == "alert":
-                    ids.add(str(entry.get("alert_id")))
-    return ids
+        return set()
+    with path.open("rb") as handle:
+        return _scan(handle)[0]
 
 
 class AlertSink:
