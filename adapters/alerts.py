@@ -48,6 +48,7 @@ from yaml2rego.adapters.records import (
     verify_log,
 )
 from yaml2rego.errors import EvidenceError, PolicyValidationError
+from yaml2rego.model import AlertRule
 
 __all__ = [
     "SEVERITIES",
@@ -61,6 +62,7 @@ __all__ = [
     "boundary_rules",
     "load_alert_rules",
     "read_alerts",
+    "rule_matches",
     "slack_payload",
     "teams_payload",
 ]
@@ -74,40 +76,25 @@ _RULE_KEYS = {"name", "severity", "codes", "path", "decision", "event", "enforce
 _CHANNEL_KEYS = {"name", "url", "format"}
 
 
-@dataclass(frozen=True)
-class AlertRule:
-    """One severity rule. Conditions left out match anything; ``count``/``window_s`` make it a repetition rule."""
-
-    name: str
-    severity: str
-    codes: tuple[str, ...] = ()
-    path: str | None = None
-    decision: str | None = None
-    event: str | None = None
-    enforced: bool | None = None
-    count: int = 1
-    window_s: float = 60.0
-    quiet_s: float = 0.0  # after an alert, the same rule stays quiet for this agent this long (record time)
-    agent_id: str | None = None  # a boundary's own rule watches that agent only
-
-    def matches(self, record: Mapping[str, Any]) -> bool:
-        if self.agent_id is not None and record.get("agent_id") != self.agent_id:
+def rule_matches(rule: AlertRule, record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` (a decision or an event record) is one ``rule`` names."""
+    if rule.agent_id is not None and record.get("agent_id") != rule.agent_id:
+        return False
+    if rule.event is not None:
+        return record.get("event") == rule.event
+    if "decision" not in record:  # an event record, or a checkpoint
+        return False
+    if rule.decision is not None and record.get("decision") != rule.decision:
+        return False
+    if rule.enforced is not None and bool(record.get("enforced")) is not rule.enforced:
+        return False
+    if rule.codes:
+        codes = {reason.get("code") for reason in record.get("reasons") or [] if isinstance(reason, Mapping)}
+        if not codes & set(rule.codes):
             return False
-        if self.event is not None:
-            return record.get("event") == self.event
-        if "decision" not in record:  # an event record, or a checkpoint
-            return False
-        if self.decision is not None and record.get("decision") != self.decision:
-            return False
-        if self.enforced is not None and bool(record.get("enforced")) is not self.enforced:
-            return False
-        if self.codes:
-            codes = {reason.get("code") for reason in record.get("reasons") or [] if isinstance(reason, Mapping)}
-            if not codes & set(self.codes):
-                return False
-        path = record.get("path")
-        # fnmatch on the recorded (canonical) path: `*` spans segments, as an auditor reading "/api/admin/*" expects.
-        return self.path is None or (isinstance(path, str) and fnmatch.fnmatchcase(path, self.path))
+    path = record.get("path")
+    # fnmatch on the recorded (canonical) path: `*` spans segments, as an auditor reading "/api/admin/*" expects.
+    return rule.path is None or (isinstance(path, str) and fnmatch.fnmatchcase(path, rule.path))
 
 
 @dataclass(frozen=True)
@@ -264,7 +251,7 @@ class AlertState:
         """The alerts ``record`` raises (not yet delivered or chained)."""
         alerts = []
         for rule in self.rules.rules:
-            if not rule.matches(record):
+            if not rule_matches(rule, record):
                 continue
             triggering = self._triggering(rule, record)
             if triggering and not self._quiet(rule, record):

@@ -177,11 +177,13 @@ class SanitizeRule:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """A severity rule of the ``alerts:`` section: read by the runtime on records, never by the decision."""
+    """A severity rule, from a boundary's ``alerts:`` section or a global alerts file: read by the runtime on records
+    (``yaml2rego.adapters.alerts``), never by the decision. Conditions left out match anything; ``count`` and
+    ``window_s`` make it a repetition rule."""
 
     name: str
     severity: str
-    source: SourceLocation | None
+    source: SourceLocation | None = None
     codes: tuple[str, ...] = ()
     path: str | None = None
     decision: str | None = None
@@ -189,7 +191,8 @@ class AlertRule:
     enforced: bool | None = None
     count: int = 1
     window_s: float = 60.0
-    quiet_s: float = 0.0
+    quiet_s: float = 0.0  # after an alert, the same rule stays quiet for this agent this long (record time)
+    agent_id: str | None = None  # a boundary's own rule watches that agent only
 
 
 class ToolAction(str, Enum):
