@@ -25,6 +25,7 @@ from yaml2rego.model import (
     RateLimit,
 )
 from yaml2rego.policy_checks import Checker, parse_pattern
+from yaml2rego.tenant_directory import TenantScope
 from yaml2rego.yaml_source import JSONPath
 
 __all__ = ["build_agent"]
@@ -40,8 +41,12 @@ def _integer(value: Any) -> int:
     return int(value)
 
 
-def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
-    """The model of an ``agent_boundary`` mapping that passed every check; ``checker`` supplies the source marks."""
+def build_agent(checker: Checker, boundary: dict[str, Any], scope: TenantScope | None = None) -> AgentBoundary:
+    """The model of an ``agent_boundary`` mapping that passed every check; ``checker`` supplies the source marks.
+
+    ``scope`` is the ``_tenant.yaml`` above the file (:mod:`yaml2rego.tenant_directory`): its tenant and regions are
+    the boundary's unless it declares its own (already checked to agree).
+    """
     source = checker.source
     root: JSONPath = ("agent_boundary",)
 
@@ -128,7 +133,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         **tool_registry.build(boundary, location),
         **enforcement.build(boundary, location),
         **alert_rules.build(boundary, location),
-        **tenancy.build(boundary, location),
+        **tenancy.build(boundary, location, scope),
     )
 
 
