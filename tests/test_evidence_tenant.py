@@ -18,15 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from tests.test_evidence_e2e import CHROMIUM, _chromium, _Text
 from yaml2rego.adapters import Guard
-from yaml2rego.adapters.alerts import AlertSink, load_alert_rules
-from yaml2rego.adapters.records import GENESIS_HASH, CheckpointKey, canonical_json, record_hash
-from yaml2rego.adapters.sinks.file import JsonlFileSink
-from yaml2rego.bundle import bundle_policies
+from yaml2rego.bundles.bundle import bundle_policies
+from yaml2rego.bundles.history import append_entry
 from yaml2rego.cli import main
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.errors import EvidenceError
-from yaml2rego.history import append_entry
-from yaml2rego.loader import load_policies
+from yaml2rego.runtime.alerts import AlertSink, load_alert_rules
+from yaml2rego.runtime.records import GENESIS_HASH, CheckpointKey, canonical_json, record_hash
+from yaml2rego.runtime.sinks.file import JsonlFileSink
 
 pytest.importorskip("pygal", reason="the evidence report's charts need pygal: pip install 'yaml2rego[evidence]'")
 
@@ -243,7 +243,7 @@ def _drop_redacted_links_back_to_a_checkpoint(lines: list[dict[str, Any]]) -> No
 
 
 def _hide_own_record(lines: list[dict[str, Any]]) -> None:
-    from yaml2rego.adapters.records import redacted_link
+    from yaml2rego.runtime.records import redacted_link
 
     index = next(i for i, line in enumerate(lines) if line.get("tenant") == "acme")
     lines[index] = redacted_link(lines[index])
@@ -320,7 +320,7 @@ def test_evidence_without_tenant_copies_the_whole_log(tenants: dict[str, Any], t
 def test_a_view_cut_at_its_start_fails_against_the_manifest(tenants: dict[str, Any], tmp_path: Path) -> None:
     """A log that does not start at the chain's first link reads as a rotated file's tail, so the chain alone cannot
     show lines cut off its start; the signed manifest says where the view starts."""
-    from yaml2rego.evidence import verify_tenant_views
+    from yaml2rego.audit.evidence import verify_tenant_views
 
     out = tmp_path / "evidence-acme"
     assert _evidence(tenants, out).exit_code == 0

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from tests.fake_engine import ScriptedEngine
 from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
-from yaml2rego.adapters.records import (
+from yaml2rego.cli import main
+from yaml2rego.errors import SignatureError
+from yaml2rego.runtime.records import (
     GENESIS_HASH,
     HashChain,
     build_record,
@@ -26,8 +28,6 @@ from yaml2rego.adapters.records import (
     verify_records,
     write_tenant_view,
 )
-from yaml2rego.cli import main
-from yaml2rego.errors import SignatureError
 
 CALL = {"agent_id": "a1", "method": "POST", "path": "/api/ticket/v1", "tool": "open_ticket", "body": {"p": "low"}}
 

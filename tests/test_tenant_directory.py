@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from yaml2rego.adapters import Guard
-from yaml2rego.adapters.sinks import MemorySink
-from yaml2rego.bundle import read_bundle
+from yaml2rego.bundles.bundle import read_bundle
 from yaml2rego.cli import main
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.errors import PolicyError
-from yaml2rego.loader import load_policies
+from yaml2rego.runtime.sinks import MemorySink
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tenants" / "acme.yaml"
 ACME = "acme_support"
