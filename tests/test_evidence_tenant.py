@@ -330,3 +330,26 @@ def test_a_view_cut_at_its_start_fails_against_the_manifest(tenants: dict[str, A
     key = CheckpointKey((tenants["dir"] / "checkpoint.pub").read_bytes())
     with pytest.raises(EvidenceError, match="does not start where the manifest says: lines were cut off"):
         verify_tenant_views(out, manifest, key, key)
+
+
+BAD_TENANT_OPTIONS = [
+    pytest.param(["evidence", "--from", "2026-11-03", "--to", "2026-11-03", "-o", "x"], id="evidence"),
+    pytest.param(["logs", "verify", "decisions.jsonl"], id="logs-verify"),
+    pytest.param(["diff", "a.yaml", "a.yaml"], id="diff"),
+    pytest.param(["bundle", "a.yaml", "-o", "b.tar.gz"], id="bundle"),
+]
+
+
+@pytest.mark.parametrize("command", BAD_TENANT_OPTIONS)
+@pytest.mark.parametrize(
+    "tenant", ["Acme", "../acme", "acme\u202e", "acme\n"], ids=["upper", "dots", "bidi", "newline"]
+)
+def test_a_tenant_option_that_is_no_tenant_name_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], tenant: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text("agent_boundary: {agent_id: a, tenant: acme}\n")
+    (tmp_path / "decisions.jsonl").write_text("")
+    result = CliRunner().invoke(main, [*command, "--tenant", tenant])
+    assert result.exit_code == 2, result.output
+    assert "must be a tenant name" in result.output

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from yaml2rego.bundles.signing import load_key
-from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.cli._base import count_of, fail, main, tenant_name
 
 __all__ = ["alerts", "evidence", "replay"]
 
@@ -41,6 +41,7 @@ def _key(path: str | None) -> Any:
 @click.option("--signing-key", type=_KEY, help="Signs manifest.json (Ed25519 private key or HMAC secret).")
 @click.option(
     "--tenant",
+    callback=tenant_name,
     help="Only this tenant's agents, records, alerts and policy history; other tenants' log entries become "
     "redacted links (digests only), so the chains still verify.",
 )

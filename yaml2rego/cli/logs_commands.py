@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.cli._base import count_of, fail, main, tenant_name
 
 __all__ = ["logs"]
 
@@ -50,6 +50,7 @@ def logs() -> None:
 )
 @click.option(
     "--tenant",
+    callback=tenant_name,
     help="The files are this tenant's view of the log (yaml2rego evidence --tenant): every record in full must be "
     "the tenant's, and no redacted link may hide one of its records.",
 )
