@@ -96,6 +96,18 @@ def test_subdirectories_inherit_and_may_narrow(tmp_path: Path) -> None:
     assert agents["narrowed"].regions_source.file.endswith("c.yaml")
 
 
+def test_the_search_stops_at_the_repository_root(tmp_path: Path) -> None:
+    """A `_tenant.yaml` above a checkout (a directory holding .git) is not the checkout's."""
+    _write(tmp_path / "_tenant.yaml", "tenant: stray\n")
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    policy = _write(tmp_path / "repo" / "policies" / "a.yaml", "agent_boundary: {agent_id: a}\n")
+    [agent] = load_policies([policy])
+    assert agent.tenant is None
+    (tmp_path / "repo" / ".git").rmdir()
+    [agent] = load_policies([policy])
+    assert agent.tenant == "stray"
+
+
 def test_tenant_without_regions_leaves_residency_to_each_boundary(tmp_path: Path) -> None:
     root = tmp_path / "acme"
     _write(root / "_tenant.yaml", "tenant: acme\n")

@@ -10,7 +10,9 @@
 
 The file applies to the boundary files of its directory and of every directory below it, however the files are
 named on the command line (a file given on its own, or a subdirectory, still finds the ``_tenant.yaml`` above it:
-compiling one file must never drop its tenant and leave its agent reachable by calls of no tenant). A boundary
+compiling one file must never drop its tenant and leave its agent reachable by calls of no tenant). The search
+climbs no higher than a repository's root (a directory holding ``.git``), so a stray file outside the checkout never
+applies. A boundary
 without ``tenant`` or ``regions`` inherits them, exactly as if it declared them itself; one that states its own:
 
 * a ``tenant`` that differs from the directory's is an error at both places, never a silent override;
@@ -75,7 +77,7 @@ class TenantScopes:
             if folder in self._broken:
                 return True
             parent = os.path.dirname(folder)
-            if parent == folder:
+            if parent == folder or os.path.exists(os.path.join(folder, ".git")):
                 return False
             folder = parent
 
@@ -83,7 +85,8 @@ class TenantScopes:
         if folder in self._by_directory:
             return self._by_directory[folder]
         parent = os.path.dirname(folder)
-        outer = self._scope(parent) if parent != folder else None
+        at_root = parent == folder or os.path.exists(os.path.join(folder, ".git"))
+        outer = None if at_root else self._scope(parent)
         path = os.path.join(folder, TENANT_FILE)
         scope = outer
         if os.path.isfile(path):
