@@ -68,11 +68,12 @@ class CompiledPolicy:
 
     def data_document(self) -> dict[str, Any]:
         """The root data document as OPA sees it after loading the output directory or bundle."""
-        document: dict[str, Any] = {"boundaries": json.loads(self.files[DATA_FILE])}
-        if self.tenants:
-            document["tenants"] = {
-                tenant: json.loads(self.files[tenancy.tenant_data_file(tenant)]) for tenant in self.tenants
-            }
+        with paused_gc():  # one object per value of every agent: nothing to collect (see yaml2rego._batch)
+            document: dict[str, Any] = {"boundaries": json.loads(self.files[DATA_FILE])}
+            if self.tenants:
+                document["tenants"] = {
+                    tenant: json.loads(self.files[tenancy.tenant_data_file(tenant)]) for tenant in self.tenants
+                }
         return document
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
