@@ -75,6 +75,26 @@ def test_compile_removes_files_of_agents_that_no_longer_exist(runner: CliRunner,
     assert "removed 1 stale files" in result.output
 
 
+def test_compile_removes_stale_files_at_any_depth_and_the_folders_they_leave_empty(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out)]).exit_code == 0
+    kept = sorted(path.relative_to(out).as_posix() for path in out.rglob("*"))
+    stale = [
+        out / "agents" / "support_agent_1" / "old_helper.rego",  # beside files that stay
+        out / "agents" / "retired" / "deep" / "policy.rego",  # a folder that empties completely
+        out / "boundaries" / "notes.txt",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stale\n")
+    result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "removed 3 stale files" in result.output
+    assert sorted(path.relative_to(out).as_posix() for path in out.rglob("*")) == kept
+
+
 @pytest.mark.parametrize(
     "form",
     ["object", "array", "jsonl"],
