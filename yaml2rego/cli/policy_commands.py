@@ -59,7 +59,8 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
       yaml2rego compile examples/support_agent.yaml -o build/policy
       opa test build/policy
     """
-    compiled = compile_policy_set(_load(policies), policy_version=policy_version)
+    policy_set = _load(policies)
+    compiled = compile_policy_set(policy_set, policy_version=policy_version, processes=_processes_for(policy_set))
     _refuse_foreign_policy_files(Path(out_dir))
     removed = _remove_stale_files(Path(out_dir), compiled)
     compiled.write(out_dir)
@@ -73,6 +74,15 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
     click.echo(f"native decision programs: {len(support) - len(refused)} of {len(support)} agents")
     for agent_id, reason in refused.items():
         click.echo(f"  {agent_id}: decided by regorus ({reason})")
+
+
+# From this many agents on, `compile` renders most generated tests in a second process when there is a second core;
+# below it the whole compile takes a few tenths of a second and a second process would not pay for itself.
+_AGENTS_WORTH_A_SECOND_PROCESS = 100
+
+
+def _processes_for(policy_set: PolicySet) -> int:
+    return 2 if len(policy_set) >= _AGENTS_WORTH_A_SECOND_PROCESS and (os.cpu_count() or 1) > 1 else 1
 
 
 @main.command("eval")
