@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from yaml2rego._batch import Forked
 from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.errors import CompileError, PolicyError, Yaml2RegoError
@@ -60,16 +61,20 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
       opa test build/policy
     """
     policy_set = _load(policies)
-    compiled = compile_policy_set(policy_set, policy_version=policy_version, processes=_processes_for(policy_set))
-    _refuse_foreign_policy_files(Path(out_dir))
-    removed = _remove_stale_files(Path(out_dir), compiled)
-    compiled.write(out_dir)
-    click.echo(
-        f"wrote {count_of(len(compiled.files), 'file')} for {count_of(len(compiled.policy_set), 'agent')} to {out_dir} "
-        f"(policy_version {compiled.policy_version})" + (f"; removed {removed} stale files" if removed else "")
-    )
-    # Which agents the guard's native engine decides itself, and which it leaves to regorus (and why).
-    support = native_support(compiled.data_document())
+    processes = _processes_for(policy_set)
+    compiled = compile_policy_set(policy_set, policy_version=policy_version, processes=processes)
+    # Which agents the guard's native engine decides itself, and which it leaves to regorus (and why): the programs
+    # are built from the written data, in a second process while this one writes the files.
+    with Forked(lambda: native_support(compiled.data_document()), fork=processes > 1) as native:
+        _refuse_foreign_policy_files(Path(out_dir))
+        removed = _remove_stale_files(Path(out_dir), compiled)
+        compiled.write(out_dir)
+        click.echo(
+            f"wrote {count_of(len(compiled.files), 'file')} for {count_of(len(compiled.policy_set), 'agent')} to "
+            f"{out_dir} (policy_version {compiled.policy_version})"
+            + (f"; removed {removed} stale files" if removed else "")
+        )
+        support = native.result()
     refused = {agent_id: reason for agent_id, reason in support.items() if reason is not None}
     click.echo(f"native decision programs: {len(support) - len(refused)} of {len(support)} agents")
     for agent_id, reason in refused.items():
