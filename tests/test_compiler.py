@@ -254,6 +254,19 @@ def test_write_creates_the_directory_tree(tmp_path: Path) -> None:
     assert len(written) == len(compiled.files)
 
 
+def test_write_overwrites_every_file_whole_with_the_permissions_open_gives(tmp_path: Path) -> None:
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    out = tmp_path / "out"
+    (out / "boundaries").mkdir(parents=True)
+    (out / DATA_FILE).write_bytes(b"x" * 1_000_000)  # longer than the new content: it must be truncated
+    compiled.write(out)
+    umask = os.umask(0)
+    os.umask(umask)
+    for relative, content in compiled.files.items():
+        assert (out / relative).read_bytes() == content, relative
+        assert (out / relative).stat().st_mode & 0o777 == 0o666 & ~umask, relative
+
+
 # -- under the real OPA ---------------------------------------------------------------------------------------------
 
 

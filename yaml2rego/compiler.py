@@ -79,8 +79,9 @@ class CompiledPolicy:
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write every file under ``out_dir`` (created if needed); returns the paths written.
 
-        Each folder is made once and each file written with one open and one write: at 10,000 agents the 20,000
-        files cost more in system calls than compiling them does.
+        Each folder is made once and each file written with one open, one write and one close: at 10,000 agents
+        the 20,000 files cost more in system calls than compiling them does, and ``open()`` adds three more per file
+        (a stat, a terminal check and a seek) that a file written whole does not need.
         """
         root = os.fspath(out_dir)
         made: set[str] = set()
@@ -91,10 +92,23 @@ class CompiledPolicy:
                 os.makedirs(os.path.join(root, folder), exist_ok=True)
                 made.add(folder)
             target = os.path.join(root, relative)
-            with open(target, "wb") as handle:
-                handle.write(content)
+            _write_whole(target, content)
             written.append(Path(target))
         return written
+
+
+# What open(path, "wb") asks for: create or truncate, not inherited by child processes, binary on Windows.
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_whole(target: str, content: bytes) -> None:
+    descriptor = os.open(target, _WRITE_FLAGS, 0o666)  # the permissions open() gives, less the umask
+    try:
+        view = memoryview(content)
+        while view:  # a regular file takes it all at once; the loop is for the rare short write
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
 
 
 def compile_policy_set(
