@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from yaml2rego.adapters.decision import Decision
-from yaml2rego.adapters.enforcement import APPROVAL_TOKEN_HEADER
-from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import require
+from yaml2rego.runtime.decision import Decision
+from yaml2rego.runtime.guard import Guard
+from yaml2rego.runtime.steps import APPROVAL_TOKEN_HEADER
 
 __all__ = [
     "AGENT_ID_EXTENSION",

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 
-from yaml2rego.adapters.enforcement import APPROVAL_TOKEN_HEADER, redacted_body
-from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import require
-from yaml2rego.paths import method_problem
+from yaml2rego.runtime.guard import Guard
+from yaml2rego.runtime.steps import APPROVAL_TOKEN_HEADER, redacted_body
+from yaml2rego.semantics.paths import method_problem
 
 __all__ = ["AsyncGuardedTransport", "GuardedAdapter", "GuardedTransport", "guarded_session", "http_call"]
 

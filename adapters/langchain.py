@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
 from typing import Any
 
-from yaml2rego.adapters.decision import Decision
-from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call, sanitize_result
-from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.langgraph import BoundaryToolWrapper, OnDeny
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
 from yaml2rego.errors import PolicyDenied
+from yaml2rego.runtime.decision import Decision
+from yaml2rego.runtime.guard import Guard
+from yaml2rego.runtime.steps import redeem_approval, sanitize_call, sanitize_result
 
 __all__ = ["boundary_middleware", "guard_tool"]
 

@@ -20,11 +20,11 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-from yaml2rego.adapters.decision import Decision
-from yaml2rego.adapters.enforcement import redeem_approval, sanitize_call, sanitize_result
-from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, is_approved, refusal_text, require
 from yaml2rego.errors import PolicyDenied
+from yaml2rego.runtime.decision import Decision
+from yaml2rego.runtime.guard import Guard
+from yaml2rego.runtime.steps import redeem_approval, sanitize_call, sanitize_result
 
 __all__ = ["BoundaryToolWrapper", "guard_node", "guarded_tool_node"]
 

@@ -25,11 +25,11 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from yaml2rego.adapters.decision import Decision
-from yaml2rego.adapters.enforcement import sanitize_call, sanitize_result
-from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.mcp_approval import APPROVAL_INPUT, APPROVAL_REQUEST_META, ask_for_token, resumed_call
 from yaml2rego.adapters.tool_calls import ToolCallContext, approval_request, refusal_text, require
+from yaml2rego.runtime.decision import Decision
+from yaml2rego.runtime.guard import Guard
+from yaml2rego.runtime.steps import sanitize_call, sanitize_result
 
 __all__ = [
     "APPROVAL_INPUT",

@@ -17,9 +17,9 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from yaml2rego.adapters.decision import Decision
-from yaml2rego.adapters.guard import Guard
 from yaml2rego.adapters.tool_calls import approval_request, require
+from yaml2rego.runtime.decision import Decision
+from yaml2rego.runtime.guard import Guard
 
 __all__ = [
     "APPROVAL_INPUT",

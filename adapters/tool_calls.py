@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from yaml2rego.adapters.decision import Decision
+from yaml2rego.runtime.decision import Decision
 
 __all__ = [
     "APPROVED_ANSWERS",

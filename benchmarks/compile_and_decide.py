@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines import EmbeddedEngine
-from yaml2rego.loader import load_policies
 
 # The seed boundary, exactly as shipped, with one agent id per copy.
 SEED = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"

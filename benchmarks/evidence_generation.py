@@ -22,12 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.test_evidence_e2e import ACTIVE, ALERTS, CANDIDATE  # noqa: E402  (the same day as the end-to-end test)
 from yaml2rego.adapters import Guard  # noqa: E402
-from yaml2rego.adapters.alerts import AlertSink, load_alert_rules  # noqa: E402
-from yaml2rego.adapters.records import CheckpointKey  # noqa: E402
-from yaml2rego.adapters.sinks.file import JsonlFileSink  # noqa: E402
+from yaml2rego.audit.evidence import EvidenceInputs, build_evidence  # noqa: E402
+from yaml2rego.audit.replay import replay  # noqa: E402
 from yaml2rego.engines.embedded import EmbeddedEngine  # noqa: E402
-from yaml2rego.evidence import EvidenceInputs, build_evidence  # noqa: E402
-from yaml2rego.replay import replay  # noqa: E402
+from yaml2rego.runtime.alerts import AlertSink, load_alert_rules  # noqa: E402
+from yaml2rego.runtime.records import CheckpointKey  # noqa: E402
+from yaml2rego.runtime.sinks.file import JsonlFileSink  # noqa: E402
 
 DAY = datetime(2026, 11, 3, tzinfo=UTC)
 PATHS = ["/api/customer/v1/{n}", "/api/customer/v1/export/all.csv", "/api/reports/v1/{n}", "/api/admin/users"]

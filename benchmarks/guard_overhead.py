@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from yaml2rego.adapters import Guard, JsonlFileSink, SplunkHecSink
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policy_text
 from yaml2rego.engines import EmbeddedEngine
-from yaml2rego.loader import load_policy_text
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
 BODY = {"customer_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "priority": "low"}

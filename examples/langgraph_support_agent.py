@@ -22,9 +22,9 @@ from langgraph.types import Command
 
 from yaml2rego.adapters import ApprovalService, Guard, MemorySink
 from yaml2rego.adapters.langgraph import guarded_tool_node
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policy_text
 from yaml2rego.engines.embedded import EmbeddedEngine
-from yaml2rego.loader import load_policy_text
 
 BOUNDARY = """
 agent_boundary:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from yaml2rego.opa_binary import find_opa
+from yaml2rego.engines.opa_binary import find_opa
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO_ROOT / "examples"

@@ -1,8 +1,8 @@
 """One table of request targets and the reason each is refused (``None``: canonical), for every engine.
 
-``tests/test_paths.py`` runs it through yaml2rego.paths, ``tests/test_rego_library.py`` through the Rego library on
-regorus and on OPA's Go evaluator, and compares the three. Each class of trick from docs/dsl.md ("Canonical paths")
-has rows here; a row says what the path is, not how a particular server reads it.
+``tests/test_paths.py`` runs it through yaml2rego.semantics.paths, ``tests/test_rego_library.py`` through the Rego
+library on regorus and on OPA's Go evaluator, and compares the three. Each class of trick from docs/dsl.md
+("Canonical paths") has rows here; a row says what the path is, not how a particular server reads it.
 """
 
 from __future__ import annotations

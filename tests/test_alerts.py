@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from yaml2rego.adapters.alerts import (
+from yaml2rego.cli import main
+from yaml2rego.errors import EvidenceError, PolicyValidationError
+from yaml2rego.runtime.alerts import (
     AlertRule,
     AlertRules,
     AlertSink,
@@ -21,9 +23,7 @@ from yaml2rego.adapters.alerts import (
     slack_payload,
     teams_payload,
 )
-from yaml2rego.adapters.records import CheckpointKey, HashChain
-from yaml2rego.cli import main
-from yaml2rego.errors import EvidenceError, PolicyValidationError
+from yaml2rego.runtime.records import CheckpointKey, HashChain
 
 KEY = CheckpointKey(b"s" * 32)
 
@@ -200,15 +200,15 @@ agent_boundary:
     ids=["bad-severity", "unknown-key", "duplicate-name", "event-with-codes", "bidi-control-in-name"],
 )
 def test_a_wrong_boundary_alerts_section_is_a_located_policy_error(rules: str, message: str) -> None:
-    from yaml2rego.loader import load_policy_text
+    from yaml2rego.dsl.loader import load_policy_text
 
     with pytest.raises(PolicyValidationError, match=re.escape(message)):
         load_policy_text(BOUNDARY + rules + "\n")
 
 
 def test_boundary_rules_come_from_the_compiled_data_and_watch_their_agent_only() -> None:
-    from yaml2rego.compiler import compile_policy_set
-    from yaml2rego.loader import load_policy_text
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.dsl.loader import load_policy_text
 
     policy = load_policy_text(BOUNDARY + "    - {name: any-deny, severity: high, decision: deny}\n")
     data = compile_policy_set(policy).data_document()

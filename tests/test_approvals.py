@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from yaml2rego.adapters import Guard, MemorySink
-from yaml2rego.adapters.approvals import (
+from yaml2rego.cli import main
+from yaml2rego.errors import ApprovalError
+from yaml2rego.runtime.approvals import (
     TOKEN_EXPIRED,
     TOKEN_INVALID,
     TOKEN_MISMATCH,
@@ -28,8 +30,6 @@ from yaml2rego.adapters.approvals import (
     WebhookNotifier,
     call_digest,
 )
-from yaml2rego.cli import main
-from yaml2rego.errors import ApprovalError
 
 SECRET = "test-secret-that-is-at-least-32-bytes!"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "finance_agent.yaml"

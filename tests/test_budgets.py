@@ -8,14 +8,14 @@ from collections.abc import Callable
 import pytest
 
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
-from yaml2rego.adapters.budgets import (
+from yaml2rego.errors import RateLimitStoreError
+from yaml2rego.runtime.budgets import (
     BudgetCharge,
     MemoryBudgetStore,
     RedisBudgetStore,
     charge_from_decision,
     to_micro_usd,
 )
-from yaml2rego.errors import RateLimitStoreError
 
 
 class Clock:

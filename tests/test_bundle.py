@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.processes import free_port
 from yaml2rego import __version__
-from yaml2rego.bundle import (
+from yaml2rego.bundles.bundle import (
     BUNDLE_ROOTS,
     DATA_FILE,
     SigningOptions,
@@ -31,10 +31,10 @@ from yaml2rego.bundle import (
     unpack_tar_gz,
 )
 from yaml2rego.cli import main
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines import EmbeddedEngine
 from yaml2rego.errors import BundleError
-from yaml2rego.loader import load_policies
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "examples" / "support_agent.yaml"

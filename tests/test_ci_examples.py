@@ -330,7 +330,7 @@ def test_gitlab_diff_job_passes_when_nothing_loosens(base_repo: tuple[Path, str]
 
 def test_ci_examples_are_hidden_from_the_boundary_loader(tmp_path: Path) -> None:
     """The CI files sit in dot-folders, as users place them, which the loader skips when it reads a directory."""
-    from yaml2rego.loader import load_policies
+    from yaml2rego.dsl.loader import load_policies
 
     hidden = [path.relative_to(CI).parts[0] for path in (GITHUB_WORKFLOW, GITLAB_CI)]
     assert all(part.startswith(".") for part in hidden)
@@ -350,13 +350,13 @@ def doc_blocks(language: str) -> list[str]:
 
 
 def test_docs_walkthrough_boundary_is_valid_and_names_the_schema(tmp_path: Path) -> None:
-    from yaml2rego.loader import load_policies
+    from yaml2rego.dsl.loader import load_policies
 
     [boundary] = [block for block in doc_blocks("yaml") if block.startswith("# yaml-language-server: $schema=")]
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "support_agent.yaml").write_text(boundary)
     assert load_policies([str(tmp_path / "policies")]).agent_ids == ("support_agent_1",)
-    assert boundary.splitlines()[0].endswith("/yaml2rego/schema/agent_boundary.schema.json")
+    assert boundary.splitlines()[0].endswith("/yaml2rego/dsl/schema/agent_boundary.schema.json")
 
 
 def test_docs_precommit_snippet_uses_the_shipped_hook_ids() -> None:

@@ -129,9 +129,9 @@ def test_compile_of_many_agents_in_two_processes_writes_and_reports_what_one_pro
     import subprocess
     import sys
 
-    from yaml2rego.compiler import compile_policy_set
-    from yaml2rego.loader import load_policies
-    from yaml2rego.native_program import native_support
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.compile.native_program import native_support
+    from yaml2rego.dsl.loader import load_policies
 
     policies = tmp_path / "policies"
     policies.mkdir()

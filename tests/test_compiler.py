@@ -11,10 +11,17 @@ from typing import Any
 
 import pytest
 
-from yaml2rego import rego_testing, testgen
-from yaml2rego.compiler import DATA_FILE, agent_module_name, compile_policy_set, library_files, render_rego_value
+from yaml2rego.compile import testgen
+from yaml2rego.compile.compiler import (
+    DATA_FILE,
+    agent_module_name,
+    compile_policy_set,
+    library_files,
+    render_rego_value,
+)
+from yaml2rego.dsl.loader import load_policies, load_policy_text
+from yaml2rego.engines import rego_testing
 from yaml2rego.errors import CompileError
-from yaml2rego.loader import load_policies, load_policy_text
 
 from .conftest import REPO_ROOT, SEED_POLICY
 
@@ -86,9 +93,9 @@ POLICY_SETS = {
 
 _FORKED_COMPILE = """
 import dataclasses, json, os, sys
-from yaml2rego.compiler import compile_policy_set
-from yaml2rego.loader import load_policies
-from yaml2rego.model import PolicySet
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
+from yaml2rego.dsl.model import PolicySet
 
 forks = []
 real_fork = os.fork

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from yaml2rego.compiler import agent_data, compile_policy_set
-from yaml2rego.enforcement import condition_holds, settled_call
+from yaml2rego.compile.compiler import agent_data, compile_policy_set
+from yaml2rego.dsl.loader import load_policy_text
+from yaml2rego.dsl.sections import condition_holds, settled_call
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.errors import PolicyErrors, PolicyValidationError
-from yaml2rego.loader import load_policy_text
 
 
 def _boundary(extra: str) -> str:

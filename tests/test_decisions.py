@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines import EmbeddedEngine, OpaEngine
-from yaml2rego.loader import load_policies
 
 from .conftest import SEED_POLICY
 from .opa_server import running_opa

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from yaml2rego.detectors import BUILTIN_DETECTORS, detector_for, luhn_valid, redact_keys, redact_text, redact_value
+from yaml2rego.semantics.detectors import (
+    BUILTIN_DETECTORS,
+    detector_for,
+    luhn_valid,
+    redact_keys,
+    redact_text,
+    redact_value,
+)
 
 
 @pytest.mark.parametrize(

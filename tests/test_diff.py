@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from yaml2rego.bundle import bundle_policies
-from yaml2rego.cli import main
-from yaml2rego.diff import (
+from yaml2rego.audit.diff import (
     DEFAULTS,
     LOOSENS,
     TIGHTENS,
@@ -26,6 +24,8 @@ from yaml2rego.diff import (
     load_agents,
     load_boundaries,
 )
+from yaml2rego.bundles.bundle import bundle_policies
+from yaml2rego.cli import main
 
 SEED = Path(__file__).resolve().parent.parent / "examples" / "support_agent.yaml"
 
@@ -647,8 +647,8 @@ def test_cli_diff_identical_policies(tmp_path: Path) -> None:
 
 
 def test_policy_sets_compare_in_their_compiled_form() -> None:
-    from yaml2rego.diff import diff_policy_sets
-    from yaml2rego.loader import load_policy_text
+    from yaml2rego.audit.diff import diff_policy_sets
+    from yaml2rego.dsl.loader import load_policy_text
 
     old = load_policy_text(SEED.read_text(), "agent.yaml")
     new = load_policy_text(SEED.read_text().replace("requests_per_minute: 30", "requests_per_minute: 90"), "agent.yaml")

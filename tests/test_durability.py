@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from tests.hec_receiver import HecReceiver
 from tests.record_producer import CHECKPOINT_SECRET
-from yaml2rego.adapters.records import CheckpointKey, verify_log
 from yaml2rego.cli import main
+from yaml2rego.runtime.records import CheckpointKey, verify_log
 
 TOKEN = "00000000-0000-0000-0000-00000000c0de"
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Destination hosts: one canonical form in Python (yaml2rego.hosts) and in Rego (agent_boundary.egress)."""
+"""Destination hosts: one canonical form in Python (yaml2rego.semantics.hosts) and in Rego (agent_boundary.egress)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from yaml2rego.adapters.enforcement import fill_destination
-from yaml2rego.hosts import NonCanonicalHost, canonical_host, domain_matches, host_allowed, host_problem, split_url
+from yaml2rego.runtime.steps import fill_destination
+from yaml2rego.semantics.hosts import (
+    NonCanonicalHost,
+    canonical_host,
+    domain_matches,
+    host_allowed,
+    host_problem,
+    split_url,
+)
 
 REGO = Path(__file__).resolve().parent.parent / "rego" / "agent_boundary" / "egress" / "egress.rego"
 
@@ -57,7 +64,7 @@ def _rego_problem(host: Any, port: Any) -> Any:
 
 @pytest.mark.parametrize(("host", "port"), HOSTS, ids=[repr(h)[:30] for h, _ in HOSTS])
 def test_rego_and_python_agree_on_hosts(host: Any, port: Any) -> None:
-    """agent_boundary.egress.host_problem mirrors yaml2rego.hosts.host_problem exactly."""
+    """agent_boundary.egress.host_problem mirrors yaml2rego.semantics.hosts.host_problem exactly."""
     assert _rego_problem(host, port) == host_problem(host, port)
 
 
@@ -131,9 +138,9 @@ def test_the_guard_fills_the_destination_from_the_url(call: dict[str, Any], expe
 
 
 def test_a_defaults_document_gives_every_agent_the_global_domains() -> None:
-    from yaml2rego.compiler import compile_policy_set
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.dsl.loader import load_policy_text
     from yaml2rego.engines.embedded import EmbeddedEngine
-    from yaml2rego.loader import load_policy_text
 
     text = (
         "defaults:\n  allowed_domains: [Shared.Example.]\n---\n"
@@ -165,8 +172,8 @@ def test_a_defaults_document_gives_every_agent_the_global_domains() -> None:
     ids=["both-keys", "twice", "ip"],
 )  # fmt: skip
 def test_defaults_errors(text: str, message: str) -> None:
+    from yaml2rego.dsl.loader import load_policy_text
     from yaml2rego.errors import Yaml2RegoError
-    from yaml2rego.loader import load_policy_text
 
     with pytest.raises(Yaml2RegoError) as caught:
         load_policy_text(text, "egress.yaml")

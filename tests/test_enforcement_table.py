@@ -13,9 +13,9 @@ import pytest
 
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from yaml2rego.adapters import Guard, MemorySink
-from yaml2rego.adapters.approvals import ApprovalService, MemoryApprovalStore
-from yaml2rego.adapters.budgets import MemoryBudgetStore, RedisBudgetStore
-from yaml2rego.adapters.enforcement import sanitize_call, sanitize_result
+from yaml2rego.runtime.approvals import ApprovalService, MemoryApprovalStore
+from yaml2rego.runtime.budgets import MemoryBudgetStore, RedisBudgetStore
+from yaml2rego.runtime.steps import sanitize_call, sanitize_result
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SECRET = "test-secret-that-is-at-least-32-bytes!"

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from yaml2rego.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.dsl.loader import load_policy_text
 from yaml2rego.engines import EmbeddedEngine
-from yaml2rego.loader import load_policy_text
-from yaml2rego.opa_binary import find_opa
+from yaml2rego.engines.opa_binary import find_opa
 
 POLICY = """
 agent_boundary:

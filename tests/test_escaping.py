@@ -18,8 +18,10 @@ import pytest
 import regorus
 import yaml
 
-from yaml2rego import testgen
-from yaml2rego.compiler import agent_module_name, compile_policy_set
+from yaml2rego.compile import testgen
+from yaml2rego.compile.compiler import agent_module_name, compile_policy_set
+from yaml2rego.dsl.loader import load_policies, load_policy_text
+from yaml2rego.dsl.model import AgentBoundary, PolicySet
 from yaml2rego.errors import CompileError
 from yaml2rego.escaping import (
     check_template,
@@ -32,8 +34,6 @@ from yaml2rego.escaping import (
     render_rego_value,
     yaml_text,
 )
-from yaml2rego.loader import load_policies, load_policy_text
-from yaml2rego.model import AgentBoundary, PolicySet
 
 from .conftest import REPO_ROOT
 

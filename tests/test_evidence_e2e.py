@@ -20,14 +20,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from yaml2rego.adapters import Guard
-from yaml2rego.adapters.alerts import AlertSink, load_alert_rules, read_alerts
-from yaml2rego.adapters.sinks.file import JsonlFileSink
-from yaml2rego.bundle import build_bundle
+from yaml2rego.bundles.bundle import build_bundle
+from yaml2rego.bundles.history import append_entry
 from yaml2rego.cli import main
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines.embedded import EmbeddedEngine
-from yaml2rego.history import append_entry
-from yaml2rego.loader import load_policies
+from yaml2rego.runtime.alerts import AlertSink, load_alert_rules, read_alerts
+from yaml2rego.runtime.sinks.file import JsonlFileSink
 
 pytest.importorskip("pygal", reason="the evidence report's charts need pygal: pip install 'yaml2rego[evidence]'")
 
@@ -174,7 +174,7 @@ def day(tmp_path: Path, receiver: tuple[str, list[Any]]) -> dict[str, Any]:
 
 
 def _checkpoint_key(tmp_path: Path) -> Any:
-    from yaml2rego.adapters.records import CheckpointKey
+    from yaml2rego.runtime.records import CheckpointKey
 
     return CheckpointKey((tmp_path / "checkpoint.key").read_bytes())
 

@@ -15,8 +15,8 @@ import pytest
 
 from tests.fake_engine import ScriptedEngine
 from yaml2rego.adapters import Decision, Guard, MemorySink, PolicyDenied, verify_records
-from yaml2rego.adapters.decision import prepare_input
 from yaml2rego.errors import EngineError, EngineUnavailable
+from yaml2rego.runtime.decision import prepare_input
 
 SUPPORT = """\
 agent_boundary:
@@ -111,7 +111,7 @@ def test_check_returns_the_contract_fields_and_a_decision_id(guard: Guard) -> No
 def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     import uuid
 
-    from yaml2rego.adapters.decision import new_decision_id
+    from yaml2rego.runtime.decision import new_decision_id
 
     ids = [new_decision_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
@@ -148,7 +148,7 @@ def test_a_forked_child_draws_decision_ids_of_its_own() -> None:
     """Ids come from a per-thread supply of random bytes; a forked child must not hand out its parent's next ones."""
     import os
 
-    from yaml2rego.adapters.decision import new_decision_id
+    from yaml2rego.runtime.decision import new_decision_id
 
     new_decision_id()  # the parent now holds a supply
     read_end, write_end = os.pipe()
@@ -509,8 +509,8 @@ def test_flush_waits_for_a_slow_sink(policy_dir: Path) -> None:
 def test_guard_on_a_real_opa_daemon(policy_dir: Path, opa_binary: str, tmp_path: Path) -> None:
     """Same decisions, kill switch through OPA's data API, and rate limits counted by the guard."""
     from tests.opa_server import running_opa
-    from yaml2rego.compiler import compile_policy_set
-    from yaml2rego.loader import load_policies
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.dsl.loader import load_policies
 
     compile_policy_set(load_policies([policy_dir])).write(tmp_path / "policy")
     sink = MemorySink()
@@ -537,7 +537,7 @@ def test_an_approval_needed_answer_blocks_the_call_and_keeps_extra_keys() -> Non
 
 def test_the_runtime_public_names_are_pinned() -> None:
     import yaml2rego.adapters as adapters
-    import yaml2rego.adapters.sinks as sinks
+    import yaml2rego.runtime.sinks as sinks
 
     assert sorted(adapters.__all__) == [
         "ApprovalRequest", "ApprovalService", "Decision", "Guard", "HashChain", "JsonFileApprovalStore",

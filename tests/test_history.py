@@ -13,10 +13,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from yaml2rego.bundle import build_bundle
-from yaml2rego.cli import main
-from yaml2rego.errors import HistoryError
-from yaml2rego.history import (
+from yaml2rego.bundles.bundle import build_bundle
+from yaml2rego.bundles.history import (
     GENESIS_HASH,
     active_at,
     append_entry,
@@ -24,7 +22,9 @@ from yaml2rego.history import (
     read_history,
     verify_history,
 )
-from yaml2rego.signing import sign_jws
+from yaml2rego.bundles.signing import sign_jws
+from yaml2rego.cli import main
+from yaml2rego.errors import HistoryError
 
 
 def _agent(mode: str = "enforce") -> dict[str, Any]:

@@ -11,8 +11,8 @@ import pytest
 from tests.fake_engine import ScriptedEngine
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from yaml2rego.adapters import Guard, MemoryRateLimitStore, RedisRateLimitStore
-from yaml2rego.adapters.limits import RateLimitStore
 from yaml2rego.errors import RateLimitStoreError
+from yaml2rego.runtime.limits import RateLimitStore
 
 
 class Clock:

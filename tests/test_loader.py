@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
-from yaml2rego.loader import (
+from yaml2rego.dsl.loader import (
     MAX_DOCUMENTS,
     MAX_ERRORS_PER_FILE,
     example_problem,
     load_policies,
     load_policy_text,
 )
-from yaml2rego.model import (
+from yaml2rego.dsl.model import (
     AgentBoundary,
     EndpointRule,
     FieldRule,
@@ -30,7 +29,8 @@ from yaml2rego.model import (
     PolicySet,
     RateLimit,
 )
-from yaml2rego.paths import parse_pattern
+from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
+from yaml2rego.semantics.paths import parse_pattern
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from yaml2rego import testgen
 from yaml2rego.adapters import ApprovalService, Guard
-from yaml2rego.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.compile import testgen
+from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.compile.native_regex import Unsupported, translate
+from yaml2rego.dsl.loader import load_policies, load_policy_text
 from yaml2rego.engines import EmbeddedEngine
 from yaml2rego.engines.native import MIRRORED_LIBRARY, NativeEngine, library_digest
-from yaml2rego.loader import load_policies, load_policy_text
-from yaml2rego.native_regex import Unsupported, translate
 
 from .conftest import REPO_ROOT, SEED_POLICY
 from .native_corpus import corpus, mutations

@@ -16,11 +16,11 @@ import pytest
 
 from tests.conftest import EXAMPLES, REPO_ROOT
 from tests.opa_server import running_opa
-from yaml2rego import testgen
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile import testgen
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.engines.opa import OpaEngine
-from yaml2rego.loader import load_policies
 
 pytestmark = pytest.mark.opa
 

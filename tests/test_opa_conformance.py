@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from yaml2rego import rego_testing
-from yaml2rego.compiler import CompiledPolicy, compile_policy_set
-from yaml2rego.engines import EmbeddedEngine
-from yaml2rego.loader import load_policies
+from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.dsl.loader import load_policies
+from yaml2rego.engines import EmbeddedEngine, rego_testing
 
 from .conftest import EXAMPLES, REPO_ROOT, SEED_POLICY
 from .test_decisions import SEED_TABLE

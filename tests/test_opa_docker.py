@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.processes import free_port
-from yaml2rego.bundle import SigningOptions, bundle_policies
+from yaml2rego.bundles.bundle import SigningOptions, bundle_policies
 from yaml2rego.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

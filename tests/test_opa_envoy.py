@@ -19,9 +19,9 @@ from tests.envoy_proxy import Upstream, envoy_config, find_envoy, free_port, run
 from tests.opa_server import running_opa
 from yaml2rego.adapters import Guard
 from yaml2rego.adapters.envoy import AuthorizationService, check_request_call
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines.embedded import EmbeddedEngine
-from yaml2rego.loader import load_policies
 
 auth = pytest.importorskip("envoy.service.auth.v3.external_auth_pb2", reason="needs pip install 'yaml2rego[envoy]'")
 json_format = pytest.importorskip("google.protobuf.json_format")
@@ -110,7 +110,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory, boundaries: list[Path]) -
 @pytest.fixture(scope="module")
 def opa_envoy(compiled: Path) -> Iterator[tuple[str, int]]:
     """OPA on the compiled boundary with the shipped envoy configuration; yields (Data API URL, plugin gRPC port)."""
-    from yaml2rego.opa_binary import find_opa
+    from yaml2rego.engines.opa_binary import find_opa
 
     binary = find_opa()
     if binary is None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from yaml2rego.paths import NonCanonicalPath, canonical_path, method_problem, non_canonical_reason, parse_pattern
+from yaml2rego.semantics.paths import (
+    NonCanonicalPath,
+    canonical_path,
+    method_problem,
+    non_canonical_reason,
+    parse_pattern,
+)
 
 from .path_cases import METHOD_CASES, PATH_CASES
 

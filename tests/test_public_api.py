@@ -57,16 +57,16 @@ def test_runtime_names_are_the_adapters_objects() -> None:
 
 def test_every_module_declares_its_public_names() -> None:
     for module in [
-        "yaml2rego.bundle",
-        "yaml2rego.compiler",
-        "yaml2rego.diff",
+        "yaml2rego.bundles.bundle",
+        "yaml2rego.compile.compiler",
+        "yaml2rego.audit.diff",
         "yaml2rego.errors",
-        "yaml2rego.history",
-        "yaml2rego.loader",
-        "yaml2rego.model",
-        "yaml2rego.paths",
+        "yaml2rego.bundles.history",
+        "yaml2rego.dsl.loader",
+        "yaml2rego.dsl.model",
+        "yaml2rego.semantics.paths",
         "yaml2rego.engines",
-        "yaml2rego.signing",
+        "yaml2rego.bundles.signing",
     ]:
         loaded = importlib.import_module(module)
         assert loaded.__all__, module

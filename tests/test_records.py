@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from tests.fake_engine import ScriptedEngine
 from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
-from yaml2rego.adapters.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
 from yaml2rego.cli import main
+from yaml2rego.runtime.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
 
 CALL = {"agent_id": "a1", "method": "POST", "path": "/api/ticket/v1", "tool": "open_ticket", "body": {"p": "low"}}
 

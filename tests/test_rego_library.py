@@ -1,4 +1,4 @@
-"""The hand-written Rego library (``rego/``) and the embedded Rego test runner (:mod:`yaml2rego.rego_testing`).
+"""The hand-written Rego library (``rego/``) and the embedded Rego test runner (:mod:`yaml2rego.engines.rego_testing`).
 
 Every Rego test in ``rego/`` runs on the embedded engine as its own pytest case, so a failure names the Rego test.
 With a real ``opa`` binary the same files also go through ``opa test``, ``opa fmt`` and ``opa check --strict``.
@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 
 from yaml2rego.engines.embedded import new_regorus_engine
-from yaml2rego.errors import EngineError
-from yaml2rego.paths import non_canonical_reason, parse_pattern
-from yaml2rego.rego_testing import (
+from yaml2rego.engines.rego_testing import (
     RegoTest,
     RegoTestResult,
     RegoTestSummary,
@@ -27,6 +25,8 @@ from yaml2rego.rego_testing import (
     load_rego_modules,
     run_tests,
 )
+from yaml2rego.errors import EngineError
+from yaml2rego.semantics.paths import non_canonical_reason, parse_pattern
 
 from .path_cases import PATH_CASES
 
@@ -113,7 +113,7 @@ def _reason_in(engine: Any, path: object) -> object:
 
 @pytest.mark.parametrize(("path", "reason"), PATH_CASES)
 def test_rego_and_python_agree_on_canonical_paths(path: object, reason: str | None) -> None:
-    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.paths.non_canonical_reason exactly."""
+    """agent_boundary.paths.non_canonical_reason mirrors yaml2rego.semantics.paths.non_canonical_reason exactly."""
     assert _reason_in(library_engine(), path) == non_canonical_reason(path) == reason
 
 

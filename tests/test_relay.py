@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from tests.hec_receiver import HecReceiver
-from yaml2rego.adapters.relay import DecisionLogRelay
-from yaml2rego.adapters.sinks import SplunkHecSink
+from yaml2rego.runtime.relay import DecisionLogRelay
+from yaml2rego.runtime.sinks import SplunkHecSink
 
 TOKEN = "relay-token"
 
@@ -166,8 +166,8 @@ def test_a_real_opa_uploads_its_decision_logs_through_the_relay(
     import time
 
     from tests.opa_server import running_opa
-    from yaml2rego.compiler import compile_policy_set
-    from yaml2rego.loader import load_policies
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.dsl.loader import load_policies
 
     from .conftest import SEED_POLICY
 

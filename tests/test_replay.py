@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from yaml2rego.adapters import Guard
-from yaml2rego.adapters.shadow import candidate_verdict, policy_outcome
+from yaml2rego.audit.evidence import EvidenceInputs, build_evidence, parse_when
 from yaml2rego.cli import main
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.errors import EngineError
-from yaml2rego.evidence import EvidenceInputs, build_evidence, parse_when
+from yaml2rego.runtime.shadow import candidate_verdict, policy_outcome
 
 POLICY = """\
 agent_boundary:

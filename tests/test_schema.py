@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from yaml2rego.loader import load_policies, read_yaml_documents
-from yaml2rego.schema import SCHEMA_ID, load_schema, schema_path
+from yaml2rego.dsl.loader import load_policies, read_yaml_documents
+from yaml2rego.dsl.schema import SCHEMA_ID, load_schema, schema_path
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 # The files the loader reads from examples/: hidden folders (CI configuration under examples/ci/) are skipped.
@@ -225,7 +225,7 @@ HOSTILE_SUFFIXES = {
 
 
 def _verdicts(document: dict[str, Any]) -> tuple[bool, bool]:
-    from yaml2rego.policy_checks import fast_schema_validator, schema_validator
+    from yaml2rego.dsl.checks import fast_schema_validator, schema_validator
 
     return fast_schema_validator().is_valid(document), schema_validator().is_valid(document)
 

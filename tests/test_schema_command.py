@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests.conftest import SEED_POLICY
 from yaml2rego.cli import main
-from yaml2rego.schema import SCHEMA_ID, schema_path
+from yaml2rego.dsl.schema import SCHEMA_ID, schema_path
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_path_option_prints_an_existing_file_inside_the_package(runner: CliRunne
     printed = Path(result.stdout.strip())
     assert printed.is_absolute() and printed.is_file()
     assert printed.name == "agent_boundary.schema.json"
-    assert printed.parent.name == "schema" and printed.parent.parent.name == "yaml2rego"
+    assert printed.parts[-4:-1] == ("yaml2rego", "dsl", "schema")
 
 
 def test_printed_schema_accepts_the_seed_boundary(runner: CliRunner) -> None:

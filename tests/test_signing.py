@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from yaml2rego.errors import BundleError, SignatureError
-from yaml2rego.signing import (
+from yaml2rego.bundles.signing import (
     canonical_json_bytes,
     encode_canonical_json,
     file_digest,
@@ -23,6 +22,7 @@ from yaml2rego.signing import (
     sign_jws,
     verify_bundle_files,
 )
+from yaml2rego.errors import BundleError, SignatureError
 
 HMAC_SECRET = b"a-shared-secret-of-at-least-32-bytes!!"
 FILES = {
@@ -340,7 +340,7 @@ def test_a_member_that_opa_would_take_for_the_signature_file_is_refused(rsa_keys
 
 def _reference(content: bytes) -> bytes | str:
     """What the reference encoder makes of JSON text (every number kept as its text), or the error it raises."""
-    from yaml2rego.signing import _Number, _reject_constant
+    from yaml2rego.bundles.signing import _Number, _reject_constant
 
     try:
         value = json.loads(content, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
@@ -357,8 +357,8 @@ def _fast(content: bytes) -> bytes | str:
 
 
 def _compiled_data_files() -> list[Any]:
-    from yaml2rego.compiler import DATA_FILE, compile_policy_set
-    from yaml2rego.loader import load_policies
+    from yaml2rego.compile.compiler import DATA_FILE, compile_policy_set
+    from yaml2rego.dsl.loader import load_policies
 
     from .conftest import EXAMPLES, REPO_ROOT
 

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from tests.hec_receiver import HecReceiver
 from yaml2rego.adapters import Guard, JsonlFileSink, MemorySink, OtelSink, SplunkHecSink, verify_file
-from yaml2rego.adapters.records import HashChain
-from yaml2rego.adapters.sinks import RecordPipeline, Spool
 from yaml2rego.cli import main
 from yaml2rego.errors import SinkError
+from yaml2rego.runtime.records import HashChain
+from yaml2rego.runtime.sinks import RecordPipeline, Spool
 
 TOKEN = "00000000-0000-0000-0000-000000000001"
 FAST = {"backoff": (0.02, 0.1), "timeout": 2.0}
@@ -382,7 +382,7 @@ def test_nothing_is_lost_under_load_with_a_tiny_queue_and_a_splunk_outage(hec: H
 
 def test_the_own_log_of_a_guard_without_a_file_sink_is_pruned_once_shipped(tmp_path: Path) -> None:
     """No file sink: the log lives in spool_dir, rotates, and a rotated file goes once every sink has read past it."""
-    import yaml2rego.adapters.sinks.pipeline as pipeline_module
+    import yaml2rego.runtime.sinks.pipeline as pipeline_module
 
     sink = MemorySink()
     original = pipeline_module._OWN_LOG_BYTES

@@ -25,15 +25,15 @@ from tests.processes import free_port
 from yaml2rego.adapters import Guard
 from yaml2rego.adapters.envoy import context_tenant
 from yaml2rego.adapters.mcp import BoundaryMiddleware
-from yaml2rego.adapters.records import build_record, input_digest
-from yaml2rego.adapters.sinks import MemorySink
-from yaml2rego.bundle import SigningOptions, bundle_policies
+from yaml2rego.bundles.bundle import SigningOptions, bundle_policies
 from yaml2rego.cli import main
-from yaml2rego.compiler import compile_policy_set
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.engines.native import NativeEngine
 from yaml2rego.errors import BundleError, PolicyError
-from yaml2rego.loader import load_policies
+from yaml2rego.runtime.records import build_record, input_digest
+from yaml2rego.runtime.sinks import MemorySink
 
 TENANTS = Path(__file__).parent / "fixtures" / "tenants"
 PLAIN = EXAMPLES / "support_agent.yaml"  # an agent of no tenant, beside the tenants' agents

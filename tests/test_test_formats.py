@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import SEED_POLICY
-from yaml2rego import test_runner
 from yaml2rego.cli import main
-from yaml2rego.compiler import compile_policy_set
-from yaml2rego.loader import load_policies
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
+from yaml2rego.engines import test_runner
 
 WRONG_EXPECTATION = (
     "agent_boundary:\n  agent_id: a\n  allowed_endpoints:\n    - {method: GET, path: /x}\n"

@@ -8,12 +8,12 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from yaml2rego.adapters import ApprovalService, Guard
-from yaml2rego.compiler import agent_data, compile_policy_set
+from yaml2rego.compile.compiler import agent_data, compile_policy_set
+from yaml2rego.dsl.loader import load_policies, load_policy_text
+from yaml2rego.dsl.model import DataClass, ToolAction
 from yaml2rego.engines.embedded import EmbeddedEngine
+from yaml2rego.engines.rego_testing import run_tests
 from yaml2rego.errors import PolicyError, PolicyErrors
-from yaml2rego.loader import load_policies, load_policy_text
-from yaml2rego.model import DataClass, ToolAction
-from yaml2rego.rego_testing import run_tests
 
 INFRA = EXAMPLES / "infra_review_agent.yaml"
 

@@ -9,10 +9,10 @@ The public surface, from YAML to a decision::
     >>> engine.decide({"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"})["decision"]
     'allow'
 
-At run time an agent goes through the guard (``yaml2rego.adapters.Guard``, also importable from here), which adds
+At run time an agent goes through the guard (``yaml2rego.runtime.Guard``, also importable from here), which adds
 rate limits, fail-closed behaviour and decision records; framework adapters live in ``yaml2rego.adapters.*``.
-Bundles, signatures, the policy history and the semantic diff are in :mod:`yaml2rego.bundle`,
-:mod:`yaml2rego.history` and :mod:`yaml2rego.diff`.
+Bundles, signatures, the policy history and the semantic diff are in :mod:`yaml2rego.bundles.bundle`,
+:mod:`yaml2rego.bundles.history` and :mod:`yaml2rego.audit.diff`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from yaml2rego._version import __version__
-from yaml2rego.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.dsl.loader import load_policies, load_policy_text
+from yaml2rego.dsl.model import AgentBoundary, Mode, PolicySet
+from yaml2rego.dsl.schema import load_schema, schema_path
 from yaml2rego.engines import EmbeddedEngine, Engine, OpaEngine
 from yaml2rego.errors import (
     ApprovalError,
@@ -37,12 +40,9 @@ from yaml2rego.errors import (
     SourceLocation,
     Yaml2RegoError,
 )
-from yaml2rego.loader import load_policies, load_policy_text
-from yaml2rego.model import AgentBoundary, Mode, PolicySet
-from yaml2rego.schema import load_schema, schema_path
 
 if TYPE_CHECKING:
-    from yaml2rego.adapters import Decision, Guard
+    from yaml2rego.runtime import Decision, Guard
 
 __all__ = [
     "AgentBoundary",
@@ -81,7 +81,7 @@ _RUNTIME = {"Guard", "Decision"}
 
 def __getattr__(name: str) -> Any:
     if name in _RUNTIME:
-        from yaml2rego import adapters
+        from yaml2rego import runtime
 
-        return getattr(adapters, name)
+        return getattr(runtime, name)
     raise AttributeError(f"module 'yaml2rego' has no attribute {name!r}")

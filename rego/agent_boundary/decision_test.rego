@@ -8,7 +8,7 @@ _at(line) := sprintf("%s:%d", [_source, line])
 
 _reporter_at(line) := sprintf("examples/reporter.yaml:%d", [line])
 
-# How the compiler writes a pattern for matching (yaml2rego/paths.py): literal prefix, match kind, anchored regex.
+# How the compiler writes a pattern for matching (yaml2rego/semantics/paths.py): literal prefix, match kind, anchored regex.
 _customer_regex := {"prefix": "/api/customer/v1/", "match": "subtree", "regex": `^/api/customer/v1(?:/[^/]+)*$`}
 
 _ticket_regex := {"prefix": "/api/ticket/v1/", "match": "exact", "regex": `^/api/ticket/v1$`}

@@ -35,7 +35,7 @@ def _when(seconds: float | None) -> str:
 
 
 def _service(store: str, key_file: str | None, *, signing: bool) -> Any:
-    from yaml2rego.adapters.approvals import ApprovalService, JsonFileApprovalStore
+    from yaml2rego.runtime.approvals import ApprovalService, JsonFileApprovalStore
 
     secret = os.environ.get("YAML2REGO_APPROVAL_SECRET")
     if key_file is None and secret is None and signing:

@@ -14,11 +14,9 @@ from typing import Any
 
 import click
 
-from yaml2rego.bundle import SigningOptions, bundle_policies, describe_signature, read_bundle
-from yaml2rego.cli._base import count_of, fail, main
-from yaml2rego.diff import diff_sources, format_markdown, format_text
-from yaml2rego.errors import HistoryError, SignatureError
-from yaml2rego.history import (
+from yaml2rego.audit.diff import diff_sources, format_markdown, format_text
+from yaml2rego.bundles.bundle import SigningOptions, bundle_policies, describe_signature, read_bundle
+from yaml2rego.bundles.history import (
     active_at,
     append_entry,
     describe,
@@ -27,7 +25,9 @@ from yaml2rego.history import (
     read_history,
     verify_history,
 )
-from yaml2rego.signing import SIGNING_ALGORITHMS, load_key
+from yaml2rego.bundles.signing import SIGNING_ALGORITHMS, load_key
+from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.errors import HistoryError, SignatureError
 
 __all__ = ["bundle_command", "diff_command", "history", "inspect_command", "opa", "verify_command"]
 
@@ -401,7 +401,7 @@ def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None,
     Example:
       yaml2rego opa up --bundle-dir build/bundles --verification-key keys/public.pem
     """
-    from yaml2rego.opa_docker import OPA_DIR, OPA_IMAGE, start_local_opa
+    from yaml2rego.engines.opa_docker import OPA_DIR, OPA_IMAGE, start_local_opa
 
     started = start_local_opa(
         bundle_dir=bundle_dir,
@@ -418,7 +418,7 @@ def opa_up(bundle_dir: str, verification_key: str, port: int, image: str | None,
 @opa.command("down")
 def opa_down() -> None:
     """Remove the containers started by `yaml2rego opa up`."""
-    from yaml2rego.opa_docker import stop_local_opa
+    from yaml2rego.engines.opa_docker import stop_local_opa
 
     removed = stop_local_opa()
     click.echo(f"removed {', '.join(removed)}" if removed else "nothing to remove")

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
+from yaml2rego.bundles.signing import load_key
 from yaml2rego.cli._base import count_of, fail, main
-from yaml2rego.signing import load_key
 
 __all__ = ["alerts", "evidence", "replay"]
 
@@ -21,7 +21,7 @@ _KEY = click.Path(exists=True, dir_okay=False)
 
 
 def _key(path: str | None) -> Any:
-    from yaml2rego.adapters.records import CheckpointKey
+    from yaml2rego.runtime.records import CheckpointKey
 
     return CheckpointKey(Path(path)) if path else None  # it reads the file itself
 
@@ -51,7 +51,7 @@ def evidence(ctx: click.Context, /, **options: Any) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from yaml2rego.evidence import EvidenceInputs, build_evidence, parse_when
+    from yaml2rego.audit.evidence import EvidenceInputs, build_evidence, parse_when
 
     missing = [name for name in ("since", "until", "output") if not options[name]]
     if missing:
@@ -83,7 +83,7 @@ def evidence(ctx: click.Context, /, **options: Any) -> None:
 @click.option("--verification-key", type=_KEY, help="The key the manifest was signed with (public key or secret).")
 def verify_evidence(directory: str, verification_key: str | None) -> None:
     """Check an evidence package: the manifest's signature, every file's sha256, nothing added or removed."""
-    from yaml2rego.evidence import verify_manifest
+    from yaml2rego.audit.evidence import verify_manifest
 
     manifest = verify_manifest(directory, _key(verification_key))
     signed = "signature verified" if verification_key else "unsigned check"
@@ -106,8 +106,8 @@ def replay(logs: tuple[str, ...], candidate: str, fmt: str, no_verify: bool) -> 
     Example:
       yaml2rego replay decisions.jsonl --policy policies/ --format markdown
     """
-    from yaml2rego.replay import candidate_engine, format_report
-    from yaml2rego.replay import replay as run_replay
+    from yaml2rego.audit.replay import candidate_engine, format_report
+    from yaml2rego.audit.replay import replay as run_replay
 
     engine = candidate_engine(candidate)
     try:
@@ -135,7 +135,7 @@ _history_option = click.option(
 @click.option("--open", "only_open", is_flag=True, help="Only alerts nobody acknowledged.")
 def list_alerts(history: str, verification_key: str | None, only_open: bool) -> None:
     """Show the alert history (verified first), newest last."""
-    from yaml2rego.adapters.alerts import read_alerts
+    from yaml2rego.runtime.alerts import read_alerts
 
     for alert in read_alerts(history, _key(verification_key)):
         if only_open and alert["acks"]:
@@ -157,7 +157,7 @@ def ack(alert_id: str, by: str, note: str | None, history: str, signing_key: str
     Example:
       yaml2rego alerts ack al-1f2e3d4c5b6a7980 --by alice --note "agent suspended, token rotated"
     """
-    from yaml2rego.adapters.alerts import acknowledge
+    from yaml2rego.runtime.alerts import acknowledge
 
     entry = acknowledge(history, alert_id, by, note, _key(signing_key))
     click.echo(f"acknowledged {alert_id} by {entry['by']} at {entry['timestamp']}")

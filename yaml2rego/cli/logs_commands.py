@@ -58,7 +58,7 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
     Example:
       yaml2rego logs verify decisions.jsonl.1 decisions.jsonl --verification-key checkpoint.pub
     """
-    from yaml2rego.adapters.records import CheckpointKey, verify_log
+    from yaml2rego.runtime.records import CheckpointKey, verify_log
 
     key = CheckpointKey(Path(verification_key)) if verification_key else None  # it reads the file itself
     report = verify_log(files, key=key, expected_head=expected_head)
@@ -104,8 +104,8 @@ def ship(
     Example:
       yaml2rego logs ship decisions.jsonl --splunk-url https://splunk:8088 --token "$TOKEN"
     """
-    from yaml2rego.adapters.records import parse_timestamp
-    from yaml2rego.adapters.sinks.splunk import HecClient, HecRetryable
+    from yaml2rego.runtime.records import parse_timestamp
+    from yaml2rego.runtime.sinks.splunk import HecClient, HecRetryable
 
     client = HecClient(splunk_url, token)
     metadata = {
@@ -133,7 +133,7 @@ def ship(
 
 
 def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
-    from yaml2rego.adapters.records import log_lines
+    from yaml2rego.runtime.records import log_lines
 
     batch: list[dict[str, Any]] = []
     for number, _, record in log_lines(path):
@@ -174,8 +174,8 @@ def relay(
     Example:
       yaml2rego logs relay --splunk-url https://splunk:8088 --token "$TOKEN" --listen 127.0.0.1:8282
     """
-    from yaml2rego.adapters.relay import DecisionLogRelay
-    from yaml2rego.adapters.sinks.splunk import SplunkHecSink
+    from yaml2rego.runtime.relay import DecisionLogRelay
+    from yaml2rego.runtime.sinks.splunk import SplunkHecSink
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():

@@ -13,11 +13,11 @@ import click
 
 from yaml2rego._batch import Forked
 from yaml2rego.cli._base import count_of, fail, main
-from yaml2rego.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
+from yaml2rego.compile.native_program import native_support
+from yaml2rego.dsl.loader import load_policies
+from yaml2rego.dsl.model import PolicySet
 from yaml2rego.errors import CompileError, PolicyError, Yaml2RegoError
-from yaml2rego.loader import load_policies
-from yaml2rego.model import PolicySet
-from yaml2rego.native_program import native_support
 
 __all__ = ["check", "compile_command", "eval_command", "test_command"]
 
@@ -159,7 +159,7 @@ def test_command(
     Example:
       yaml2rego test examples/support_agent.yaml
     """
-    from yaml2rego import test_runner
+    from yaml2rego.engines import test_runner
 
     compiled = compile_policy_set(_load(policies))
     report = test_runner.run(compiled, engine=engine, coverage=coverage)
@@ -271,7 +271,7 @@ def show_command(policies: tuple[str, ...], agent_id: str, output_format: str) -
     Example:
       yaml2rego show examples/support_agent.yaml --agent support_agent_1 --format markdown
     """
-    from yaml2rego.compiler import agent_module_name
+    from yaml2rego.compile.compiler import agent_module_name
 
     policy_set = _load(policies)
     agent = policy_set.get(agent_id)

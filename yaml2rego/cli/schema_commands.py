@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from yaml2rego.cli._base import main
-from yaml2rego.schema import schema_path
+from yaml2rego.dsl.schema import schema_path
 
 __all__ = ["schema_command"]
 

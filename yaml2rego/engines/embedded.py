@@ -25,7 +25,7 @@ from yaml2rego.engines.base import DECISION_PATH, RUNTIME_DATA_ROOT
 from yaml2rego.errors import EngineError, EngineUnavailable
 
 if TYPE_CHECKING:
-    from yaml2rego.compiler import CompiledPolicy
+    from yaml2rego.compile.compiler import CompiledPolicy
 
 __all__ = ["DecisionCache", "EmbeddedEngine", "decision_modules", "engine_message", "new_regorus_engine"]
 
@@ -89,8 +89,8 @@ class EmbeddedEngine:
     @classmethod
     def from_policy_paths(cls, paths: Iterable[str | os.PathLike[str]], *, cache_size: int = 0) -> EmbeddedEngine:
         """Load boundary YAML files or directories, compile them, and evaluate exactly that output."""
-        from yaml2rego.compiler import compile_policy_set
-        from yaml2rego.loader import load_policies
+        from yaml2rego.compile.compiler import compile_policy_set
+        from yaml2rego.dsl.loader import load_policies
 
         return cls.from_compiled(compile_policy_set(load_policies(paths)), cache_size=cache_size)
 

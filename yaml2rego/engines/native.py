@@ -4,7 +4,7 @@ The Rego library (``rego/``) is the audited source of truth. This module reads t
 (``data.boundaries``) and computes the same decision, rule by rule; each step below names the Rego rule it mirrors.
 ``tests/test_native_engine.py`` proves the two equal, byte for byte (canonical JSON of the decision), over every
 generated test case, every fixture boundary and a seeded fuzz corpus. Where the program cannot be certain to agree,
-regorus decides: for an agent whose data :mod:`yaml2rego.native_program` refuses (said at load time, see
+regorus decides: for an agent whose data :mod:`yaml2rego.compile.native_program` refuses (said at load time, see
 :attr:`NativeEngine.refused`), and for a call whose values regorus would change or reject (numbers beyond 2**53, a
 JSON body string with duplicate keys, a pure tool call with a ``null`` method, ...).
 
@@ -31,9 +31,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from yaml2rego.engines.embedded import DecisionCache, EmbeddedEngine, decision_modules
-from yaml2rego.errors import EngineError
-from yaml2rego.native_program import (
+from yaml2rego.compile.native_program import (
     AgentProgram,
     Boundaries,
     EndpointRule,
@@ -42,11 +40,13 @@ from yaml2rego.native_program import (
     boundaries_of,
     build_programs,
 )
-from yaml2rego.native_regex import Unsupported, compile_regex
-from yaml2rego.paths import method_problem, non_canonical_reason, strip_query
+from yaml2rego.compile.native_regex import Unsupported, compile_regex
+from yaml2rego.engines.embedded import DecisionCache, EmbeddedEngine, decision_modules
+from yaml2rego.errors import EngineError
+from yaml2rego.semantics.paths import method_problem, non_canonical_reason, strip_query
 
 if TYPE_CHECKING:
-    from yaml2rego.compiler import CompiledPolicy
+    from yaml2rego.compile.compiler import CompiledPolicy
 
 __all__ = ["ENGINE_KINDS", "NativeEngine", "Unsupported", "policy_engine"]
 
@@ -113,8 +113,8 @@ class NativeEngine:
     @classmethod
     def from_policy_paths(cls, paths: Iterable[str | os.PathLike[str]], *, cache_size: int = 0) -> NativeEngine:
         """Load boundary YAML files or directories, compile them, and decide exactly that output."""
-        from yaml2rego.compiler import compile_policy_set
-        from yaml2rego.loader import load_policies
+        from yaml2rego.compile.compiler import compile_policy_set
+        from yaml2rego.dsl.loader import load_policies
 
         return cls.from_compiled(compile_policy_set(load_policies(paths)), cache_size=cache_size)
 
@@ -207,8 +207,8 @@ def policy_engine(
 ) -> NativeEngine | EmbeddedEngine:
     """The in-process engine for boundary files: ``native`` (regorus for what the programs do not express, and for
     everything when the library itself is not one they mirror) or ``embedded`` (regorus alone)."""
-    from yaml2rego.compiler import compile_policy_set
-    from yaml2rego.loader import load_policies
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.dsl.loader import load_policies
 
     if kind not in ENGINE_KINDS:
         raise EngineError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
@@ -420,8 +420,8 @@ def _number_text(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 # paths.rego
 
-# paths.rego is mirrored by yaml2rego.paths (the guard's own canonical-path check, same checks, order and messages,
-# proven on one table through Python, regorus and OPA by tests/test_paths.py): one copy, shared.
+# paths.rego is mirrored by yaml2rego.semantics.paths (the guard's own canonical-path check, same checks, order and
+# messages, proven on one table through Python, regorus and OPA by tests/test_paths.py): one copy, shared.
 _strip_query = strip_query
 _path_problem = non_canonical_reason  # decision.rego `_path_problem` for a string path: paths.problem or None
 

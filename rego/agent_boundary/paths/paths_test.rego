@@ -126,7 +126,7 @@ test_strip_query if {
 	paths.strip_query("/a") == "/a"
 }
 
-# Endpoint rules with the prefixes, match kinds and regexes yaml2rego/paths.py writes for each pattern.
+# Endpoint rules with the prefixes, match kinds and regexes yaml2rego/semantics/paths.py writes for each pattern.
 
 # Pattern /api/*
 _subtree := {"method": "*", "prefix": "/api/", "match": "subtree", "regex": `^/api(?:/[^/]+)*$`}

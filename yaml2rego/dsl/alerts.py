@@ -1,0 +1,91 @@
+"""The ``alerts:`` section of a boundary: from validated YAML to the model, and from the model to the data the
+runtime's alert sink reads (``docs/runtime.md``, "Alerts").
+
+Alert rules never change a decision: the Rego library does not read them; :class:`~yaml2rego.runtime.alerts.AlertSink`
+evaluates them on the record log, each rule scoped to the agent whose boundary declares it.
+
+>>> from yaml2rego.dsl.loader import load_policy_text
+>>> agent = load_policy_text('''
+... agent_boundary:
+...   agent_id: a1
+...   alerts:
+...     - {name: admin-probe, severity: critical, codes: [endpoint_denied], path: "/api/admin/*"}
+... ''').get("a1")
+>>> agent_data(agent)["alerts"][0]["severity"]
+'critical'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from yaml2rego.dsl.model import AgentBoundary, AlertRule
+from yaml2rego.errors import SourceLocation, source_line
+
+__all__ = ["agent_data", "build", "problems"]
+
+Path = tuple[str | int, ...]
+Locate = Callable[..., SourceLocation]
+
+
+def _items(boundary: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    value = boundary.get("alerts")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                yield index, item
+
+
+def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
+    """``(message, path, at_key)`` beyond the schema: duplicate names, an event rule that also names decision fields."""
+    seen: set[str] = set()
+    for index, item in _items(boundary):
+        where: Path = ("agent_boundary", "alerts", index)
+        name = item.get("name")
+        if isinstance(name, str) and name in seen:
+            yield f"an alert rule named {name!r} already exists", (*where, "name"), False
+        seen.add(str(name))
+        if "event" in item:
+            extra = sorted(set(item) & {"codes", "path", "decision", "enforced"})
+            if extra:
+                yield f"{extra[0]} does not apply to an event rule (an event has no decision)", (*where, extra[0]), True
+
+
+def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
+    """Keyword arguments for :class:`~yaml2rego.dsl.model.AgentBoundary` (``alerts``) from a validated boundary."""
+    return {
+        "alerts": tuple(
+            AlertRule(
+                name=item["name"],
+                severity=item["severity"],
+                source=location("alerts", index),
+                codes=tuple(item.get("codes", ())),
+                path=item.get("path"),
+                decision=item.get("decision"),
+                event=item.get("event"),
+                enforced=item.get("enforced"),
+                count=int(item.get("count", 1)),
+                window_s=float(item.get("window_s", 60)),
+                quiet_s=float(item.get("quiet_s", 0)),
+            )
+            for index, item in _items(boundary)
+        )
+    }
+
+
+def agent_data(agent: AgentBoundary) -> dict[str, Any]:
+    """``{"alerts": [...]}`` for an agent that declares alert rules, else nothing (no existing data changes)."""
+    if not agent.alerts:
+        return {}
+    rules = []
+    for rule in agent.alerts:
+        data: dict[str, Any] = {"name": rule.name, "severity": rule.severity, "source": source_line(rule.source)}
+        for key in ("path", "decision", "event", "enforced"):
+            if getattr(rule, key) is not None:
+                data[key] = getattr(rule, key)
+        if rule.codes:
+            data["codes"] = list(rule.codes)
+        data.update(count=rule.count, window_s=rule.window_s, quiet_s=rule.quiet_s)
+        rules.append(data)
+    return {"alerts": rules}

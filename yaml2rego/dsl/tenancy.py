@@ -1,0 +1,99 @@
+"""Multi-tenancy and data residency: a boundary's ``tenant``, ``regions`` and ``host_regions``.
+
+A tenant's agents are compiled under ``data.tenants.<tenant>`` instead of ``data.boundaries``, so a call reaches them
+only when it is made for that tenant (``input.tenant``, set by the guard from its own identity), and
+``yaml2rego bundle --tenant`` can ship each tenant in a bundle whose root no other tenant's bundle overlaps. An agent
+with ``regions`` may send data only to endpoints and hosts whose declared region is one of them (docs/dsl.md,
+"Tenants and data residency"). Boundaries without these keys compile to exactly the data they always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from yaml2rego.dsl.model import AgentBoundary, HostRegion
+from yaml2rego.dsl.sections import canonical_domain
+from yaml2rego.errors import SourceLocation, source_line
+from yaml2rego.semantics.hosts import host_problem
+
+__all__ = ["TENANTS_ROOT", "agent_data", "build", "problems", "tenant_data_file", "tenant_of_data_file"]
+
+# Where tenants' facts live in the compiled output and in bundles: `data.tenants.<tenant>`.
+TENANTS_ROOT = "tenants"
+
+Locate = Callable[..., SourceLocation]
+Problem = tuple[str, tuple[str | int, ...], bool]
+
+
+def tenant_data_file(tenant: str) -> str:
+    """The data file of one tenant (``tenants/<tenant>/data.json``), read by OPA as ``data.tenants.<tenant>``."""
+    return f"{TENANTS_ROOT}/{tenant}/data.json"
+
+
+def tenant_of_data_file(name: str) -> str | None:
+    """The tenant whose data file ``name`` is (the inverse of :func:`tenant_data_file`), else ``None``.
+
+    >>> tenant_of_data_file("tenants/acme/data.json"), tenant_of_data_file("boundaries/data.json")
+    ('acme', None)
+    """
+    parts = name.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == TENANTS_ROOT and parts[2] == "data.json" else None
+
+
+def problems(boundary: Mapping[str, Any]) -> Iterator[Problem]:
+    """What the schema cannot say: a region only means something on an endpoint the agent may call, and a host
+    region names a host, never an IP address (as allowed_domains)."""
+    denied = boundary.get("denied_endpoints")
+    for index, item in enumerate(denied if isinstance(denied, list) else []):
+        if isinstance(item, Mapping) and "region" in item:
+            message = "region applies only to allowed_endpoints (a denied endpoint sends nothing anywhere)"
+            yield message, ("agent_boundary", "denied_endpoints", index, "region"), True
+    hosts = boundary.get("host_regions")
+    for pattern in hosts if isinstance(hosts, Mapping) else {}:
+        problem = host_problem(pattern.removeprefix("*.")) if isinstance(pattern, str) else None
+        if problem and "IP address" in problem:
+            yield f"host region {pattern!r}: {problem}", ("agent_boundary", "host_regions", pattern), True
+
+
+def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
+    """Keyword arguments for :class:`~yaml2rego.dsl.model.AgentBoundary` from a validated boundary."""
+    built: dict[str, Any] = {}
+    if "tenant" in boundary:
+        built["tenant"] = boundary["tenant"]
+    if "regions" in boundary:
+        built["regions"] = tuple(boundary["regions"])
+        built["regions_source"] = location("regions", key=True)
+    hosts = boundary.get("host_regions") or {}
+    built["host_regions"] = tuple(
+        HostRegion(canonical_domain(pattern), region, location("host_regions", pattern, key=True))
+        for pattern, region in sorted(hosts.items())
+    )
+    return built
+
+
+def agent_data(agent: AgentBoundary) -> dict[str, Any]:
+    """The tenancy facts of one agent, merged into its entry of the agents' data (only those the boundary has).
+
+    ``residency`` holds everything the region check reads; it is there only when the agent declares ``regions``, so
+    an endpoint or host region on an agent without regions changes nothing.
+    """
+    data: dict[str, Any] = {}
+    if agent.tenant is not None:
+        data["tenant"] = agent.tenant
+    if agent.regions:
+        data["residency"] = {
+            "rule": "regions",
+            "source": source_line(agent.regions_source),
+            "regions": sorted(agent.regions),
+            "hosts": [
+                {
+                    "rule": host.rule_id,
+                    "source": source_line(host.source),
+                    "pattern": host.pattern,
+                    "region": host.region,
+                }
+                for host in agent.host_regions
+            ],
+        }
+    return data
