@@ -233,23 +233,33 @@ def _refuse_foreign_policy_files(out_dir: Path) -> None:
 def _remove_stale_files(out_dir: Path, compiled: CompiledPolicy) -> int:
     """Delete the files below the output's folders that this compilation does not write, then the emptied folders.
 
-    Walked bottom-up, so a folder is looked at after everything in it: an agent's folder is removed with its files.
+    Each folder's entries are taken in reverse name order, a subfolder's contents before the subfolder itself, so a
+    folder is looked at after everything in it (an agent's folder goes with its files). The directory listing
+    says what each entry is, so 20,000 files cost no stat each.
     """
     removed = 0
-    root = os.fspath(out_dir)
-    for top in _OUTPUT_ROOTS:
-        if not os.path.isdir(os.path.join(root, top)):
-            continue
-        for folder, folders, names in os.walk(os.path.join(root, top), topdown=False):
-            prefix = Path(os.path.relpath(folder, root)).as_posix() + "/"
-            for name in sorted([*names, *folders], reverse=True):
-                path = os.path.join(folder, name)
-                if os.path.isfile(path):
-                    if prefix + name not in compiled.files:
-                        os.unlink(path)
-                        removed += 1
-                elif os.path.isdir(path) and not os.listdir(path):
-                    os.rmdir(path)
+
+    def sweep(folder: str, prefix: str) -> None:
+        nonlocal removed
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name, reverse=True)
+        except PermissionError:  # left as it is; removing the folder below then says why it cannot be
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                sweep(entry.path, f"{prefix}{entry.name}/")
+            if entry.is_file():
+                if prefix + entry.name not in compiled.files:
+                    os.unlink(entry.path)
+                    removed += 1
+            elif entry.is_dir() and not os.listdir(entry.path):
+                os.rmdir(entry.path)
+
+    for root in _OUTPUT_ROOTS:
+        folder = os.path.join(out_dir, root)
+        if os.path.isdir(folder):
+            sweep(folder, f"{root}/")
     return removed
 
 
