@@ -21,7 +21,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Forked", "can_fork", "paused_gc"]
 
@@ -78,7 +78,8 @@ class Forked(Generic[T]):
             status = 1
             try:
                 os.close(reader)
-                payload = marshal.dumps(function())
+                result: Any = function()  # marshal-able by the contract above; marshal.dumps says if not
+                payload = marshal.dumps(result)
                 with os.fdopen(writer, "wb") as stream:
                     stream.write(payload)
                 status = 0
