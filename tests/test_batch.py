@@ -19,6 +19,8 @@ from yaml2rego._batch import Forked
 
 from .conftest import REPO_ROOT
 
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+
 
 def _in_fresh_interpreter(code: str) -> Any:
     """Run ``code`` (which prints one JSON value last) in a new interpreter with this tree's yaml2rego."""
@@ -33,6 +35,7 @@ def _in_fresh_interpreter(code: str) -> Any:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+@needs_fork
 def test_the_result_is_computed_in_a_child_process() -> None:
     answer = _in_fresh_interpreter(
         """
@@ -46,6 +49,7 @@ def test_the_result_is_computed_in_a_child_process() -> None:
     assert answer["child"] != answer["parent"]
 
 
+@needs_fork
 def test_a_child_that_fails_leaves_the_work_to_this_process() -> None:
     """The child dies (here: only in the child); the function runs again here and its result is returned."""
     answer = _in_fresh_interpreter(
@@ -64,6 +68,7 @@ def test_a_child_that_fails_leaves_the_work_to_this_process() -> None:
     assert answer == "computed here"
 
 
+@needs_fork
 def test_an_error_is_raised_as_it_would_be_without_a_child() -> None:
     answer = _in_fresh_interpreter(
         """
@@ -81,6 +86,7 @@ def test_an_error_is_raised_as_it_would_be_without_a_child() -> None:
     assert answer == "the same message"
 
 
+@needs_fork
 def test_a_child_whose_result_is_not_wanted_is_stopped_and_reaped() -> None:
     answer = _in_fresh_interpreter(
         """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -122,10 +123,10 @@ _WORD_AGENT = """agent_boundary:
 """
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 def test_compile_of_many_agents_in_two_processes_writes_and_reports_what_one_process_does(tmp_path: Path) -> None:
     """From 100 agents on `compile` forks (tests rendered, native programs built in a second process): the files
     and every line it prints are those of the one-process compile. Run as a command, where a fork is safe."""
-    import os
     import subprocess
     import sys
 
@@ -148,7 +149,8 @@ def test_compile_of_many_agents_in_two_processes_writes_and_reports_what_one_pro
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr == "forks: 2\n"  # the tests, and the native programs
+    # The tests, and the native programs, each in a second process: where there is a second core to run it.
+    assert result.stderr == f"forks: {2 if (os.cpu_count() or 1) > 1 else 0}\n"
 
     compiled = compile_policy_set(load_policies([policies]))
     support = native_support(compiled.data_document())

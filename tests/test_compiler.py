@@ -127,6 +127,7 @@ print(json.dumps(answers))
 """
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 def test_compiling_in_two_processes_gives_the_same_bytes_for_every_boundary() -> None:
     """processes=2 renders most generated tests in a forked child: every file equals the one-process compile, for
     every golden case, example and fixture (each agent's tests rendered in the child). Run in a fresh interpreter,
