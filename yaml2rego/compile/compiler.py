@@ -276,12 +276,23 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
     return normalised
 
 
+# The values _integral_numbers returns as they are, by exact type (a bool is not an int here: its type is bool).
+_KEPT_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def _integral_numbers(value: Any) -> Any:
     """``value`` with every whole float written as an integer (``20.0`` as ``20``).
 
     OPA keeps a number as written in data.json and regorus does not, so ``20.0`` would come back as ``20.0`` from one
     engine and ``20`` from the other: one spelling per number keeps decisions byte-identical on both.
     """
+    # Exact dicts and lists (nearly every node) are rebuilt here, and their strings, integers, booleans and nulls
+    # kept without a call each; anything else takes the general way below.
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _KEPT_AS_IS else _integral_numbers(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _KEPT_AS_IS else _integral_numbers(item) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
