@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -73,6 +74,94 @@ def test_compile_removes_files_of_agents_that_no_longer_exist(runner: CliRunner,
     assert result.exit_code == 0
     assert not stale.exists()
     assert "removed 1 stale files" in result.output
+
+
+def test_compile_removes_stale_files_at_any_depth_and_the_folders_they_leave_empty(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out)]).exit_code == 0
+    kept = sorted(path.relative_to(out).as_posix() for path in out.rglob("*"))
+    stale = [
+        out / "agents" / "support_agent_1" / "old_helper.rego",  # beside files that stay
+        out / "agents" / "retired" / "deep" / "policy.rego",  # a folder that empties completely
+        out / "boundaries" / "notes.txt",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stale\n")
+    result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "removed 3 stale files" in result.output
+    assert sorted(path.relative_to(out).as_posix() for path in out.rglob("*")) == kept
+
+
+_COMPILE_COUNTING_FORKS = """
+import os, sys
+from yaml2rego.cli import main
+forks = []
+real_fork = os.fork
+def counted_fork():
+    forks.append(1)
+    return real_fork()
+os.fork = counted_fork
+sys.argv[0] = "yaml2rego"
+try:
+    main()
+finally:
+    sys.stderr.write(f"forks: {len(forks)}\\n")
+"""
+
+_WORD_AGENT = """agent_boundary:
+  agent_id: word_agent
+  allowed_endpoints:
+    - {method: POST, path: /notes}
+  input_validation:
+    - endpoint: /notes
+      rules:
+        - {field: title, type: string, pattern: '^\\w+$'}
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_compile_of_many_agents_in_two_processes_writes_and_reports_what_one_process_does(tmp_path: Path) -> None:
+    """From 100 agents on `compile` forks (tests rendered, native programs built in a second process): the files
+    and every line it prints are those of the one-process compile. Run as a command, where a fork is safe."""
+    import subprocess
+    import sys
+
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.compile.native_program import native_support
+    from yaml2rego.dsl.loader import load_policies
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    seed = SEED_POLICY.read_text()
+    for index in range(119):
+        (policies / f"agent_{index:03d}.yaml").write_text(seed.replace("support_agent_1", f"agent_{index}", 1))
+    (policies / "word_agent.yaml").write_text(_WORD_AGENT)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", _COMPILE_COUNTING_FORKS, "compile", str(policies), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # The tests, and the native programs, each in a second process: where there is a second core to run it.
+    assert result.stderr == f"forks: {2 if (os.cpu_count() or 1) > 1 else 0}\n"
+
+    compiled = compile_policy_set(load_policies([policies]))
+    support = native_support(compiled.data_document())
+    assert sorted(reason for reason in support.values() if reason) == ["\\w (a word class) is not translated"]
+    assert result.stdout == (
+        f"wrote {len(compiled.files)} files for 120 agents to {out} (policy_version {compiled.policy_version})\n"
+        "native decision programs: 119 of 120 agents\n"
+        "  word_agent: decided by regorus (\\w (a word class) is not translated)\n"
+    )
+    written = {path.relative_to(out).as_posix(): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert written == dict(compiled.files)
 
 
 @pytest.mark.parametrize(

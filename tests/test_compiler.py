@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,93 @@ def test_compiling_twice_gives_identical_bytes() -> None:
     second = compile_policy_set(load_policies([SEED_POLICY]))
     assert first.files == second.files
     assert first.policy_version == second.policy_version
+
+
+# Every boundary the repository holds: golden cases, examples and fixtures, each compiled as one policy set.
+POLICY_SETS = {
+    **{f"golden/{case}": [f"tests/golden/{case}/policy.yaml"] for case in GOLDEN_CASES},
+    **{
+        f"examples/{path.name}": [str(path.relative_to(REPO_ROOT))]
+        for path in sorted((REPO_ROOT / "examples").glob("*.yaml"))
+    },
+    "examples/agents": ["examples/agents"],
+    "fixtures/policies/good": ["tests/fixtures/policies/good"],
+    "fixtures/native": ["tests/fixtures/native"],
+    "fixtures/tenants": ["tests/fixtures/tenants"],
+}
+
+_FORKED_COMPILE = """
+import dataclasses, json, os, sys
+from yaml2rego.compile.compiler import compile_policy_set
+from yaml2rego.dsl.loader import load_policies
+from yaml2rego.dsl.model import PolicySet
+
+forks = []
+real_fork = os.fork
+def counted_fork():
+    forks.append(1)
+    return real_fork()
+os.fork = counted_fork
+
+answers = {}
+for name, paths in json.loads(sys.argv[1]).items():
+    loaded = load_policies(paths)
+    # Each agent and a copy of it that sorts after every original: the forked process takes the first four fifths of
+    # the tests, so every original agent's tests are rendered there.
+    copies = [dataclasses.replace(agent, agent_id="zzzzzzzz_copy_" + agent.agent_id) for agent in loaded]
+    policy_set = PolicySet((*loaded.agents, *copies), loaded.defaults)
+    in_child = policy_set.agent_ids[: len(policy_set) * 4 // 5]
+    before = len(forks)
+    one = compile_policy_set(policy_set, processes=1)
+    assert len(forks) == before, "processes=1 forked"
+    two = compile_policy_set(policy_set, processes=2)
+    answers[name] = {
+        "forked": len(forks) - before,
+        "originals_in_child": all(agent.agent_id in in_child for agent in loaded),
+        "same_paths_in_order": list(one.files) == list(two.files),
+        "different_files": sorted(path for path in one.files if one.files[path] != two.files.get(path)),
+        "same_version": one.policy_version == two.policy_version,
+    }
+print(json.dumps(answers))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_compiling_in_two_processes_gives_the_same_bytes_for_every_boundary() -> None:
+    """processes=2 renders most generated tests in a forked child: every file equals the one-process compile, for
+    every golden case, example and fixture (each agent's tests rendered in the child). Run in a fresh interpreter,
+    where a fork is safe, and counted, so that the forked path is the one tested."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FORKED_COMPILE, json.dumps(POLICY_SETS)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout.splitlines()[-1])
+    assert sorted(answers) == sorted(POLICY_SETS)
+    for name, answer in answers.items():
+        assert answer == {
+            "forked": 1,
+            "originals_in_child": True,
+            "same_paths_in_order": True,
+            "different_files": [],
+            "same_version": True,
+        }, name
+
+
+def test_compiling_in_two_processes_raises_the_error_of_one_process() -> None:
+    """Two agents mapping to one Rego package: the same CompileError with or without a second process."""
+    policy_set = load_policy_text(
+        "agent_boundary: {agent_id: Support.Agent}\n---\nagent_boundary: {agent_id: support_agent}\n"
+    )
+    with pytest.raises(CompileError) as one:
+        compile_policy_set(policy_set)
+    with pytest.raises(CompileError) as two:
+        compile_policy_set(policy_set, processes=2)
+    assert str(two.value) == str(one.value)
 
 
 def test_policy_version_is_a_content_digest_that_changes_with_the_policy() -> None:
@@ -171,6 +260,19 @@ def test_write_creates_the_directory_tree(tmp_path: Path) -> None:
     written = compiled.write(tmp_path / "out")
     assert (tmp_path / "out" / DATA_FILE).is_file()
     assert len(written) == len(compiled.files)
+
+
+def test_write_overwrites_every_file_whole_with_the_permissions_open_gives(tmp_path: Path) -> None:
+    compiled = compile_policy_set(load_policies([SEED_POLICY]))
+    out = tmp_path / "out"
+    (out / "boundaries").mkdir(parents=True)
+    (out / DATA_FILE).write_bytes(b"x" * 1_000_000)  # longer than the new content: it must be truncated
+    compiled.write(out)
+    umask = os.umask(0)
+    os.umask(umask)
+    for relative, content in compiled.files.items():
+        assert (out / relative).read_bytes() == content, relative
+        assert (out / relative).stat().st_mode & 0o777 == 0o666 & ~umask, relative
 
 
 # -- under the real OPA ---------------------------------------------------------------------------------------------

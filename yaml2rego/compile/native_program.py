@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from yaml2rego._batch import paused_gc
 from yaml2rego.compile.native_regex import Regex, Unsupported, compile_regex
 
 __all__ = [
@@ -165,11 +166,12 @@ def build_programs(data: Mapping[str, Any]) -> tuple[Mapping[str, AgentProgram],
     agents = boundaries.get("agents") if isinstance(boundaries, Mapping) else None
     programs: dict[str, AgentProgram] = {}
     refused: dict[str, str] = {}
-    for agent_id, agent in (agents or {}).items():
-        try:
-            programs[agent_id] = _agent_program(agent_id, agent)
-        except Unsupported as exc:
-            refused[agent_id] = str(exc)
+    with paused_gc():  # 10,000 agents' programs are millions of long-lived objects (see yaml2rego._batch)
+        for agent_id, agent in (agents or {}).items():
+            try:
+                programs[agent_id] = _agent_program(agent_id, agent)
+            except Unsupported as exc:
+                refused[agent_id] = str(exc)
     return MappingProxyType(programs), refused
 
 
@@ -417,10 +419,23 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, bool, int, float))
 
 
+# The values _normalised returns as they are, by exact type: most of a boundary's data is strings.
+_KEPT_AS_IS = frozenset({str, bool, type(None)})
+
+
 def _normalised(value: Any) -> Any:
     """``value`` as regorus holds it: an integral float becomes an integer; a number it would not keep exactly is
     :class:`Unsupported`. Lists and objects are copied; the program never changes them and never hands them out
     (a decision copies what it shows)."""
+    # Data read from JSON holds exact dicts, lists and strings: those take the short way, the same steps in the same
+    # order as the general one below (keys checked before any value), without a Mapping check per value.
+    kind = type(value)
+    if kind is dict:
+        if not all(type(key) is str or isinstance(key, str) for key in value):
+            raise Unsupported("an object with a key that is not a string")
+        return {key: item if type(item) in _KEPT_AS_IS else _normalised(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _KEPT_AS_IS else _normalised(item) for item in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
