@@ -28,12 +28,9 @@ import jinja2
 
 from yaml2rego import escaping
 from yaml2rego._batch import paused_gc
-from yaml2rego.compile import testgen
-from yaml2rego.dsl import alerts as alert_rules
-from yaml2rego.dsl import sections as enforcement
+from yaml2rego.compile import section_data, testgen
 from yaml2rego.dsl import tenancy
-from yaml2rego.dsl import tools as tool_registry
-from yaml2rego.dsl.model import AgentBoundary, EndpointRule, FieldRule, InputValidation, PolicySet, RateLimit
+from yaml2rego.dsl.model import AgentBoundary, EndpointRule, InputValidation, PolicySet, RateLimit
 from yaml2rego.errors import CompileError, source_line
 from yaml2rego.escaping import REGO_KEYWORDS, render_rego_value
 
@@ -125,7 +122,7 @@ def _compile(policy_set: PolicySet, policy_version: str | None, include_tests: b
         scope = agents if agent.tenant is None else by_tenant.setdefault(agent.tenant, {})
         scope[agent.agent_id] = agent_data(agent)
     library = library_files()
-    defaults = enforcement.defaults_data(policy_set.defaults)
+    defaults = section_data.defaults_data(policy_set.defaults)
     version = policy_version or _content_digest(library, agents, defaults, by_tenant)
     data = {"policy_version": version, "agents": agents}
     if defaults is not None:
@@ -204,10 +201,10 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
             "source": source_line(agent.max_payload_source),
             "bytes": agent.max_payload_size_kb * 1024,
         }
-    data.update(enforcement.agent_data(agent))
-    data.update(tool_registry.agent_data(agent))
-    data.update(alert_rules.agent_data(agent))
-    data.update(tenancy.agent_data(agent))
+    data.update(section_data.enforcement_data(agent))
+    data.update(section_data.tools_data(agent))
+    data.update(section_data.alerts_data(agent))
+    data.update(section_data.tenancy_data(agent))
     normalised: dict[str, Any] = _integral_numbers(data)
     return normalised
 
@@ -253,7 +250,7 @@ def _data_json(data: Mapping[str, Any]) -> str:
 
 def _matcher(rule: EndpointRule | InputValidation | RateLimit, method: str) -> dict[str, Any]:
     pattern = rule.path if isinstance(rule, EndpointRule) else rule.endpoint
-    return enforcement.matcher_data(rule.rule_id, rule.source, method.upper(), pattern)
+    return section_data.matcher_data(rule.rule_id, rule.source, method.upper(), pattern)
 
 
 def _endpoint(rule: EndpointRule) -> dict[str, Any]:
@@ -267,23 +264,7 @@ def _rate_limit(limit: RateLimit) -> dict[str, Any]:
 
 
 def _validation(entry: InputValidation) -> dict[str, Any]:
-    return {**_matcher(entry, entry.method), "fields": [_field(rule) for rule in entry.fields]}
-
-
-def _field(rule: FieldRule) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "rule": rule.rule_id,
-        "source": source_line(rule.source),
-        "field": rule.field,
-        "path": list(rule.path),
-        "type": rule.type.value,
-        "required": rule.required,
-    }
-    for key in ("values", "min_length", "max_length", "pattern", "minimum", "maximum"):
-        value = getattr(rule, key)
-        if value is not None:
-            data[key] = list(value) if isinstance(value, tuple) else value
-    return data
+    return {**_matcher(entry, entry.method), "fields": [section_data.field_data(rule) for rule in entry.fields]}
 
 
 def _module_names(policy_set: PolicySet) -> dict[str, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from yaml2rego.dsl import sections as enforcement
+from yaml2rego.compile.oracle import put_at, settled_call
 from yaml2rego.dsl.model import (
     ANY_METHOD,
     AgentBoundary,
@@ -26,7 +26,7 @@ from yaml2rego.dsl.model import (
     Tool,
     ToolAction,
 )
-from yaml2rego.semantics.hosts import domain_matches
+from yaml2rego.semantics.hosts import canonical_domain, domain_matches
 
 __all__ = ["TestCase", "cases_for"]
 
@@ -78,7 +78,7 @@ class _Planner:
         self.agent = agent
         # With an egress allowlist an HTTP call without a host is refused, so generated calls go to an allowed host.
         domains = agent.allowed_domains + global_domains
-        hosts = sorted(_host_of(enforcement.canonical_domain(domain)) for domain in domains)
+        hosts = sorted(_host_of(canonical_domain(domain)) for domain in domains)
         # With data residency, a host in one of the agent's regions (else every generated call would be refused).
         resident = [host for host in hosts if _host_region(agent, host) in agent.regions]
         self.host = (resident or hosts)[0] if hosts else None
@@ -114,7 +114,7 @@ class _Planner:
                 value = _valid_value(rule)
                 if value is _UNKNOWN:
                     return None
-                enforcement.put_at(body, rule.path, value)
+                put_at(body, rule.path, value)
         return body
 
     def call(self, method: str, path: str, body: Any = None, **extra: Any) -> dict[str, Any]:
@@ -152,7 +152,7 @@ class _Planner:
             elif body is not None:
                 # Parameter conditions are satisfied (`purpose ne care` gets `care`); when the answer still cannot be
                 # predicted (a sanitize rule applies), the test only checks that the endpoint itself is allowed.
-                call, certain = enforcement.settled_call(self.agent, self.call(method, path, body or None))
+                call, certain = settled_call(self.agent, self.call(method, path, body or None))
                 cases.append(
                     TestCase(
                         name=f"{_slug(rule.rule_id)}_allows",
@@ -199,7 +199,7 @@ class _Planner:
                 continue
             for rule in entry.fields:
                 invalid = dict(body)
-                enforcement.put_at(invalid, rule.path, _invalid_value(rule))
+                put_at(invalid, rule.path, _invalid_value(rule))
                 cases.append(
                     TestCase(
                         name=f"{_slug(rule.rule_id)}_rejects_invalid_{_slug(rule.field)}",
@@ -282,7 +282,7 @@ class _Planner:
                 continue
             call, expect = planned
             # Parameter conditions are satisfied as for endpoints; an answer that stays uncertain is not asserted.
-            call, certain = enforcement.settled_call(self.agent, call)
+            call, certain = settled_call(self.agent, call)
             if certain:
                 cases.append(
                     self._tool_case(

@@ -2,24 +2,23 @@
 
 Each document read by :mod:`yaml2rego.dsl.yaml_source` is checked against
 ``yaml2rego/dsl/schema/agent_boundary.schema.json`` (a fast Rust validator says whether it is valid; only then does the
-Python one explain what is wrong) and by the checks a schema cannot express: path patterns, portable regular
-expressions, examples that satisfy their rule, duplicate field rules and test names. The tool registry and enforcement
-sections bring their own checks (:func:`yaml2rego.dsl.tools.problems`, :func:`yaml2rego.dsl.sections.problems`),
-which run from here.
+Python one explain what is wrong) and by the checks a schema cannot express: path patterns, field rules
+(:mod:`yaml2rego.dsl.field_rules`: portable regular expressions, examples that satisfy their rule), duplicate field
+rules and test names. The tool, enforcement, alert and tenancy sections bring their own checks
+(:func:`yaml2rego.dsl.tools.problems`, :func:`yaml2rego.dsl.enforcement_sections.problems`, …), which run from here.
 
 Every error is phrased for the author of the YAML (``unknown key 'alowed_endpoints'; did you mean
 'allowed_endpoints'?``) and located at the offending key or value. Kept apart from reading, so the wording of
 messages and the semantic rules live in one place that knows nothing of YAML events.
 
->>> example_problem({"type": "enum", "values": ["low", "high"]}, "medium")
-'it is not one of the values'
+>>> HTTP_METHODS[:3]
+('GET', 'HEAD', 'POST')
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
-import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -27,10 +26,8 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 
-from yaml2rego.dsl import alerts as alert_rules
-from yaml2rego.dsl import sections as enforcement
-from yaml2rego.dsl import tenancy
-from yaml2rego.dsl import tools as tool_registry
+from yaml2rego.dsl import alerts, enforcement_sections, tenancy, tools
+from yaml2rego.dsl.field_rules import example_problem, regex_problem, same_json
 from yaml2rego.dsl.model import ANY_METHOD
 from yaml2rego.dsl.schema import load_schema
 from yaml2rego.dsl.yaml_source import Document, JSONPath, Mark, SourceFile, to_mark
@@ -39,24 +36,16 @@ from yaml2rego.escaping import escape_text
 from yaml2rego.semantics.paths import parse_pattern as _parse_pattern_uncached
 
 __all__ = [
-    "EMAIL_PATTERN",
     "HTTP_METHODS",
-    "UUID_PATTERN",
     "Checker",
-    "example_problem",
     "fast_schema_validator",
     "parse_pattern",
-    "regex_problem",
     "schema_errors",
     "schema_validator",
     "semantic_checks",
 ]
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
-
-# Shapes the example check uses; the Rego validation library applies the same ones.
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 # Agents of one platform share most of their endpoint patterns, and each pattern is both checked and built: parse each
 # text once. Patterns are frozen, so sharing one among agents is safe (it also shares the regex computed from it).
@@ -274,7 +263,7 @@ class Checker:
             self.add(f"{label} must not be empty", path)
         elif validator == "uniqueItems" and isinstance(instance, list):
             for index, item in enumerate(instance):
-                if any(_same_json(item, earlier) for earlier in instance[:index]):
+                if any(same_json(item, earlier) for earlier in instance[:index]):
                     self.add(f"duplicate value {_show(item)} in {label}", (*path, index))
                     break
         else:  # pragma: no cover - a schema keyword without a tailored message yet
@@ -284,103 +273,6 @@ class Checker:
 # --------------------------------------------------------------------------------------------------------------------
 # Checks a schema cannot express
 # --------------------------------------------------------------------------------------------------------------------
-
-_UNPORTABLE_GROUPS = {
-    "(?=": "lookahead",
-    "(?!": "negative lookahead",
-    "(?<=": "lookbehind",
-    "(?<!": "negative lookbehind",
-    "(?>": "an atomic group",
-    "(?(": "a conditional group",
-    "(?P=": "a named backreference",
-    "(?#": "a comment group",
-}
-_PORTABLE_FLAGS = set("ims")
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not valid in all of Python ``re``, RE2 (OPA) and Rust regex (regorus), or ``None``."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"is not a valid regular expression: {exc.msg} at position {exc.pos}"
-    index = 0
-    in_class = False
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            following = pattern[index + 1 : index + 2]
-            if not in_class and following.isdigit() and following != "0":
-                return "uses a backreference (\\" + following + "), which RE2 and Rust regex do not support"
-            if following in ("Z", "k"):
-                return f"uses \\{following}, which RE2 and Rust regex do not support"
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            # A ']' right after '[' or '[^' is a literal member, not the end of the class.
-            index += 2 if pattern[index + 1 : index + 2] == "^" else 1
-            if pattern[index : index + 1] == "]":
-                index += 1
-            continue
-        elif char == "(":
-            for opening, what in _UNPORTABLE_GROUPS.items():
-                if pattern.startswith(opening, index):
-                    return f"uses {what} ({opening}…), which RE2 and Rust regex do not support"
-            flags = re.match(r"\(\?([a-zA-Z-]+)[:)]", pattern[index:])
-            if flags and not set(flags.group(1)) - {"-"} <= _PORTABLE_FLAGS:
-                return f"uses the inline flags {flags.group(1)!r}; only i, m and s are portable"
-        elif char in "*+?}" and pattern[index + 1 : index + 2] == "+":
-            return "uses a possessive quantifier, which RE2 and Rust regex do not support"
-        index += 1
-    return None
-
-
-def _same_json(left: Any, right: Any) -> bool:
-    """JSON equality, as Rego sees it: ``1 == 1.0``, but ``true`` is not ``1``."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
-        return left == right
-    return type(left) is type(right) and bool(left == right)
-
-
-def example_problem(rule: dict[str, Any], value: Any) -> str | None:
-    """Why ``value`` breaks a field rule given as its YAML mapping, or ``None`` if it satisfies it.
-
-    >>> example_problem({"type": "integer", "minimum": 1}, 0)
-    'it is less than the minimum 1'
-    """
-    kind = rule.get("type")
-    if kind in ("uuid", "email", "string") and not isinstance(value, str):
-        return "it is not a string"
-    if kind == "uuid" and not re.fullmatch(UUID_PATTERN, value):
-        return "it is not a UUID (8-4-4-4-12 hex digits)"
-    if kind == "email" and not re.fullmatch(EMAIL_PATTERN, value):
-        return "it is not an e-mail address"
-    if kind == "enum" and not any(_same_json(value, allowed) for allowed in rule.get("values") or []):
-        return "it is not one of the values"
-    if kind == "boolean" and not isinstance(value, bool):
-        return "it is not true or false"
-    if kind in ("integer", "number"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "it is not a number"
-        if kind == "integer" and not float(value).is_integer():
-            return "it is not an integer"
-        if rule.get("minimum") is not None and value < rule["minimum"]:
-            return f"it is less than the minimum {rule['minimum']}"
-        if rule.get("maximum") is not None and value > rule["maximum"]:
-            return f"it is more than the maximum {rule['maximum']}"
-    if kind == "string":
-        if rule.get("min_length") is not None and len(value) < rule["min_length"]:
-            return f"it is shorter than min_length {rule['min_length']}"
-        if rule.get("max_length") is not None and len(value) > rule["max_length"]:
-            return f"it is longer than max_length {rule['max_length']}"
-        if rule.get("pattern") and re.search(rule["pattern"], value) is None:
-            return f"it does not match the pattern '{rule['pattern']}'"
-    return None
 
 
 def _items(value: Any, path: JSONPath) -> Iterator[tuple[JSONPath, dict[str, Any]]]:
@@ -467,9 +359,9 @@ def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPat
             test_names[name] = checker.mark(path).line
     # Each section's own checks, in this order; a section the schema already refused is not checked again.
     sections = (
-        tool_registry.problems(boundary, regex_problem),
-        enforcement.problems(boundary, regex_problem),
-        alert_rules.problems(boundary),
+        tools.problems(boundary),
+        enforcement_sections.problems(boundary),
+        alerts.problems(boundary),
         tenancy.problems(boundary),
     )
     for message, path, at_key in itertools.chain(*sections):

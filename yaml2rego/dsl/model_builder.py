@@ -2,8 +2,8 @@
 
 By the time a document gets here, :mod:`yaml2rego.dsl.checks` has found nothing wrong with it, so building only
 converts: upper-case methods, parsed path patterns, model enums, and the ``file:line`` source of every rule (kept so
-the compiled policy and every decision can point back to the YAML line that caused it). The tool registry and
-enforcement sections are built by :func:`yaml2rego.dsl.tools.build` and :func:`yaml2rego.dsl.sections.build`.
+the compiled policy and every decision can point back to the YAML line that caused it). The tool, enforcement, alert
+and tenancy sections are built by their own modules (:func:`yaml2rego.dsl.tools.build`, …).
 Kept apart from the checks: they ask whether a document is right, this only says what it means.
 """
 
@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yaml2rego.dsl import alerts as alert_rules
-from yaml2rego.dsl import sections as enforcement
-from yaml2rego.dsl import tenancy
-from yaml2rego.dsl import tools as tool_registry
+from yaml2rego.dsl import alerts, enforcement_sections, tenancy, tools
 from yaml2rego.dsl.checks import Checker, parse_pattern
 from yaml2rego.dsl.model import (
     ANY_METHOD,
@@ -128,9 +125,9 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         max_payload_size_kb=_integer(boundary["max_payload_size_kb"]) if has_payload_limit else None,
         max_payload_source=location("max_payload_size_kb", key=True) if has_payload_limit else None,
         tests=tests,
-        **tool_registry.build(boundary, location),
-        **enforcement.build(boundary, location),
-        **alert_rules.build(boundary, location),
+        **tools.build(boundary, location),
+        **enforcement_sections.build(boundary, location),
+        **alerts.build(boundary, location),
         **tenancy.build(boundary, location),
     )
 
