@@ -112,6 +112,9 @@ CASES: list[tuple[str, Any, dict[str, Any]]] = [
     ("exists", None, {"body": {"amount": None}}),
     ("exists", None, {"body": {"other": 1}}),
     ("missing", None, {"body": "not an object"}),
+    ("eq", [True], {"body": {"amount": [1]}}),
+    ("eq", [1, {"a": 2}], {"body": {"amount": [1.0, {"a": 2.0}]}}),
+    ("in", [[True]], {"body": {"amount": [1]}}),
 ]
 
 

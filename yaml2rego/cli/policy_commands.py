@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from yaml2rego.canonical_json import readable
 from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.compile.native_program import native_support
@@ -107,7 +108,7 @@ def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None
         engine = EmbeddedEngine.from_compiled(compile_policy_set(_load(policies)))
     try:
         for call in calls:
-            click.echo(json.dumps(engine.decide(call), sort_keys=True, ensure_ascii=False))
+            click.echo(readable(engine.decide(call)))
     finally:
         engine.close()
 

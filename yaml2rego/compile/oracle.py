@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from yaml2rego.dsl.field_rules import same_json
 from yaml2rego.dsl.model import ANY_METHOD, AgentBoundary, Condition, SanitizeRule
 from yaml2rego.semantics.detectors import BUILTIN_DETECTORS
 from yaml2rego.semantics.paths import PathPattern
@@ -54,8 +55,8 @@ def condition_holds(condition: Condition, call: Mapping[str, Any]) -> bool:
     tests; the policy itself is the only judge at run time)."""
     present, value = _lookup(call, condition.path)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    equal = present and _same_json(value, condition.value)
-    member = present and isinstance(condition.value, list) and any(_same_json(value, v) for v in condition.value)
+    equal = present and same_json(value, condition.value)
+    member = present and isinstance(condition.value, list) and any(same_json(value, v) for v in condition.value)
     ordered = number and isinstance(condition.value, (int, float)) and not isinstance(condition.value, bool)
     checks = {
         "exists": present,
@@ -70,12 +71,6 @@ def condition_holds(condition: Condition, call: Mapping[str, Any]) -> bool:
         "ge": ordered and value >= condition.value,
     }
     return bool(checks.get(condition.op, False))
-
-
-def _same_json(left: Any, right: Any) -> bool:
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    return bool(left == right)
 
 
 def _applies(method_rule: str, pattern: PathPattern, method: str, path: str) -> bool:

@@ -77,11 +77,19 @@ def regex_problem(pattern: str) -> str | None:
 
 
 def same_json(left: Any, right: Any) -> bool:
-    """JSON equality, as Rego sees it: ``1 == 1.0``, but ``true`` is not ``1``."""
+    """JSON equality as Rego sees it, at any depth: ``1 == 1.0``, but ``true`` is not ``1`` and ``"1"`` is not ``1``.
+
+    >>> same_json([1, {"a": 2}], [1.0, {"a": 2.0}]), same_json([True], [1]), same_json(0, False)
+    (True, False, False)
+    """
     if isinstance(left, bool) or isinstance(right, bool):
         return left is right
     if isinstance(left, (int, float)) and isinstance(right, (int, float)):
         return left == right
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return len(left) == len(right) and all(map(same_json, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same_json(item, right[key]) for key, item in left.items())
     return type(left) is type(right) and bool(left == right)
 
 

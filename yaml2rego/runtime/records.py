@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from yaml2rego.canonical_json import canonical_lenient
 from yaml2rego.errors import SignatureError
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "LogReport",
     "VerifyResult",
     "build_record",
-    "canonical_json",
     "checkpoint_record",
     "event_record",
     "input_digest",
@@ -58,14 +58,9 @@ __all__ = [
 GENESIS_HASH = "0" * 64
 
 
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 kept as is: the one text every digest is computed over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def input_digest(call: Mapping[str, Any]) -> str:
     """``sha256:<hex>`` of the canonical input the engine was asked about (bodies included)."""
-    return "sha256:" + hashlib.sha256(canonical_json(call).encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_lenient(call).encode("utf-8")).hexdigest()
 
 
 # Keys a line's hash does not cover: the hash itself, and a checkpoint's signature (which is made over the hash).
@@ -74,7 +69,7 @@ _UNHASHED = ("hash", "signature")
 
 def record_hash(record: Mapping[str, Any]) -> str:
     body = {key: value for key, value in record.items() if key not in _UNHASHED}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_lenient(body).encode("utf-8")).hexdigest()
 
 
 _second_cache: tuple[int, str] = (0, "")
@@ -129,7 +124,7 @@ class HashChain:
         record.pop("hash", None)
         with self._lock:
             record["prev_hash"] = self.last_hash
-            text = canonical_json(record)
+            text = canonical_lenient(record)
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
             record["hash"] = self.last_hash = digest
         return f'{text[:-1]},"hash":"{digest}"}}\n'.encode()
