@@ -7,28 +7,26 @@ on purpose and must stay so (never derive it from ``rego/``); at run time the po
 here decides a call.
 
 >>> from yaml2rego.dsl.loader import load_policy_text
->>> agent = load_policy_text('''
-... agent_boundary:
-...   agent_id: pay
-...   conditions:
-...     - {endpoint: /payments/*, field: body.amount, op: gt, value: 5000, outcome: approval_needed}
-... ''').get("pay")
->>> condition_holds(agent.conditions[0], {"body": {"amount": 6000}})
+>>> ehr = load_policy_text("agent_boundary: {agent_id: ehr, conditions: [{field: context.purpose, op: ne, "
+...                        "value: care, outcome: deny}]}").get("ehr")
+>>> condition_holds(ehr.conditions[0], {"context": {"purpose": "billing"}})
 True
+>>> settled_call(ehr, {"method": "GET", "path": "/ehr/1"})
+({'method': 'GET', 'path': '/ehr/1', 'context': {'purpose': 'care'}}, True)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from yaml2rego.dsl.field_rules import same_json
 from yaml2rego.dsl.model import ANY_METHOD, AgentBoundary, Condition, SanitizeRule
 from yaml2rego.semantics.detectors import BUILTIN_DETECTORS
-from yaml2rego.semantics.paths import PathPattern
 
-__all__ = ["condition_holds", "put_at", "settled_call"]
+__all__ = ["applies", "condition_holds", "put_at", "settled_call"]
 
 
 def _lookup(document: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -73,9 +71,19 @@ def condition_holds(condition: Condition, call: Mapping[str, Any]) -> bool:
     return bool(checks.get(condition.op, False))
 
 
-def _applies(method_rule: str, pattern: PathPattern, method: str, path: str) -> bool:
-    target = path.split("?", 1)[0].rstrip("/")
-    return method_rule in (ANY_METHOD, method) and re.fullmatch(pattern.regex, target) is not None
+def applies(rule_method: str, regex: str, method: str, path: str) -> bool:
+    """Whether a rule with ``rule_method`` and the anchored path ``regex`` applies to a call of ``method`` on
+    ``path`` (its query left out, trailing slashes ignored), as the library's matcher decides."""
+    if rule_method != ANY_METHOD and rule_method.upper() != method.upper():
+        return False
+    target = path.split("?")[0].rstrip("/")
+    return _unanchored(regex).fullmatch(target) is not None
+
+
+@lru_cache(maxsize=4096)
+def _unanchored(regex: str) -> re.Pattern[str]:
+    # Agents share most patterns; compiling each once keeps planning 10,000 agents off `re`'s small cache.
+    return re.compile(regex[1:-1])
 
 
 def settled_call(agent: AgentBoundary, call: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -84,7 +92,7 @@ def settled_call(agent: AgentBoundary, call: Mapping[str, Any]) -> tuple[dict[st
     avoided, or when a sanitize rule may redact something)."""
     settled = dict(call)
     method, path = str(call.get("method", "")), str(call.get("path", ""))
-    applying = [c for c in agent.conditions if _applies(c.method, c.endpoint, method, path)]
+    applying = [c for c in agent.conditions if applies(c.method, c.endpoint.regex, method, path)]
     for condition in applying:
         if condition.op == "ne":
             put_at(settled, condition.path, condition.value)
@@ -94,7 +102,7 @@ def settled_call(agent: AgentBoundary, call: Mapping[str, Any]) -> tuple[dict[st
             put_at(settled, condition.path, True)
     certain = not any(condition_holds(c, settled) for c in applying)
     flagged = any(
-        _flags(rule, settled) for rule in agent.sanitize if _applies(rule.method, rule.endpoint, method, path)
+        _flags(rule, settled) for rule in agent.sanitize if applies(rule.method, rule.endpoint.regex, method, path)
     )
     return settled, certain and not flagged
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from yaml2rego.compile.oracle import put_at, settled_call
+from yaml2rego.compile.oracle import applies, put_at, settled_call
 from yaml2rego.dsl.model import (
     ANY_METHOD,
     AgentBoundary,
@@ -87,22 +87,22 @@ class _Planner:
 
     def denied_by(self, method: str, path: str) -> EndpointRule | None:
         rules = self.agent.denied_endpoints
-        return next((rule for rule in rules if _applies(rule.method, rule.path.regex, method, path)), None)
+        return next((rule for rule in rules if applies(rule.method, rule.path.regex, method, path)), None)
 
     def allowed_by(self, method: str, path: str) -> EndpointRule | None:
         rules = self.agent.allowed_endpoints
-        return next((rule for rule in rules if _applies(rule.method, rule.path.regex, method, path)), None)
+        return next((rule for rule in rules if applies(rule.method, rule.path.regex, method, path)), None)
 
     def validations_for(self, method: str, path: str) -> list[InputValidation]:
         entries = self.agent.input_validation
-        return [entry for entry in entries if _applies(entry.method, entry.endpoint.regex, method, path)]
+        return [entry for entry in entries if applies(entry.method, entry.endpoint.regex, method, path)]
 
     def method_for(self, rule_method: str, path: str) -> str:
         """A concrete method for a rule: its own, else the method an allowed endpoint uses for ``path``."""
         if rule_method != ANY_METHOD:
             return rule_method.upper()
         for rule in self.agent.allowed_endpoints:
-            if rule.method != ANY_METHOD and _applies(rule.method, rule.path.regex, rule.method, path):
+            if rule.method != ANY_METHOD and applies(rule.method, rule.path.regex, rule.method, path):
                 return rule.method.upper()
         return "POST"
 
@@ -476,19 +476,6 @@ def _string_fits(rule: FieldRule, value: str) -> bool:
     if rule.max_length is not None and len(value) > rule.max_length:
         return False
     return rule.pattern is None or re.search(rule.pattern, value) is not None
-
-
-def _applies(rule_method: str, regex: str, method: str, path: str) -> bool:
-    if rule_method != ANY_METHOD and rule_method.upper() != method.upper():
-        return False
-    target = path.split("?")[0].rstrip("/")
-    return _unanchored(regex).fullmatch(target) is not None
-
-
-@lru_cache(maxsize=4096)
-def _unanchored(regex: str) -> re.Pattern[str]:
-    # Agents share most patterns; compiling each once keeps planning 10,000 agents off `re`'s small cache.
-    return re.compile(regex[1:-1])
 
 
 def _concrete_method(method: str) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from yaml2rego.dsl.model import AlertRule
+from yaml2rego.dsl.yaml_source import mapping_items
 from yaml2rego.errors import SourceLocation
 
 __all__ = ["build", "problems"]
@@ -29,18 +30,10 @@ Path = tuple[str | int, ...]
 Locate = Callable[..., SourceLocation]
 
 
-def _items(boundary: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
-    value = boundary.get("alerts")
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                yield index, item
-
-
 def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
     """``(message, path, at_key)`` beyond the schema: duplicate names, an event rule that also names decision fields."""
     seen: set[str] = set()
-    for index, item in _items(boundary):
+    for index, item in mapping_items(boundary.get("alerts")):
         where: Path = ("agent_boundary", "alerts", index)
         name = item.get("name")
         if isinstance(name, str) and name in seen:
@@ -69,6 +62,6 @@ def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
                 window_s=float(item.get("window_s", 60)),
                 quiet_s=float(item.get("quiet_s", 0)),
             )
-            for index, item in _items(boundary)
+            for index, item in mapping_items(boundary.get("alerts"))
         )
     }

@@ -17,9 +17,8 @@ messages and the semantic rules live in one place that knows nothing of YAML eve
 
 from __future__ import annotations
 
-import difflib
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -27,13 +26,14 @@ import jsonschema
 import jsonschema_rs
 
 from yaml2rego.dsl import alerts, enforcement_sections, tenancy, tools
-from yaml2rego.dsl.field_rules import example_problem, regex_problem, same_json
+from yaml2rego.dsl.field_rules import rule_problems, same_json
 from yaml2rego.dsl.model import ANY_METHOD
 from yaml2rego.dsl.schema import load_schema
-from yaml2rego.dsl.yaml_source import Document, JSONPath, Mark, SourceFile, to_mark
+from yaml2rego.dsl.yaml_source import Document, JSONPath, Mark, SourceFile, as_mapping, mapping_items, to_mark
 from yaml2rego.errors import PolicyError, PolicyValidationError
 from yaml2rego.escaping import escape_text
 from yaml2rego.semantics.paths import parse_pattern as _parse_pattern_uncached
+from yaml2rego.text import did_you_mean, show
 
 __all__ = [
     "HTTP_METHODS",
@@ -116,34 +116,18 @@ def _label(path: JSONPath) -> str:
     return "the document" + suffix
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 def _describe(value: Any) -> str:
     if value is None:
         return "an empty value"
     if isinstance(value, bool):
-        return f"the boolean {_show(value)}"
+        return f"the boolean {show(value)}"
     if isinstance(value, str):
         return f"the string {value!r}"
     if isinstance(value, int):
         return f"the integer {value}"
     if isinstance(value, float):
         return f"the number {value}"
-    return _show(value)
+    return show(value)
 
 
 _EXPECTED = {
@@ -165,17 +149,8 @@ def _expected(types: list[str]) -> str:
     return ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
-def _did_you_mean(word: object, choices: Iterable[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close and word.lower() in choices:
-        close = [word.lower()]
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _one_of(choices: Iterable[object]) -> str:
-    shown = [_show(choice) for choice in choices]
+    shown = [show(choice) for choice in choices]
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
@@ -218,12 +193,12 @@ class Checker:
             known = list(schema.get("properties", {}))
             for name in instance:
                 if name not in known:
-                    hint = _did_you_mean(name, known) or f"; expected one of: {', '.join(known)}"
+                    hint = did_you_mean(name, known) or f"; expected one of: {', '.join(known)}"
                     self.add(f"unknown key {name!r}{hint}", (*path, name), key=True)
         elif validator == "required" and isinstance(instance, dict):
             known = list(schema.get("properties", {}))
             # A misspelt key is reported once, as an unknown key with a hint, not also as a missing one.
-            misspelt = {_did_you_mean(key, known) for key in instance if key not in known}
+            misspelt = {did_you_mean(key, known) for key in instance if key not in known}
             for name in error.validator_value:
                 if name not in instance and f"; did you mean {name!r}?" not in misspelt:
                     why = " (a field of type 'enum' lists its allowed values)" if name == "values" else ""
@@ -233,7 +208,7 @@ class Checker:
             expected = _expected(types)
             if not path:
                 self.add(
-                    f"a policy document must be a mapping with the key 'agent_boundary', got {_show(instance)}", path
+                    f"a policy document must be a mapping with the key 'agent_boundary', got {show(instance)}", path
                 )
             else:
                 hint = ""
@@ -242,29 +217,29 @@ class Checker:
                 self.add(f"{label} must be {expected}, got {_describe(instance)}{hint}", path)
         elif validator == "enum":
             choices = error.validator_value
-            hint = _did_you_mean(instance, [c for c in choices if isinstance(c, str)])
-            self.add(f"{label} must be {_one_of(choices)}, got {_show(instance)}{hint}", path)
+            hint = did_you_mean(instance, [c for c in choices if isinstance(c, str)])
+            self.add(f"{label} must be {_one_of(choices)}, got {show(instance)}{hint}", path)
         elif validator == "anyOf" and error.context:
             # Explain the alternative whose type fits (a string that breaks the string rule), not every alternative.
             fitting = [inner for inner in error.context if inner.validator != "type"]
             self.schema_error((fitting or error.context)[0])
         elif validator == "not" and "propertyNames" in error.absolute_schema_path and "errorMessage" in schema:
             # A key refused by propertyNames: the error's path is the mapping's, the key is its instance.
-            self.add(f"key {_show(instance)} {schema['errorMessage']}", (*path, str(instance)), key=True)
-        elif validator == "not" and "pattern" in _mapping(error.validator_value) and "errorMessage" in schema:
-            self.add(f"{label} {_show(instance)} {schema['errorMessage']}", path)
+            self.add(f"key {show(instance)} {schema['errorMessage']}", (*path, str(instance)), key=True)
+        elif validator == "not" and "pattern" in as_mapping(error.validator_value) and "errorMessage" in schema:
+            self.add(f"{label} {show(instance)} {schema['errorMessage']}", path)
         elif validator == "not" and "errorMessage" in schema:
             self.add(f"{label} {schema['errorMessage']}", path, key=True)
         elif validator == "pattern" and "errorMessage" in schema:
-            self.add(f"{label} {_show(instance)} {schema['errorMessage']}", path)
+            self.add(f"{label} {show(instance)} {schema['errorMessage']}", path)
         elif validator in ("minimum", "exclusiveMinimum"):
-            self.add(f"{label} must be at least {error.validator_value}, got {_show(instance)}", path)
+            self.add(f"{label} must be at least {error.validator_value}, got {show(instance)}", path)
         elif validator in ("minLength", "minItems") and error.validator_value == 1:
             self.add(f"{label} must not be empty", path)
         elif validator == "uniqueItems" and isinstance(instance, list):
             for index, item in enumerate(instance):
                 if any(same_json(item, earlier) for earlier in instance[:index]):
-                    self.add(f"duplicate value {_show(item)} in {label}", (*path, index))
+                    self.add(f"duplicate value {show(item)} in {label}", (*path, index))
                     break
         else:  # pragma: no cover - a schema keyword without a tailored message yet
             self.add(f"{label}: {error.message}", path)
@@ -273,14 +248,6 @@ class Checker:
 # --------------------------------------------------------------------------------------------------------------------
 # Checks a schema cannot express
 # --------------------------------------------------------------------------------------------------------------------
-
-
-def _items(value: Any, path: JSONPath) -> Iterator[tuple[JSONPath, dict[str, Any]]]:
-    """The mapping items of a list, with their paths."""
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                yield (*path, index), item
 
 
 def _has_errors(path: JSONPath, bad: set[JSONPath]) -> bool:
@@ -295,7 +262,7 @@ def _check_method(checker: Checker, item: dict[str, Any], path: JSONPath, bad: s
         and method != ANY_METHOD
         and method.upper() not in HTTP_METHODS
     ):
-        hint = _did_you_mean(method.upper(), HTTP_METHODS)
+        hint = did_you_mean(method.upper(), HTTP_METHODS)
         checker.add(f"unknown HTTP method {method!r}{hint} (or '*' for every method)", (*path, "method"))
 
 
@@ -309,34 +276,29 @@ def _check_pattern(checker: Checker, item: dict[str, Any], key: str, path: JSONP
 
 
 def _check_field_rule(checker: Checker, rule: dict[str, Any], path: JSONPath) -> None:
-    for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
-        if rule.get(low) is not None and rule.get(high) is not None and rule[low] > rule[high]:
-            checker.add(f"{high} ({rule[high]}) is less than {low} ({rule[low]})", (*path, high))
-    pattern = rule.get("pattern")
-    problem = regex_problem(pattern) if isinstance(pattern, str) else None
-    if problem:
-        checker.add(f"pattern '{pattern}' {problem}", (*path, "pattern"))
-    elif "example" in rule:
-        reason = example_problem(rule, rule["example"])
-        if reason:
-            checker.add(f"example {_show(rule['example'])} does not satisfy its rule: {reason}", (*path, "example"))
+    for message, key in rule_problems(rule):
+        checker.add(message, (*path, key))
 
 
 def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPath]) -> None:
     """The checks of an ``agent_boundary`` a schema cannot express; ``bad``: the paths the schema refused."""
     root: JSONPath = ("agent_boundary",)
     for section in ("allowed_endpoints", "denied_endpoints"):
-        for path, item in _items(boundary.get(section), (*root, section)):
+        for index, item in mapping_items(boundary.get(section)):
+            path = (*root, section, index)
             _check_method(checker, item, path, bad)
             _check_pattern(checker, item, "path", path, bad)
-    for path, item in _items(boundary.get("rate_limits"), (*root, "rate_limits")):
+    for index, item in mapping_items(boundary.get("rate_limits")):
+        path = (*root, "rate_limits", index)
         _check_method(checker, item, path, bad)
         _check_pattern(checker, item, "endpoint", path, bad)
-    for path, item in _items(boundary.get("input_validation"), (*root, "input_validation")):
+    for index, item in mapping_items(boundary.get("input_validation")):
+        path = (*root, "input_validation", index)
         _check_method(checker, item, path, bad)
         _check_pattern(checker, item, "endpoint", path, bad)
         first_rule: dict[str, int] = {}
-        for rule_path, rule in _items(item.get("rules"), (*path, "rules")):
+        for number, rule in mapping_items(item.get("rules")):
+            rule_path = (*path, "rules", number)
             if not _has_errors(rule_path, bad):  # the checks below assume the rule's keys have the right types
                 _check_field_rule(checker, rule, rule_path)
             name = rule.get("field")
@@ -347,9 +309,10 @@ def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPat
                     f"field {name!r} already has a rule here (rules[{first}], line {line})", (*rule_path, "field")
                 )
             elif isinstance(name, str):
-                first_rule[name] = int(rule_path[-1])
+                first_rule[name] = number
     test_names: dict[str, int] = {}
-    for path, test in _items(boundary.get("tests"), (*root, "tests")):
+    for index, test in mapping_items(boundary.get("tests")):
+        path = (*root, "tests", index)
         if test.get("expect") == "allow" and "reasons" in test:
             checker.add("reasons can only be given for a test that expects deny", (*path, "reasons"), key=True)
         name = test.get("name")

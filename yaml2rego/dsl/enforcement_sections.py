@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from yaml2rego.dsl.field_rules import regex_problem
-from yaml2rego.dsl.model import ANY_METHOD, Budget, Condition, SanitizeRule
+from yaml2rego.dsl.model import Budget, Condition, SanitizeRule, rule_method
+from yaml2rego.dsl.yaml_source import mapping_items
 from yaml2rego.errors import SourceLocation
 from yaml2rego.semantics.hosts import host_problem
 from yaml2rego.semantics.paths import PathPattern, parse_pattern
@@ -38,20 +39,12 @@ Path = tuple[str | int, ...]
 Locate = Callable[..., SourceLocation]
 
 
-def _items(boundary: Mapping[str, Any], section: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    value = boundary.get(section)
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                yield index, item
-
-
 def problems(boundary: Mapping[str, Any], root: str = "agent_boundary") -> Iterator[tuple[str, Path, bool]]:
     """``(message, path, at_key)`` for each problem beyond the schema's: values that do not fit their operator,
     detectors and patterns that do not fit together, IP addresses among allowed domains (of a boundary, or of the
     ``defaults`` document with ``root="defaults"``)."""
     where_root: Path = (root,)
-    for index, item in _items(boundary, "conditions"):
+    for index, item in mapping_items(boundary.get("conditions")):
         where: Path = (*where_root, "conditions", index)
         op, has_value, value = item.get("op"), "value" in item, item.get("value")
         if op in _PRESENCE and has_value:
@@ -66,7 +59,7 @@ def problems(boundary: Mapping[str, Any], root: str = "agent_boundary") -> Itera
             yield f"op {op!r} compares numbers; value must be a number", (*where, "value"), False
         elif op in ("in", "not_in") and not isinstance(value, list):
             yield f"op {op!r} needs a list of values", (*where, "value"), False
-    for index, item in _items(boundary, "sanitize"):
+    for index, item in mapping_items(boundary.get("sanitize")):
         where = (*where_root, "sanitize", index)
         detector, pattern = item.get("detector"), item.get("pattern")
         if detector == "regex" and pattern is None:
@@ -91,11 +84,6 @@ def _pattern(item: Mapping[str, Any]) -> PathPattern:
     return parse_pattern(item.get("endpoint", EVERY_PATH))
 
 
-def _method(item: Mapping[str, Any]) -> str:
-    method = str(item.get("method", ANY_METHOD))
-    return method if method == ANY_METHOD else method.upper()
-
-
 def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
     """Keyword arguments for :class:`~yaml2rego.dsl.model.AgentBoundary` from a validated boundary. ``location(*path,
     key=False)`` gives the source location of a path below ``agent_boundary``."""
@@ -103,7 +91,7 @@ def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
         Condition(
             rule_id=f"conditions[{index}]",
             endpoint=_pattern(item),
-            method=_method(item),
+            method=rule_method(item),
             field=item["field"],
             op=item["op"],
             value=item.get("value"),
@@ -111,20 +99,20 @@ def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
             source=location("conditions", index),
             message=item.get("message"),
         )
-        for index, item in _items(boundary, "conditions")
+        for index, item in mapping_items(boundary.get("conditions"))
     )
     sanitize = tuple(
         SanitizeRule(
             rule_id=f"sanitize[{index}]",
             endpoint=_pattern(item),
-            method=_method(item),
+            method=rule_method(item),
             detector=item["detector"],
             source=location("sanitize", index),
             pattern=item.get("pattern"),
             fields=tuple(item.get("fields", ("body",))),
             apply_to=tuple(item.get("apply_to", ("request",))),
         )
-        for index, item in _items(boundary, "sanitize")
+        for index, item in mapping_items(boundary.get("sanitize"))
     )
     built: dict[str, Any] = {"conditions": conditions, "sanitize": sanitize}
     if "allowed_domains" in boundary:

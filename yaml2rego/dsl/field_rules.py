@@ -1,12 +1,14 @@
 """Field rules — the ``type``, ``values``, bounds, ``pattern`` and ``example`` of a body field (``input_validation``)
 or of a tool argument (``tools.<name>.args``) — and the checks a schema cannot make of them.
 
-Both kinds of rule share one vocabulary and one meaning, so they share these checks: a portable regular expression
-(:func:`regex_problem`), an example that satisfies its own rule (:func:`example_problem`), JSON equality as Rego sees
-it (:func:`same_json`).
+Both kinds of rule share one vocabulary and one meaning, so they share one checker (:func:`rule_problems`): bounds
+that do not contradict each other, a portable regular expression (:func:`regex_problem`), an example that satisfies
+its own rule (:func:`example_problem`, with JSON equality as Rego sees it, :func:`same_json`).
 
 >>> example_problem({"type": "enum", "values": ["low", "high"]}, "medium")
 'it is not one of the values'
+>>> list(rule_problems({"type": "integer", "minimum": 5, "maximum": 1}))
+[('maximum (1) is less than minimum (5)', 'maximum')]
 >>> regex_problem("(?=lookahead)")
 'uses lookahead ((?=…), which RE2 and Rust regex do not support'
 """
@@ -14,9 +16,12 @@ it (:func:`same_json`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["EMAIL_PATTERN", "UUID_PATTERN", "example_problem", "regex_problem", "same_json"]
+from yaml2rego.text import show
+
+__all__ = ["EMAIL_PATTERN", "UUID_PATTERN", "example_problem", "regex_problem", "rule_problems", "same_json"]
 
 # Shapes the example check uses; the Rego validation library applies the same ones.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -127,3 +132,23 @@ def example_problem(rule: dict[str, Any], value: Any) -> str | None:
         if rule.get("pattern") and re.search(rule["pattern"], value) is None:
             return f"it does not match the pattern '{rule['pattern']}'"
     return None
+
+
+def rule_problems(rule: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(message, key)`` for each problem of a field rule given as its YAML mapping: a bound below its opposite, a
+    pattern that is not portable, an example its own rule refuses. ``key`` is the rule's key the message is about."""
+    for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
+        if _is_number(rule.get(low)) and _is_number(rule.get(high)) and rule[low] > rule[high]:
+            yield f"{high} ({rule[high]}) is less than {low} ({rule[low]})", high
+    pattern = rule.get("pattern")
+    problem = regex_problem(pattern) if isinstance(pattern, str) else None
+    if problem:
+        yield f"pattern '{pattern}' {problem}", "pattern"
+    elif "example" in rule:
+        reason = example_problem(dict(rule), rule["example"])
+        if reason:
+            yield f"example {show(rule['example'])} does not satisfy its rule: {reason}", "example"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -14,7 +14,6 @@ from typing import Any
 from yaml2rego.dsl import alerts, enforcement_sections, tenancy, tools
 from yaml2rego.dsl.checks import Checker, parse_pattern
 from yaml2rego.dsl.model import (
-    ANY_METHOD,
     AgentBoundary,
     EndpointRule,
     FieldRule,
@@ -23,16 +22,12 @@ from yaml2rego.dsl.model import (
     Mode,
     PolicyTest,
     RateLimit,
+    rule_method,
 )
 from yaml2rego.dsl.yaml_source import JSONPath
 from yaml2rego.errors import SourceLocation
 
 __all__ = ["build_agent"]
-
-
-def _method(item: dict[str, Any]) -> str:
-    method = str(item.get("method", ANY_METHOD))
-    return method if method == ANY_METHOD else method.upper()
 
 
 def _integer(value: Any) -> int:
@@ -52,7 +47,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         return tuple(
             EndpointRule(
                 f"{section}[{index}]",
-                _method(item),
+                rule_method(item),
                 parse_pattern(item["path"]),
                 location(section, index),
                 region=item.get("region"),
@@ -85,7 +80,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
             InputValidation(
                 f"input_validation[{index}]",
                 parse_pattern(item["endpoint"]),
-                _method(item),
+                rule_method(item),
                 tuple(rules),
                 location("input_validation", index),
             )
@@ -94,7 +89,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         RateLimit(
             f"rate_limits[{index}]",
             parse_pattern(item["endpoint"]),
-            _method(item),
+            rule_method(item),
             _integer(item["requests_per_minute"]),
             location("rate_limits", index),
         )

@@ -18,13 +18,11 @@ compiled data is :func:`yaml2rego.compile.section_data.tools_data`. Nothing here
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from yaml2rego.dsl.field_rules import example_problem, regex_problem
+from yaml2rego.dsl.field_rules import rule_problems
 from yaml2rego.dsl.model import (
     DataClass,
     EnvironmentGate,
@@ -35,7 +33,9 @@ from yaml2rego.dsl.model import (
     ToolAction,
     ToolScope,
 )
+from yaml2rego.dsl.yaml_source import as_mapping
 from yaml2rego.errors import SourceLocation
+from yaml2rego.text import did_you_mean
 
 __all__ = ["ARG_NAME", "TOOL_NAME", "build", "problems"]
 
@@ -47,21 +47,12 @@ Path = tuple[str | int, ...]
 Locate = Callable[..., SourceLocation]
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _hint(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
     """``(message, path, at_key)`` for each problem beyond the schema's: bad tool and argument names, a scope that
     names an argument the tool does not declare (or one that is not a string), argument rules that contradict
     themselves, and environment gates that name unknown tools."""
     root: Path = ("agent_boundary", "tools")
-    tools = _mapping(boundary.get("tools"))
+    tools = as_mapping(boundary.get("tools"))
     for name, tool in tools.items():
         where: Path = (*root, name)
         if not TOOL_NAME.fullmatch(name):
@@ -74,7 +65,7 @@ def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
         if not isinstance(tool, dict):
             continue
         args = tool.get("args")
-        declared = _mapping(args)
+        declared = as_mapping(args)
         for arg, rule in declared.items():
             if not ARG_NAME.fullmatch(arg):
                 yield (
@@ -87,11 +78,11 @@ def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
                     True,
                 )
             if isinstance(rule, dict):
-                for message, key in _rule_problems(rule):
+                for message, key in rule_problems(rule):
                     yield message, (*where, "args", arg, key), False
-        for arg in _mapping(tool.get("scope")):
+        for arg in as_mapping(tool.get("scope")):
             if arg not in declared:
-                hint = _hint(arg, list(declared)) if declared else " (declare it under args)"
+                hint = did_you_mean(arg, list(declared)) if declared else " (declare it under args)"
                 yield (
                     f"scope names argument {arg!r}, which tool {name!r} does not declare{hint}",
                     (
@@ -111,38 +102,19 @@ def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
                     ),
                     True,
                 )
-    context = _mapping(boundary.get("execution_context"))
-    for environment, gate in _mapping(context.get("environments")).items():
-        allowed = _mapping(gate).get("allowed_tools")
+    context = as_mapping(boundary.get("execution_context"))
+    for environment, gate in as_mapping(context.get("environments")).items():
+        allowed = as_mapping(gate).get("allowed_tools")
         if not isinstance(allowed, list):
             continue
         for index, tool_name in enumerate(allowed):
             if isinstance(tool_name, str) and tool_name not in tools:
-                hint = _hint(tool_name, list(tools))
+                hint = did_you_mean(tool_name, list(tools))
                 yield (
                     f"allowed_tools names {tool_name!r}, which is not in the tool registry{hint}",
                     ("agent_boundary", "execution_context", "environments", environment, "allowed_tools", index),
                     False,
                 )
-
-
-def _rule_problems(rule: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """The loader's checks of an input-validation rule, for an argument rule: bounds, portable pattern, example."""
-    for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
-        if (
-            isinstance(rule.get(low), (int, float))
-            and isinstance(rule.get(high), (int, float))
-            and rule[low] > rule[high]
-        ):
-            yield f"{high} ({rule[high]}) is less than {low} ({rule[low]})", high
-    pattern = rule.get("pattern")
-    problem = regex_problem(pattern) if isinstance(pattern, str) else None
-    if problem:
-        yield f"pattern '{pattern}' {problem}", "pattern"
-    elif "example" in rule:
-        reason = example_problem(dict(rule), rule["example"])
-        if reason:
-            yield f"example {json.dumps(rule['example'])} does not satisfy its rule: {reason}", "example"
 
 
 def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
