@@ -144,11 +144,11 @@ def test_command(
     Example:
       yaml2rego test examples/support_agent.yaml
     """
-    from yaml2rego.engines import test_runner
+    from yaml2rego.engines import test_report, test_runner
 
     compiled = compile_policy_set(_load(policies))
     report = test_runner.run(compiled, engine=engine, coverage=coverage)
-    click.echo(test_runner.render(report, output_format, verbose=verbose))
+    click.echo(test_report.render(report, output_format, verbose=verbose))
     if not report.passed:
         sys.exit(1)
     if coverage and report.coverage is not None and report.coverage < threshold:
