@@ -15,7 +15,18 @@ AGENT = "infra_review_agent"
 APPROVAL_SECRET = "infra-review-approval-secret-0123456789abcdef"
 # Keys that differ between two records of the same decision: when and how fast it was made, the chain links, and
 # the id of the approval request each guard opened.
-VOLATILE = {"timestamp", "decision_id", "latency_us", "hash", "prev_hash", "trace_id", "span_id", "seq", "approval_id"}
+VOLATILE = {
+    "timestamp",
+    "decision_id",
+    "latency_us",
+    "hash",
+    "prev_hash",
+    "content_sha256",
+    "trace_id",
+    "span_id",
+    "seq",
+    "approval_id",
+}
 
 RUNS: Counter[str] = Counter()
 

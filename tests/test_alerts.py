@@ -215,3 +215,16 @@ def test_boundary_rules_come_from_the_compiled_data_and_watch_their_agent_only()
     state = AlertState(AlertRules(()).with_boundaries(data))
     assert [a["rule"] for a in state.evaluate(_record(1))] == ["a1/any-deny"]
     assert state.evaluate(_record(2, agent_id="a2")) == []
+
+
+def test_boundary_rules_of_a_tenants_agent_are_watched_too() -> None:
+    """A tenant's agents compile under data.tenants.<tenant>; their own alert rules are read from there."""
+    from yaml2rego.compile.compiler import compile_policy_set
+    from yaml2rego.dsl.loader import load_policy_text
+
+    tenant_boundary = BOUNDARY.replace("  agent_id: a1\n", "  agent_id: a1\n  tenant: acme\n")
+    policy = load_policy_text(tenant_boundary + "    - {name: any-deny, severity: high, decision: deny}\n")
+    data = compile_policy_set(policy).data_document()
+    state = AlertState(AlertRules(()).with_boundaries(data))
+    [alert] = state.evaluate(_record(1, tenant="acme"))
+    assert (alert["rule"], alert["tenant"]) == ("a1/any-deny", "acme")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,21 @@ from click.testing import CliRunner
 from tests.fake_engine import ScriptedEngine
 from yaml2rego.adapters import Decision, Guard, JsonlFileSink, MemorySink, verify_file
 from yaml2rego.cli import main
-from yaml2rego.runtime.records import GENESIS_HASH, HashChain, build_record, input_digest, parse_timestamp
+from yaml2rego.errors import SignatureError
+from yaml2rego.runtime.records import (
+    GENESIS_HASH,
+    HashChain,
+    build_record,
+    content_sha256,
+    input_digest,
+    is_redacted,
+    parse_timestamp,
+    record_hash,
+    redacted_link,
+    verify_log,
+    verify_records,
+    write_tenant_view,
+)
 
 CALL = {"agent_id": "a1", "method": "POST", "path": "/api/ticket/v1", "tool": "open_ticket", "body": {"p": "low"}}
 
@@ -318,3 +333,106 @@ def test_record_files_are_private_to_their_owner(tmp_path: Path) -> None:
     log = tmp_path / "decisions.jsonl"
     write_log(log, 1)
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+# --- links and redaction -------------------------------------------------------------------------------------------
+
+
+def _tenant_chain() -> list[dict[str, Any]]:
+    chain = HashChain()
+    return [
+        chain.seal({"decision_id": f"d-{n}", "tenant": tenant, "agent_id": f"{tenant}_agent", "path": f"/{tenant}/x"})
+        for n, tenant in enumerate(["acme", "globex", "globex", "acme", "globex"])
+    ]
+
+
+def test_a_link_covers_the_content_only_through_its_digest() -> None:
+    [first, *_] = _tenant_chain()
+    assert first["content_sha256"] == content_sha256(first)
+    assert first["hash"] == record_hash(first)
+    assert verify_records(_tenant_chain()).ok
+
+
+def test_a_sealed_line_is_the_record() -> None:
+    record = {"decision_id": "d-1", "tenant": "acme"}
+    line = HashChain().seal_encoded(record)
+    assert json.loads(line) == record and line.endswith(b"\n")
+    assert HashChain().seal_encoded({}).startswith(b'{"content_sha256":')
+
+
+def test_records_written_before_links_still_verify_but_cannot_be_redacted() -> None:
+    old = {"decision_id": "d-1", "tenant": "globex", "prev_hash": GENESIS_HASH}
+    old["hash"] = hashlib.sha256(json.dumps(old, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert verify_records([old]).ok
+    with pytest.raises(SignatureError, match="written before redactable links"):
+        redacted_link(old)
+
+
+def test_redacted_links_keep_the_chain_and_show_no_content() -> None:
+    records = _tenant_chain()
+    view = [r if r["tenant"] == "acme" else redacted_link(r) for r in records]
+    assert verify_records(view).ok
+    assert [is_redacted(r) for r in view] == [False, True, True, False, True]
+    assert "globex" not in json.dumps([r for r in view if is_redacted(r)])
+
+
+# How one tenant's view of a log can be tampered with, and what verify_log says (with tenant="acme").
+def _alter_own(view: list[dict[str, Any]]) -> None:
+    view[0]["path"] = "/acme/other"
+
+
+def _relink_after_altering(view: list[dict[str, Any]]) -> None:
+    """Change a record, then recompute its link and point the next (redacted) link at it."""
+    view[0]["path"] = "/acme/other"
+    view[0]["hash"] = record_hash(view[0])
+    view[1]["prev_hash"] = view[0]["hash"]
+
+
+def _hide_own(view: list[dict[str, Any]]) -> None:
+    view[3] = redacted_link(view[3])
+
+
+def _disguise_redacted(view: list[dict[str, Any]]) -> None:
+    view[1]["tenant_sha256"] = "0" * 64
+
+
+def _show_other(view: list[dict[str, Any]]) -> None:
+    view[1] = _tenant_chain()[1]
+
+
+VIEW_TAMPERING = [
+    pytest.param(_alter_own, "altered", id="own-record-changed"),
+    pytest.param(_relink_after_altering, "altered", id="own-record-changed-and-relinked"),
+    pytest.param(lambda view: view.pop(1), "prev_hash does not match", id="redacted-link-removed"),
+    pytest.param(lambda view: view.pop(3), "prev_hash does not match", id="own-record-removed"),
+    pytest.param(_hide_own, "a record of tenant acme is redacted", id="own-record-hidden-as-redacted"),
+    pytest.param(_disguise_redacted, "altered", id="redacted-link-changed"),
+    pytest.param(_show_other, "not tenant acme's is shown in full", id="other-tenants-record-in-full"),
+]
+
+
+@pytest.mark.parametrize(("tamper", "problem"), VIEW_TAMPERING)
+def test_a_tampered_tenant_view_fails(tmp_path: Path, tamper: Any, problem: str) -> None:
+    records = _tenant_chain()
+    view = [dict(r) if r["tenant"] == "acme" else redacted_link(r) for r in records]
+    tamper(view)
+    log = tmp_path / "view.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in view))
+    report = verify_log([log], tenant="acme")
+    assert not report.ok and problem in str(report.problem), report
+
+
+def test_an_intact_tenant_view_verifies_and_counts_its_redacted_links(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in _tenant_chain()))
+    view = write_tenant_view([log], "acme", tmp_path / "view")
+    assert (view.records, view.redacted, view.checkpoints) == (2, 3, 0)
+    report = verify_log(view.files, tenant="acme")
+    assert (report.ok, report.records, report.redacted) == (True, 5, 3)
+    assert b"globex" not in view.files[0].read_bytes()
+    result = CliRunner().invoke(main, ["logs", "verify", str(view.files[0]), "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "5 records (3 redacted: their links verified, content left out; none of tenant acme's)" in result.output
+    # The whole log is no tenant's view: the other tenants' records are shown in full.
+    whole = CliRunner().invoke(main, ["logs", "verify", str(log), "--tenant", "acme"])
+    assert whole.exit_code == 1 and "not tenant acme's is shown in full" in whole.output

@@ -21,7 +21,7 @@ from yaml2rego._version import __version__
 from yaml2rego.errors import Yaml2RegoError
 from yaml2rego.text import count_of
 
-__all__ = ["EXIT_ERROR", "ErrorMappingGroup", "count_of", "echo_error", "fail", "main"]
+__all__ = ["EXIT_ERROR", "ErrorMappingGroup", "count_of", "echo_error", "fail", "main", "tenant_name"]
 
 EXIT_ERROR = 1
 
@@ -34,6 +34,17 @@ def fail(message: str, exit_code: int = EXIT_ERROR) -> NoReturn:
     """Print ``message`` on stderr and leave with ``exit_code`` (1 unless a command documents otherwise)."""
     echo_error(message)
     raise click.exceptions.Exit(exit_code)
+
+
+def tenant_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--tenant`` option's value, refused (exit 2) unless it is a tenant name as the schema defines one."""
+    import re
+
+    from yaml2rego.dsl.schema import load_schema
+
+    if value is not None and not re.fullmatch(load_schema()["$defs"]["tenant"]["pattern"], value):
+        raise click.BadParameter("must be a tenant name: 1 to 63 lower-case letters, digits, '_' or '-'")
+    return value
 
 
 def error_message(error: BaseException) -> str:

@@ -26,7 +26,7 @@ from yaml2rego.bundles.history import (
     verify_history,
 )
 from yaml2rego.bundles.signing import SIGNING_ALGORITHMS, load_key
-from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.cli._base import count_of, fail, main, tenant_name
 from yaml2rego.errors import HistoryError, SignatureError
 
 __all__ = ["bundle_command", "diff_command", "history", "inspect_command", "opa", "verify_command"]
@@ -92,7 +92,11 @@ def _issued_at(value: str | None) -> int | None:
 )
 @click.option("--history", "history_file", type=click.Path(dir_okay=False), help="Append an entry to this history.")
 @click.option("--author", help="Author recorded in the history [default: the login name].")
-@click.option("--tenant", help="Bundle only this tenant's agents (root tenants/<tenant>), to serve beside --library.")
+@click.option(
+    "--tenant",
+    callback=tenant_name,
+    help="Bundle only this tenant's agents (root tenants/<tenant>), to serve beside --library.",
+)
 @click.option("--library", "library_only", is_flag=True, help="Bundle only the Rego library (root agent_boundary).")
 def bundle_command(
     policies: tuple[str, ...],
@@ -357,7 +361,7 @@ def history_active_at(moment: str, history_file: str, verification_key: str | No
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
-@click.option("--tenant", help="Compare only this tenant's agents.")
+@click.option("--tenant", callback=tenant_name, help="Compare only this tenant's agents.")
 def diff_command(old: str, new: str, output_format: str, tenant: str | None) -> None:
     """What changed per agent from OLD to NEW (YAML files or directories, compiled output, data.json, or bundles).
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from yaml2rego.bundles.signing import load_key
-from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.cli._base import count_of, fail, main, tenant_name
 
 __all__ = ["alerts", "evidence", "replay"]
 
@@ -39,6 +39,12 @@ def _key(path: str | None) -> Any:
 @click.option("--alerts", "alerts_file", type=click.Path(exists=True, dir_okay=False), help="The alert history.")
 @click.option("--alerts-key", type=_KEY, help="The alert history's checkpoint key.")
 @click.option("--signing-key", type=_KEY, help="Signs manifest.json (Ed25519 private key or HMAC secret).")
+@click.option(
+    "--tenant",
+    callback=tenant_name,
+    help="Only this tenant's agents, records, alerts and policy history; other tenants' log entries become "
+    "redacted links (digests only), so the chains still verify.",
+)
 @click.pass_context
 def evidence(ctx: click.Context, /, **options: Any) -> None:
     """Build a SOC 2 evidence package: report.html, the raw files, and a signed manifest of their sha256.
@@ -48,6 +54,8 @@ def evidence(ctx: click.Context, /, **options: Any) -> None:
       yaml2rego evidence --from 2026-11-01 --to 2026-11-30 -o evidence/ --policy policies/ \\
         --log decisions.jsonl --log-key checkpoint.pub --history policy-history.jsonl --history-key pub.pem \\
         --alerts alerts.jsonl --alerts-key checkpoint.pub --signing-key evidence.key
+      yaml2rego evidence --tenant acme --from 2026-11-01 --to 2026-11-30 -o evidence-acme/ --policy tenants/acme/ \
+        --log decisions.jsonl --log-key checkpoint.pub --history acme-history.jsonl --history-key pub.pem
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -69,6 +77,7 @@ def evidence(ctx: click.Context, /, **options: Any) -> None:
         alerts=options["alerts_file"],
         alerts_key=_key(options["alerts_key"]),
         signing_key=_key(options["signing_key"]),
+        tenant=options["tenant"],
     )
     result = build_evidence(inputs, options["output"])
     for control, section in result.sections.items():
@@ -81,13 +90,21 @@ def evidence(ctx: click.Context, /, **options: Any) -> None:
 @evidence.command("verify")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--verification-key", type=_KEY, help="The key the manifest was signed with (public key or secret).")
-def verify_evidence(directory: str, verification_key: str | None) -> None:
-    """Check an evidence package: the manifest's signature, every file's sha256, nothing added or removed."""
-    from yaml2rego.audit.evidence import verify_manifest
+@click.option("--log-key", type=_KEY, help="A tenant's package: check the decision log's checkpoints with this key.")
+@click.option("--alerts-key", type=_KEY, help="A tenant's package: check the alert history's checkpoints too.")
+def verify_evidence(directory: str, verification_key: str | None, log_key: str | None, alerts_key: str | None) -> None:
+    """Check an evidence package: the manifest's signature, every file's sha256, nothing added or removed.
+
+    A tenant's package also has its views of the decision log and alert history checked: the hash chain end to end
+    through the redacted links, none of them the tenant's own, and the counts the manifest states.
+    """
+    from yaml2rego.audit.evidence import verify_manifest, verify_tenant_views
 
     manifest = verify_manifest(directory, _key(verification_key))
     signed = "signature verified" if verification_key else "unsigned check"
     click.echo(f"ok: {count_of(len(manifest['files']), 'file')} match the manifest ({signed})")
+    for line in verify_tenant_views(directory, manifest, _key(log_key), _key(alerts_key)):
+        click.echo(f"ok: {line}")
 
 
 @main.command()

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from yaml2rego.cli._base import count_of, fail, main
+from yaml2rego.cli._base import count_of, fail, main, tenant_name
 
 __all__ = ["logs"]
 
@@ -48,7 +48,13 @@ def logs() -> None:
     help="A hash kept elsewhere (a checkpoint's hash in Splunk, a ticket): the log must contain it, so nothing up "
     "to it was cut off.",
 )
-def verify(files: tuple[str, ...], verification_key: str | None, expected_head: str | None) -> None:
+@click.option(
+    "--tenant",
+    callback=tenant_name,
+    help="The files are this tenant's view of the log (yaml2rego evidence --tenant): every record in full must be "
+    "the tenant's, and no redacted link may hide one of its records.",
+)
+def verify(files: tuple[str, ...], verification_key: str | None, expected_head: str | None, tenant: str | None) -> None:
     """Check the hash chain of decision-record files (give rotated files oldest first); name the first broken record.
 
     Exit code 0 when every record is intact and linked to the one before (and, with a key, every record is covered
@@ -61,7 +67,7 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
     from yaml2rego.runtime.records import CheckpointKey, verify_log
 
     key = CheckpointKey(Path(verification_key)) if verification_key else None  # it reads the file itself
-    report = verify_log(files, key=key, expected_head=expected_head)
+    report = verify_log(files, key=key, expected_head=expected_head, tenant=tenant)
     if not report.ok and report.line is not None:
         record = f" (decision_id {report.decision_id})" if report.decision_id else ""
         fail(f"{report.file}:{report.line}: broken chain at record {report.broken_at}{record}: {report.problem}")
@@ -72,6 +78,9 @@ def verify(files: tuple[str, ...], verification_key: str | None, expected_head: 
         fail(f"error: {', '.join(files)} holds no decision records: there is nothing to verify")
     if not report.ok:
         fail(f"{files[-1]}: chain intact ({counted}), but not proven: {report.problem}")
+    if report.redacted:
+        whose = f"none of tenant {tenant}'s" if tenant else "pass --tenant to prove none is a given tenant's"
+        counted += f" ({report.redacted} redacted: their links verified, content left out; {whose})"
     if key is None:
         click.echo(f"ok: {counted}, hash chain intact (last hash {report.last_hash})")
         return

@@ -43,6 +43,7 @@ __all__ = [
     "schema_errors",
     "schema_validator",
     "semantic_checks",
+    "tenant_directory_errors",
 ]
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
@@ -86,6 +87,17 @@ def schema_errors(value: Any) -> list[jsonschema.ValidationError]:
     first = next(iter(fast.iter_errors(value)))
     path = tuple(first.instance_path)
     return [jsonschema.ValidationError(f"is refused by the schema ({escape_text(first.message)})", path=path)]
+
+
+@lru_cache(maxsize=1)
+def _tenant_directory_validator() -> jsonschema.Draft202012Validator:
+    definitions = load_schema()["$defs"]
+    return jsonschema.Draft202012Validator(_inline_refs(definitions["tenantDirectory"], definitions))
+
+
+def tenant_directory_errors(value: Any) -> list[jsonschema.ValidationError]:
+    """What the schema (``$defs/tenantDirectory``) refuses in the document of a ``_tenant.yaml`` file."""
+    return list(_tenant_directory_validator().iter_errors(value))
 
 
 def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:

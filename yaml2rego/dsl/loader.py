@@ -38,6 +38,7 @@ from yaml2rego.dsl.checks import schema_errors as checked_schema_errors
 from yaml2rego.dsl.field_rules import EMAIL_PATTERN, UUID_PATTERN, example_problem
 from yaml2rego.dsl.model import AgentBoundary, Defaults, PolicySet
 from yaml2rego.dsl.model_builder import build_agent
+from yaml2rego.dsl.tenant_directory import TENANT_FILE, TenantScope, TenantScopes
 from yaml2rego.dsl.yaml_source import MAX_DEPTH, MAX_DOCUMENTS, MAX_ERRORS_PER_FILE, SourceFile, read_documents
 from yaml2rego.errors import PolicyError, PolicyErrors, PolicySyntaxError, PolicyValidationError, SourceLocation
 
@@ -65,7 +66,15 @@ class _Loaded:
     defaults: list[Defaults] = field(default_factory=list)
 
 
-def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, SourceLocation]) -> None:
+def _load_text(
+    text: str,
+    filename: str,
+    loaded: _Loaded,
+    first_seen: dict[str, SourceLocation],
+    scope: TenantScope | None = None,
+    *,
+    scope_broken: bool = False,
+) -> None:
     source = SourceFile(filename, text)
     file_errors: list[PolicyError] = []
     # An empty document (a trailing '---', a file of comments) declares nothing; it is skipped, not an error.
@@ -87,6 +96,8 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
         boundary = document.value.get("agent_boundary") if isinstance(document.value, dict) else None
         if isinstance(boundary, dict):
             semantic_checks(checker, boundary, bad)
+            if scope is not None and not scope_broken:
+                _check_scope(checker, boundary, scope, bad)
         file_errors.extend(checker.errors)
         defaults = document.value.get("defaults") if isinstance(document.value, dict) else None
         if isinstance(defaults, dict) and not unsafe and not checker.errors:
@@ -99,9 +110,9 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
                 loaded.defaults.append(Defaults(source.location(where), domains))
             for message, path, at_key in enforcement_sections.problems(defaults, root="defaults"):
                 file_errors.append(source.error(PolicyValidationError, message, checker.mark(path, key=at_key)))
-        if unsafe or checker.errors or not isinstance(boundary, dict):
+        if unsafe or checker.errors or scope_broken or not isinstance(boundary, dict):
             continue
-        agent = build_agent(checker, boundary)
+        agent = build_agent(checker, boundary, scope)
         id_location = source.location(checker.mark(("agent_boundary", "agent_id")))
         if agent.agent_id in first_seen:
             file_errors.append(
@@ -126,6 +137,28 @@ def _load_text(text: str, filename: str, loaded: _Loaded, first_seen: dict[str, 
     loaded.agents.extend(agents)
 
 
+def _check_scope(checker: Checker, boundary: dict[str, Any], scope: TenantScope, bad: set[Any]) -> None:
+    """A boundary below a ``_tenant.yaml`` may repeat its tenant and narrow its regions, nothing else."""
+    root = ("agent_boundary",)
+    tenant = boundary.get("tenant")
+    if (*root, "tenant") not in bad and tenant is not None and tenant != scope.tenant:
+        checker.add(
+            f"tenant {tenant!r} differs from tenant {scope.tenant!r} declared for this directory at "
+            f"{scope.tenant_source}: a boundary below a {TENANT_FILE} belongs to its tenant",
+            (*root, "tenant"),
+        )
+    regions = boundary.get("regions")
+    if scope.regions is None or not isinstance(regions, list) or any(path[:2] == (*root, "regions") for path in bad):
+        return
+    for index, region in enumerate(regions):
+        if region not in scope.regions:
+            checker.add(
+                f"region {region!r} is not among the regions {list(scope.regions)} declared for this directory at "
+                f"{scope.regions_source}: a boundary may narrow them, not add to them",
+                (*root, "regions", index),
+            )
+
+
 def _decode(data: bytes, filename: str) -> str:
     try:
         return data.decode("utf-8-sig")
@@ -147,13 +180,14 @@ def _files(path: str) -> list[str]:
     """``path`` itself, or the YAML files under a directory in sorted order (hidden files and folders skipped)."""
     if not os.path.isdir(path):
         return [path]
+    # A directory's `_tenant.yaml` is not a boundary file: TenantScopes reads it for the boundaries below it.
     found: list[str] = []
     for folder, folders, names in os.walk(path):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         found.extend(
             os.path.join(folder, name)
             for name in names
-            if name.endswith((".yaml", ".yml")) and not name.startswith(".")
+            if name.endswith((".yaml", ".yml")) and not name.startswith(".") and name != TENANT_FILE
         )
     return sorted(found, key=lambda name: os.path.relpath(name, path).split(os.sep))
 
@@ -188,10 +222,19 @@ def load_policies(
 def _load_paths(paths: Iterable[str | os.PathLike[str]], max_file_bytes: int) -> _Loaded:
     loaded = _Loaded([], [])
     first_seen: dict[str, SourceLocation] = {}
+    scopes = TenantScopes(loaded.errors, _decode)
     for given in paths:
         given_name = os.fspath(given)
         if not os.path.exists(given_name):
             loaded.errors.append(PolicyError(f"no such file or directory: {given_name!r}"))
+            continue
+        if os.path.basename(given_name) == TENANT_FILE and not os.path.isdir(given_name):
+            loaded.errors.append(
+                PolicyError(
+                    f"{given_name}: a {TENANT_FILE} declares the tenant of the boundaries in its directory; "
+                    "give the directory (or the boundary files), not this file"
+                )
+            )
             continue
         files = _files(given_name)
         if not files:
@@ -215,7 +258,8 @@ def _load_paths(paths: Iterable[str | os.PathLike[str]], max_file_bytes: int) ->
             except OSError as exc:
                 loaded.errors.append(PolicyError(f"cannot read {filename!r}: {exc.strerror or exc}"))
                 continue
-            _load_text(text, filename, loaded, first_seen)
+            scope = scopes.of(filename)
+            _load_text(text, filename, loaded, first_seen, scope, scope_broken=scopes.broken(filename))
     return loaded
 
 

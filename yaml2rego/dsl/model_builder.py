@@ -24,6 +24,7 @@ from yaml2rego.dsl.model import (
     RateLimit,
     rule_method,
 )
+from yaml2rego.dsl.tenant_directory import TenantScope
 from yaml2rego.dsl.yaml_source import JSONPath
 from yaml2rego.errors import SourceLocation
 
@@ -35,8 +36,12 @@ def _integer(value: Any) -> int:
     return int(value)
 
 
-def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
-    """The model of an ``agent_boundary`` mapping that passed every check; ``checker`` supplies the source marks."""
+def build_agent(checker: Checker, boundary: dict[str, Any], scope: TenantScope | None = None) -> AgentBoundary:
+    """The model of an ``agent_boundary`` mapping that passed every check; ``checker`` supplies the source marks.
+
+    ``scope`` is the ``_tenant.yaml`` above the file (:mod:`yaml2rego.dsl.tenant_directory`): its tenant and regions are
+    the boundary's unless it declares its own (already checked to agree).
+    """
     source = checker.source
     root: JSONPath = ("agent_boundary",)
 
@@ -123,7 +128,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any]) -> AgentBoundary:
         **tools.build(boundary, location),
         **enforcement_sections.build(boundary, location),
         **alerts.build(boundary, location),
-        **tenancy.build(boundary, location),
+        **tenancy.build(boundary, location, scope),
     )
 
 

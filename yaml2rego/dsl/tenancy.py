@@ -10,11 +10,14 @@ with ``regions`` may send data only to endpoints and hosts whose declared region
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yaml2rego.dsl.model import HostRegion
 from yaml2rego.errors import SourceLocation
 from yaml2rego.semantics.hosts import canonical_domain, host_problem
+
+if TYPE_CHECKING:
+    from yaml2rego.dsl.tenant_directory import TenantScope
 
 __all__ = ["TENANTS_ROOT", "build", "problems", "tenant_data_file", "tenant_of_data_file"]
 
@@ -55,14 +58,23 @@ def problems(boundary: Mapping[str, Any]) -> Iterator[Problem]:
             yield f"host region {pattern!r}: {problem}", ("agent_boundary", "host_regions", pattern), True
 
 
-def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
-    """Keyword arguments for :class:`~yaml2rego.dsl.model.AgentBoundary` from a validated boundary."""
+def build(boundary: Mapping[str, Any], location: Locate, scope: TenantScope | None = None) -> dict[str, Any]:
+    """Keyword arguments for :class:`~yaml2rego.dsl.model.AgentBoundary` from a validated boundary.
+
+    What the boundary leaves out, its directory's ``_tenant.yaml`` (``scope``) gives: the tenant, and the regions
+    with the tenant file's line as their source.
+    """
     built: dict[str, Any] = {}
     if "tenant" in boundary:
         built["tenant"] = boundary["tenant"]
+    elif scope is not None:
+        built["tenant"] = scope.tenant
     if "regions" in boundary:
         built["regions"] = tuple(boundary["regions"])
         built["regions_source"] = location("regions", key=True)
+    elif scope is not None and scope.regions is not None:
+        built["regions"] = scope.regions
+        built["regions_source"] = scope.regions_source
     hosts = boundary.get("host_regions") or {}
     built["host_regions"] = tuple(
         HostRegion(canonical_domain(pattern), region, location("host_regions", pattern, key=True))

@@ -133,11 +133,18 @@ class AlertRules:
 
 
 def boundary_rules(data: Mapping[str, Any]) -> tuple[AlertRule, ...]:
-    """The ``alerts:`` rules of every boundary in a compiled data document, each scoped to its agent.
+    """The ``alerts:`` rules of every boundary in a compiled data document, each scoped to its agent: those of
+    ``data.boundaries`` and of every tenant's ``data.tenants.<tenant>`` (agent ids are unique across them).
 
     Read from the compiled data (what a bundle ships), so the sink watches exactly the rules that were reviewed.
     """
-    agents = ((data.get("boundaries") or {}).get("agents") or {}) if isinstance(data, Mapping) else {}
+    documents = [data.get("boundaries")] if isinstance(data, Mapping) else []
+    tenants = data.get("tenants") if isinstance(data, Mapping) else None
+    documents += list(tenants.values()) if isinstance(tenants, Mapping) else []
+    agents: dict[str, Any] = {}
+    for document in documents:
+        found = document.get("agents") if isinstance(document, Mapping) else None
+        agents.update(found if isinstance(found, Mapping) else {})
     rules = []
     for agent_id, agent in sorted(agents.items()):
         for item in agent.get("alerts") or [] if isinstance(agent, Mapping) else []:
@@ -298,7 +305,7 @@ def _alert(rule: AlertRule, record: Mapping[str, Any], triggering: list[str]) ->
     codes = sorted({str(r.get("code")) for r in record.get("reasons") or [] if isinstance(r, Mapping)})
     what = record.get("event") or f"{record.get('decision')} {record.get('method')} {record.get('path')}"
     repeated = f" ({len(triggering)} times within {rule.window_s:g}s)" if rule.count > 1 else ""
-    return {
+    alert: dict[str, Any] = {
         "kind": "alert",
         "alert_id": "al-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16],
         "timestamp": record.get("timestamp"),
@@ -311,6 +318,9 @@ def _alert(rule: AlertRule, record: Mapping[str, Any], triggering: list[str]) ->
         "record_hash": record.get("hash"),
         "policy_version": record.get("policy_version"),
     }
+    if isinstance(record.get("tenant"), str):
+        alert["tenant"] = record["tenant"]  # the alert belongs to the tenant's view of the history, as its record
+    return alert
 
 
 def slack_payload(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -415,10 +425,12 @@ def acknowledge(
     """Record that ``by`` handled ``alert_id``: the history then shows who, when and what was done."""
     if not by.strip() or "\n" in by:
         raise EvidenceError("--by must name who handled the alert (one line)")
-    known = {alert["alert_id"] for alert in read_alerts(path)}
+    known = {alert["alert_id"]: alert for alert in read_alerts(path)}
     if alert_id not in known:
         raise EvidenceError(f"no alert {alert_id!r} in {path}")
     entry: dict[str, Any] = {"kind": "ack", "alert_id": alert_id, "by": by, "timestamp": rfc3339_now()}
+    if isinstance(known[alert_id].get("tenant"), str):
+        entry["tenant"] = known[alert_id]["tenant"]
     if note:
         entry["note"] = note
     append_alert_entry(path, entry, key)

@@ -206,15 +206,19 @@ class Guard:
 
     # -- kill switch and lifecycle ---------------------------------------------------------------------------------
 
-    def suspend(self, agent_id: str, reason: str) -> None:
-        """Every later call of ``agent_id`` is denied with ``agent_suspended`` (control CC7.4), on either engine."""
+    def suspend(self, agent_id: str, reason: str, *, tenant: str | None = None) -> None:
+        """Every later call of ``agent_id`` is denied with ``agent_suspended`` (control CC7.4), on either engine.
+
+        The event is recorded for the guard's own tenant, else for ``tenant`` (a guard serving several tenants names
+        the agent's), so it is in that tenant's evidence.
+        """
         self.engine.suspend(agent_id, reason)
-        self._record_event("agent_suspended", agent_id, reason)  # the kill switch's own trail (CC7.4)
+        self._record_event("agent_suspended", agent_id, reason, tenant)  # the kill switch's own trail (CC7.4)
         log.warning("agent %s suspended on the %s engine: %s", agent_id, self.engine_name, reason)
 
-    def resume(self, agent_id: str) -> None:
+    def resume(self, agent_id: str, *, tenant: str | None = None) -> None:
         self.engine.resume(agent_id)
-        self._record_event("agent_resumed", agent_id, None)
+        self._record_event("agent_resumed", agent_id, None, tenant)
         log.warning("agent %s resumed on the %s engine", agent_id, self.engine_name)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
@@ -308,10 +312,12 @@ class Guard:
             return False
         return True
 
-    def _record_event(self, event: str, agent_id: str, reason: str | None) -> None:
+    def _record_event(self, event: str, agent_id: str, reason: str | None, tenant: str | None) -> None:
         try:
             stamp = self.clock() if self.clock is not None else None
-            self.pipeline.record(event_record(event, agent_id, reason, engine=self.engine_name, timestamp=stamp))
+            tenant = self.tenant if self.tenant is not None else tenant
+            record = event_record(event, agent_id, reason, engine=self.engine_name, timestamp=stamp, tenant=tenant)
+            self.pipeline.record(record)
             self.pipeline.commit()
         except Exception:  # the switch itself already acted; a lost trail is logged, never a reason to undo it
             self.pipeline.errors += 1

@@ -1,7 +1,14 @@
 """Decision records: one plain dict per decision, chained by SHA-256 so an edited or deleted record shows.
 
-Every record carries ``prev_hash`` (the previous record's ``hash``, or 64 zeros for the first) and ``hash``, the
-SHA-256 of the record's canonical JSON (sorted keys, compact separators, UTF-8) without its own ``hash`` key.
+Every record carries ``prev_hash`` (the previous record's ``hash``, or 64 zeros for the first), ``content_sha256``
+(the SHA-256 of the record's canonical JSON, sorted keys, compact separators, UTF-8, without its chain keys) and
+``hash``, the *link*: the SHA-256 of the canonical JSON of ``{"content_sha256", "prev_hash", "tenant_sha256"}``,
+where ``tenant_sha256`` commits to the record's ``tenant`` (:func:`tenant_commitment`). Because a link covers the
+content only through its digest, a record can be *redacted* (:func:`redacted_link`: the content left out, those three
+digests kept) and the chain still verifies end to end: a log holding several tenants' records becomes one tenant's
+log (``yaml2rego evidence --tenant``) without a byte of the others' content, and :func:`verify_log` with ``tenant``
+proves that none of that tenant's own records is among the redacted ones. Records written before links existed
+(``hash`` over the whole record, no ``content_sha256``) still verify; they cannot be redacted.
 
 An unkeyed chain shows an edit in the middle, not a cut at the end nor a forged record appended after the last one
 (anyone can compute a SHA-256). So the log also holds *checkpoints*: chained lines whose ``hash`` is signed with a
@@ -41,18 +48,24 @@ __all__ = [
     "CheckpointKey",
     "HashChain",
     "LogReport",
+    "TenantView",
     "VerifyResult",
     "build_record",
     "checkpoint_record",
+    "content_sha256",
     "event_record",
     "input_digest",
+    "is_redacted",
     "log_lines",
     "parse_timestamp",
     "record_hash",
+    "redacted_link",
     "rfc3339_now",
+    "tenant_commitment",
     "verify_file",
     "verify_log",
     "verify_records",
+    "write_tenant_view",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -65,11 +78,75 @@ def input_digest(call: Mapping[str, Any]) -> str:
 
 # Keys a line's hash does not cover: the hash itself, and a checkpoint's signature (which is made over the hash).
 _UNHASHED = ("hash", "signature")
+# Keys outside a record's content: what chains it, not what it says.
+_CHAIN_KEYS = frozenset(("hash", "signature", "prev_hash", "content_sha256", "tenant_sha256", "redacted"))
+# The whole of a redacted link.
+_REDACTED_KEYS = frozenset(("redacted", "content_sha256", "tenant_sha256", "prev_hash", "hash"))
+
+
+def content_sha256(record: Mapping[str, Any]) -> str:
+    """The SHA-256 of a record's content: its canonical JSON without the chain keys."""
+    body = {key: value for key, value in record.items() if key not in _CHAIN_KEYS}
+    return hashlib.sha256(canonical_lenient(body).encode("utf-8")).hexdigest()
+
+
+def tenant_commitment(tenant: Any, content: str) -> str:
+    """The digest a link carries for the record's tenant: of the tenant's name and the record's own content digest.
+
+    Salted by the content digest, so redacted links of one tenant cannot be told apart from another's (nor counted
+    per tenant); anyone who knows a tenant's name and a link can still tell whether the link is that tenant's, which
+    is how a tenant's evidence proves that none of its own records was redacted.
+    """
+    name = tenant if isinstance(tenant, str) else ""
+    return hashlib.sha256(f"yaml2rego-tenant\0{name}\0{content}".encode()).hexdigest()
+
+
+def _link(prev_hash: Any, content: str, tenant: str) -> str:
+    """The SHA-256 of the canonical JSON of ``{"content_sha256", "prev_hash", "tenant_sha256"}``."""
+    digests = prev_hash + content + tenant if isinstance(prev_hash, str) else ""
+    if digests.isascii() and digests.isalnum():
+        # Hex digests need no escaping: the canonical text, written out (this runs for every record sealed).
+        text = f'{{"content_sha256":"{content}","prev_hash":"{prev_hash}","tenant_sha256":"{tenant}"}}'
+    else:
+        text = canonical_lenient({"content_sha256": content, "prev_hash": prev_hash, "tenant_sha256": tenant})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_redacted(record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` is a redacted link (its content left out), not a record."""
+    return record.get("redacted") is True and record.keys() <= _REDACTED_KEYS
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
-    body = {key: value for key, value in record.items() if key not in _UNHASHED}
-    return hashlib.sha256(canonical_lenient(body).encode("utf-8")).hexdigest()
+    """The ``hash`` a line must carry: its link (records with ``content_sha256``, redacted links), else, for records
+    written before links, the SHA-256 of the whole record without ``hash`` and ``signature``."""
+    if "content_sha256" not in record:
+        body = {key: value for key, value in record.items() if key not in _UNHASHED}
+        return hashlib.sha256(canonical_lenient(body).encode("utf-8")).hexdigest()
+    if is_redacted(record):
+        return _link(record.get("prev_hash"), str(record.get("content_sha256")), str(record.get("tenant_sha256")))
+    content = content_sha256(record)
+    return _link(record.get("prev_hash"), content, tenant_commitment(record.get("tenant"), content))
+
+
+def redacted_link(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` without its content: the link that keeps the chain verifiable through it (see the module's text).
+
+    Raises :class:`~yaml2rego.errors.SignatureError` for a record written before links (its hash covers its whole
+    content, so no part of it can be left out).
+    """
+    if "content_sha256" not in record or is_redacted(record):
+        if is_redacted(record):
+            return dict(record)
+        raise SignatureError("the record was written before redactable links (it has no content_sha256)")
+    content = content_sha256(record)
+    return {
+        "redacted": True,
+        "content_sha256": content,
+        "tenant_sha256": tenant_commitment(record.get("tenant"), content),
+        "prev_hash": record.get("prev_hash"),
+        "hash": record.get("hash"),
+    }
 
 
 _second_cache: tuple[int, str] = (0, "")
@@ -117,17 +194,24 @@ class HashChain:
         return record
 
     def seal_encoded(self, record: dict[str, Any]) -> bytes:
-        """Seal ``record`` and return it as one JSON line: the canonical text the hash covers, then ``hash``.
+        """Seal ``record`` and return it as one JSON line: the canonical text of its content, then its chain keys.
 
-        Sinks that write text reuse this line instead of serialising the record again (keys sorted, ``hash`` last).
+        Sinks that write text reuse this line instead of serialising the record again (content keys sorted, then
+        ``content_sha256``, ``prev_hash`` and ``hash``).
         """
-        record.pop("hash", None)
+        if not _CHAIN_KEYS.isdisjoint(record):  # a record sealed before: its old chain keys are not content
+            for key in _CHAIN_KEYS:
+                record.pop(key, None)
+        # The content and its digests do not depend on the chain: computed before taking the lock.
+        text = canonical_lenient(record)
+        content = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        tenant = tenant_commitment(record.get("tenant"), content)
         with self._lock:
-            record["prev_hash"] = self.last_hash
-            text = canonical_lenient(record)
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            record["hash"] = self.last_hash = digest
-        return f'{text[:-1]},"hash":"{digest}"}}\n'.encode()
+            prev = self.last_hash
+            digest = self.last_hash = _link(prev, content, tenant)
+        record["content_sha256"], record["prev_hash"], record["hash"] = content, prev, digest
+        chain = f'"content_sha256":"{content}","prev_hash":{json.dumps(prev)},"hash":"{digest}"}}\n'
+        return (f"{text[:-1]},{chain}" if len(text) > 2 else "{" + chain).encode()
 
     def seal_checkpoint(self, record: dict[str, Any], key: CheckpointKey) -> bytes:
         """Seal a checkpoint line: chained like a record, then ``signature`` over its ``hash`` (after ``hash``)."""
@@ -211,13 +295,23 @@ def build_record(
 
 
 def event_record(
-    event: str, agent_id: str, reason: str | None, *, engine: str = "", timestamp: str | None = None
+    event: str,
+    agent_id: str,
+    reason: str | None,
+    *,
+    engine: str = "",
+    timestamp: str | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """A record that is not a decision: the kill switch acting (``agent_suspended``/``agent_resumed``, CC7.4).
+
+    ``tenant`` is the guard's own (as on its decisions), so the event is in that tenant's view of the log.
 
     It has no ``decision`` field, so tools that count decisions skip it; ``event`` says what happened.
     """
     record: dict[str, Any] = {"timestamp": timestamp or rfc3339_now(), "event": event, "agent_id": agent_id}
+    if tenant is not None:
+        record["tenant"] = tenant
     record["engine"] = engine
     if reason is not None:
         record["reason"] = reason
@@ -410,6 +504,8 @@ class LogReport:
     unsigned_tail: int = 0
     closed: bool = False
     notes: list[str] = field(default_factory=list)
+    # Records left out (their links kept) by a tenant's view of the log; counted among ``records``.
+    redacted: int = 0
 
 
 def verify_log(
@@ -417,10 +513,15 @@ def verify_log(
     *,
     key: CheckpointKey | None = None,
     expected_head: str | None = None,
+    tenant: str | None = None,
 ) -> LogReport:
     """Check the chain across ``files`` (oldest first); with ``key``, every checkpoint's signature, and what follows
     the last one; with ``expected_head``, that this hash (kept elsewhere) is in the log, at or before the last
-    checkpoint when a key is given."""
+    checkpoint when a key is given.
+
+    Redacted links (:func:`redacted_link`) verify as links and are counted in ``redacted``. With ``tenant`` the log
+    is that tenant's view (:func:`write_tenant_view`): every record in full is the tenant's, and no redacted link
+    hides one of its records."""
     report = LogReport()
     last: str | None = None
     head_at: int | None = None  # how many lines (records and checkpoints) the chain had at the expected head
@@ -433,6 +534,8 @@ def verify_log(
                 problem = "the last line is incomplete (a write was cut short)"
             if problem is None and record is not None and "checkpoint" in record and key is not None:
                 problem = _checkpoint_problem(record, key)
+            if problem is None and record is not None and tenant is not None:
+                problem = _tenant_problem(record, tenant)
             if problem:
                 report.ok, report.problem, report.file, report.line = False, problem, str(name), number
                 report.decision_id, report.broken_at = _id_of(record), in_file + 1
@@ -448,6 +551,7 @@ def verify_log(
                 report.closed = bool((record.get("checkpoint") or {}).get("closing"))
             else:
                 report.records += 1
+                report.redacted += is_redacted(record)
                 report.closed = False
             if expected_head is not None and last == expected_head:
                 head_at = lines_seen
@@ -479,6 +583,67 @@ def verify_log(
                 "(or the writer was killed right after it); pass --expected-head to prove nothing was cut"
             )
     return report
+
+
+def _tenant_problem(record: Mapping[str, Any], tenant: str) -> str | None:
+    if "checkpoint" in record:
+        return None
+    if is_redacted(record):
+        if record.get("tenant_sha256") == tenant_commitment(tenant, str(record.get("content_sha256"))):
+            return f"a record of tenant {tenant} is redacted: the tenant's view of the log hides one of its own records"
+        return None
+    if record.get("tenant") != tenant:
+        return f"a record that is not tenant {tenant}'s is shown in full in the tenant's view of the log"
+    return None
+
+
+@dataclass
+class TenantView:
+    """What :func:`write_tenant_view` wrote: the tenant's records, the redacted links, the checkpoints kept."""
+
+    files: list[Path] = field(default_factory=list)
+    records: int = 0
+    redacted: int = 0
+    checkpoints: int = 0
+    first_prev_hash: str | None = None  # where the view's chain starts: a cut at its start shows against this
+
+
+def write_tenant_view(files: Sequence[str | os.PathLike[str]], tenant: str, target: Path) -> TenantView:
+    """Write one tenant's view of a log (``files``, oldest first) into the directory ``target``, file by file.
+
+    The tenant's records and every checkpoint are copied as they are; every other line becomes its
+    :func:`redacted_link`, so the chain and the checkpoints' signatures still verify end to end, and nothing of the
+    other records (agent ids, paths, reasons, times) is written. Raises :class:`~yaml2rego.errors.SignatureError`
+    when a line is not a record, or another tenant's record predates redactable links.
+    """
+    view = TenantView()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        out = target / Path(name).name
+        lines: list[str] = []
+        for number, text, record in log_lines(name):
+            if record is None:
+                raise SignatureError(f"{name}:{number}: not a JSON record, so no view of the log can be made")
+            if view.first_prev_hash is None:
+                view.first_prev_hash = str(record.get("prev_hash"))
+            if "checkpoint" in record:
+                view.checkpoints += 1
+                lines.append(text if text.endswith("\n") else text + "\n")
+            elif record.get("tenant") == tenant and not is_redacted(record):
+                view.records += 1
+                lines.append(text if text.endswith("\n") else text + "\n")
+            else:
+                try:
+                    link = redacted_link(record)
+                except SignatureError as exc:
+                    raise SignatureError(
+                        f"{name}:{number}: {exc}, so it cannot be left out of a tenant's view"
+                    ) from None
+                view.redacted += 1
+                lines.append(canonical_lenient(link) + "\n")
+        out.write_text("".join(lines), encoding="utf-8")
+        view.files.append(out)
+    return view
 
 
 def _checkpoint_problem(record: Mapping[str, Any], key: CheckpointKey) -> str | None:

@@ -5,7 +5,15 @@
 True
 """
 
-from yaml2rego.audit.evidence.manifest import verify_manifest, write_manifest
+from yaml2rego.audit.evidence.manifest import verify_manifest, verify_tenant_views, write_manifest
 from yaml2rego.audit.evidence.report import EvidenceInputs, EvidenceResult, build_evidence, parse_when
 
-__all__ = ["EvidenceInputs", "EvidenceResult", "build_evidence", "parse_when", "verify_manifest", "write_manifest"]
+__all__ = [
+    "EvidenceInputs",
+    "EvidenceResult",
+    "build_evidence",
+    "parse_when",
+    "verify_manifest",
+    "verify_tenant_views",
+    "write_manifest",
+]

@@ -13,6 +13,14 @@ Each section answers the auditor's question for its control with what was *verif
 
 The raw files (boundary YAML, decision logs, alert history, policy history, ``summary.json``) are copied beside the
 report, and ``manifest.json`` lists every file with its sha256, signed (:mod:`yaml2rego.audit.evidence.manifest`).
+
+With a tenant (``EvidenceInputs.tenant``, ``yaml2rego evidence --tenant``) the package is that tenant's alone: its
+boundaries, its records, its alerts, its policy history. The decision log and the alert history are single hash
+chains holding every tenant's entries, so the package holds each one's *tenant view*
+(:func:`~yaml2rego.runtime.records.write_tenant_view`): the tenant's entries and the signed checkpoints as written,
+every other entry as a redacted link (digests only). The view verifies end to end with the log's key, proves that none
+of the tenant's own entries was left out, and shows no byte of another tenant's records; ``manifest.json`` states
+how many entries of each kind it holds. See docs/runtime.md, "Evidence for one tenant".
 """
 
 from __future__ import annotations
@@ -31,7 +39,15 @@ from yaml2rego._version import __version__
 from yaml2rego.audit.evidence.charts import bar_chart, line_chart
 from yaml2rego.audit.evidence.manifest import write_manifest
 from yaml2rego.errors import EvidenceError, Yaml2RegoError
-from yaml2rego.runtime.records import CheckpointKey, parse_timestamp, rfc3339_now, verify_log
+from yaml2rego.runtime.records import (
+    CheckpointKey,
+    TenantView,
+    is_redacted,
+    parse_timestamp,
+    rfc3339_now,
+    verify_log,
+    write_tenant_view,
+)
 from yaml2rego.text import count_of
 
 __all__ = ["EvidenceInputs", "EvidenceResult", "build_evidence", "parse_when"]
@@ -67,6 +83,7 @@ class EvidenceInputs:
     alerts: str | os.PathLike[str] | None = None
     alerts_key: CheckpointKey | None = None
     signing_key: CheckpointKey | None = None
+    tenant: str | None = None  # one tenant's package (see the module's text)
 
 
 @dataclass
@@ -90,14 +107,16 @@ def build_evidence(inputs: EvidenceInputs, out_dir: str | os.PathLike[str]) -> E
     raw = root / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     window = (inputs.since.timestamp(), inputs.until.timestamp())
-    records, log_section = _decision_log(inputs, window, raw)
+    views: dict[str, TenantView] = {}
+    policy_section, tenant_agents = _policies(inputs, raw)
+    records, log_section = _decision_log(inputs, window, raw, views)
     sections = {
-        "CC6.1": _policies(inputs, raw),
+        "CC6.1": policy_section,
         "CC7.1": log_section,
         "CC7.2": _monitoring(records, log_section),
-        "CC7.3": _alerts(inputs, window, raw),
+        "CC7.3": _alerts(inputs, window, raw, views),
         "CC7.4": _incidents(records, log_section),
-        "CC8.1": _changes(inputs, raw),
+        "CC8.1": _changes(inputs, raw, tenant_agents),
     }
     summary = {key: {k: v for k, v in value.items() if k != "charts"} for key, value in sections.items()}
     (raw / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str), encoding="utf-8")
@@ -107,6 +126,8 @@ def build_evidence(inputs: EvidenceInputs, out_dir: str | os.PathLike[str]) -> E
         "from": inputs.since.isoformat(),
         "to": inputs.until.isoformat(),
     }
+    if inputs.tenant is not None:
+        about.update(_tenant_about(inputs, views))
     report = root / "report.html"
     report.write_text(_render(sections, about), encoding="utf-8")
     write_manifest(root, inputs.signing_key, about)
@@ -116,22 +137,40 @@ def build_evidence(inputs: EvidenceInputs, out_dir: str | os.PathLike[str]) -> E
 # -- CC6.1 -----------------------------------------------------------------------------------------------------------
 
 
-def _policies(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
+def _policies(inputs: EvidenceInputs, raw: Path) -> tuple[dict[str, Any], set[str] | None]:
+    """The CC6.1 section, and (for a tenant's package) the ids of the tenant's agents."""
     from yaml2rego.compile.compiler import compile_policy_set
     from yaml2rego.dsl.loader import load_policies
 
     section: dict[str, Any] = {"question": "How do you restrict which systems and data each agent can access?"}
     if not inputs.policies:
-        return {**section, "status": "missing", "finding": "no boundary files were given (--policy)", "agents": []}
+        missing = {**section, "status": "missing", "finding": "no boundary files were given (--policy)", "agents": []}
+        return missing, None
     try:
         policy_set = load_policies(inputs.policies)
-        version = compile_policy_set(policy_set).data_document()["boundaries"].get("policy_version")
+        compiled = compile_policy_set(policy_set)
     except Yaml2RegoError as exc:
-        return {**section, "status": "failed", "finding": f"the boundary files do not load: {exc}", "agents": []}
+        failed = {**section, "status": "failed", "finding": f"the boundary files do not load: {exc}", "agents": []}
+        return failed, None
     target = raw / "policy"
     target.mkdir()
-    for source in _yaml_files(inputs.policies):
-        shutil.copy2(source, target / source.name)
+    if inputs.tenant is None:
+        version = compiled.data_document()["boundaries"].get("policy_version")
+        for source in _yaml_files(inputs.policies):
+            shutil.copy2(source, target / source.name)
+        tenant_agents = None
+    else:
+        if inputs.tenant not in compiled.tenants:
+            finding = f"no boundary of tenant {inputs.tenant} in the given files"
+            return {**section, "status": "failed", "finding": finding, "agents": []}, set()
+        version = compiled.tenants[inputs.tenant].get("policy_version")
+        tenant_agents = {agent.agent_id for agent in policy_set if agent.tenant == inputs.tenant}
+        left_out = _copy_tenant_files(inputs, compiled.policy_set, target)
+        if left_out:
+            section["note"] = (
+                f"{count_of(left_out, 'file')} holding this tenant's boundaries beside other tenants' are not copied "
+                "(keep each tenant's boundaries in files of their own)"
+            )
     agents = [
         {
             "agent_id": agent.agent_id,
@@ -144,6 +183,7 @@ def _policies(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
             "budget": agent.budget is not None,
         }
         for agent in policy_set
+        if tenant_agents is None or agent.agent_id in tenant_agents
     ]
     return {
         **section,
@@ -152,7 +192,53 @@ def _policies(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
         f"compiled policy version {version}",
         "policy_version": version,
         "agents": agents,
-    }
+    }, tenant_agents
+
+
+def _copy_tenant_files(inputs: EvidenceInputs, policy_set: Any, target: Path) -> int:
+    """Copy the files of the tenant's boundaries (and the ``_tenant.yaml`` files above them, inside the given
+    directories) under their paths relative to the given path; return how many were left out because they also hold
+    another tenant's boundaries."""
+    from yaml2rego.dsl.tenant_directory import TENANT_FILE
+
+    owners: dict[Path, set[str | None]] = defaultdict(set)
+    for agent in policy_set:
+        owners[Path(agent.source_file).resolve()].add(agent.tenant)
+    mine = {path for path, tenants in owners.items() if tenants == {inputs.tenant}}
+    shared = sum(1 for tenants in owners.values() if inputs.tenant in tenants and len(tenants) > 1)
+    for given in map(Path, inputs.policies):
+        base = given.resolve() if given.is_dir() else given.resolve().parent
+        for path in sorted(mine):
+            if not path.is_relative_to(base):
+                continue
+            folder = path.parent
+            copies = [path]
+            while folder.is_relative_to(base):
+                if (folder / TENANT_FILE).is_file():
+                    copies.append(folder / TENANT_FILE)
+                if folder == base:
+                    break
+                folder = folder.parent
+            for source in copies:
+                destination = target / source.relative_to(base)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, destination)
+    return shared
+
+
+def _tenant_about(inputs: EvidenceInputs, views: Mapping[str, TenantView]) -> dict[str, Any]:
+    """What the manifest says of a tenant's package: whose it is, and what its views of the logs hold."""
+    about: dict[str, Any] = {"tenant": inputs.tenant}
+    for name, view in views.items():
+        about[name] = {
+            "tenant": view.records,
+            "redacted": view.redacted,
+            "checkpoints": view.checkpoints,
+            "files": [path.name for path in view.files],
+            "first_prev_hash": view.first_prev_hash,
+        }
+    about.setdefault("records", {"tenant": 0, "redacted": 0, "checkpoints": 0, "files": []})
+    return about
 
 
 def _yaml_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -167,16 +253,29 @@ def _yaml_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _decision_log(
-    inputs: EvidenceInputs, window: tuple[float, float], raw: Path
+    inputs: EvidenceInputs, window: tuple[float, float], raw: Path, views: dict[str, TenantView]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     section: dict[str, Any] = {"question": "How do you detect anomalous behaviour of your agents?"}
     if not inputs.logs:
         return [], {**section, "status": "missing", "finding": "no decision log was given (--log)", "rows": []}
     report = verify_log(inputs.logs, key=inputs.log_key)
     target = raw / "decisions"
-    target.mkdir()
-    for name in inputs.logs:
-        shutil.copy2(name, target / Path(name).name)
+    logs: Sequence[str | os.PathLike[str]] = inputs.logs
+    if inputs.tenant is None:
+        target.mkdir()
+        for name in inputs.logs:
+            shutil.copy2(name, target / Path(name).name)
+    else:
+        try:
+            view = views["records"] = write_tenant_view(inputs.logs, inputs.tenant, target)
+        except Yaml2RegoError as exc:
+            shutil.rmtree(target, ignore_errors=True)  # half a view is no evidence, and may hold what it must not
+            finding = f"no view of tenant {inputs.tenant} can be made of the decision log: {exc}"
+            return [], {**section, "status": "failed", "finding": finding, "rows": []}
+        logs = view.files
+        viewed = verify_log(logs, key=inputs.log_key, tenant=inputs.tenant)
+        if report.ok and not viewed.ok:  # cannot happen unless the view was written wrong: never hide it
+            report = viewed
     if not report.ok:
         where = f" at {report.file}:{report.line}" if report.line else ""
         status, integrity = "failed", f"the decision log does NOT verify{where}: {report.problem}"
@@ -193,7 +292,14 @@ def _decision_log(
             f"{count_of(report.checkpoints, 'signed checkpoint')} "
             f"(key {inputs.log_key.key_id})"
         )
-    records = [r for r in _read_records(inputs.logs) if window[0] <= _when(r) <= window[1]]
+    if inputs.tenant is not None and "records" in views:
+        view = views["records"]
+        integrity += (
+            f"; this package holds tenant {inputs.tenant}'s view of it: {count_of(view.records, 'record')} of the "
+            f"tenant, {count_of(view.redacted, 'redacted link')} of other tenants (digests only), which verifies "
+            "the same way"
+        )
+    records = [r for r in _read_records(logs) if window[0] <= _when(r) <= window[1]]
     decisions = [r for r in records if "decision" in r]
     outcomes = Counter(str(r.get("decision")) for r in decisions)
     denials = [r for r in decisions if r.get("decision") != "allow"]
@@ -349,16 +455,27 @@ def _incidents(records: list[dict[str, Any]], log_section: Mapping[str, Any]) ->
 # -- CC7.3 -----------------------------------------------------------------------------------------------------------
 
 
-def _alerts(inputs: EvidenceInputs, window: tuple[float, float], raw: Path) -> dict[str, Any]:
+def _alerts(
+    inputs: EvidenceInputs, window: tuple[float, float], raw: Path, views: dict[str, TenantView]
+) -> dict[str, Any]:
     from yaml2rego.runtime.alerts import SEVERITIES, read_alerts
 
     section: dict[str, Any] = {"question": "How do you evaluate and respond to security events?"}
     if inputs.alerts is None:
         return {**section, "status": "missing", "finding": "no alert history was given (--alerts)", "rows": []}
-    shutil.copy2(inputs.alerts, raw / "alerts.jsonl")
     try:
         alerts = read_alerts(inputs.alerts, inputs.alerts_key)
+        if inputs.tenant is None:
+            shutil.copy2(inputs.alerts, raw / "alerts.jsonl")
+        else:
+            # The history's own name in the view, as for the decision log: raw/alerts/<name>.
+            view = views["alerts"] = write_tenant_view([inputs.alerts], inputs.tenant, raw / "alerts")
+            alerts = read_alerts(view.files[0], inputs.alerts_key)
+            report = verify_log(view.files, key=inputs.alerts_key, tenant=inputs.tenant)
+            if not report.ok:
+                raise EvidenceError(f"the tenant's view of the alert history does not verify: {report.problem}")
     except Yaml2RegoError as exc:
+        shutil.rmtree(raw / "alerts", ignore_errors=True)
         return {**section, "status": "failed", "finding": str(exc), "rows": []}
     alerts = [a for a in alerts if window[0] <= _when(a) <= window[1]]
     by_severity = Counter(str(a.get("severity")) for a in alerts)
@@ -401,13 +518,12 @@ def _alerts(inputs: EvidenceInputs, window: tuple[float, float], raw: Path) -> d
 # -- CC8.1 -----------------------------------------------------------------------------------------------------------
 
 
-def _changes(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
+def _changes(inputs: EvidenceInputs, raw: Path, tenant_agents: set[str] | None) -> dict[str, Any]:
     from yaml2rego.bundles.history import read_history, verify_history
 
     section: dict[str, Any] = {"question": "How do you manage changes to agent policies, and who approved them?"}
     if inputs.history is None:
         return {**section, "status": "missing", "finding": "no policy history was given (--history)", "rows": []}
-    shutil.copy2(inputs.history, raw / "policy-history.jsonl")
     status, integrity = "unsigned", "not verified: no --history-key given"
     try:
         if inputs.history_key is not None:
@@ -417,6 +533,20 @@ def _changes(inputs: EvidenceInputs, raw: Path) -> dict[str, Any]:
             entries = read_history(Path(inputs.history))
     except Yaml2RegoError as exc:
         return {**section, "status": "failed", "finding": f"the policy history does NOT verify: {exc}", "rows": []}
+    if inputs.tenant is not None:
+        # Each entry is signed whole, so nothing can be left out of it: a tenant's package takes the history of the
+        # tenant's own bundles (`bundle --tenant T --history`), whose entries name the tenant's agents only.
+        foreign = [e.seq for e in entries if not set(e.agent_digests) <= (tenant_agents or set())]
+        if tenant_agents is None or foreign:
+            finding = (
+                f"the policy history names agents that are not tenant {inputs.tenant}'s (entries "
+                f"{', '.join(map(str, foreign[:10]))}), so it is not copied: give the history of the tenant's own "
+                "bundles (yaml2rego bundle --tenant ... --history)"
+                if foreign
+                else "a tenant's policy history is checked against the tenant's boundaries: give them (--policy)"
+            )
+            return {**section, "status": "failed", "finding": finding, "rows": []}
+    shutil.copy2(inputs.history, raw / "policy-history.jsonl")
     rows = [
         {
             "seq": e.seq,
@@ -455,7 +585,7 @@ def _read_records(files: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any
         record
         for name in files
         for _, _, record in log_lines(name)
-        if record is not None and "checkpoint" not in record
+        if record is not None and "checkpoint" not in record and not is_redacted(record)
     ]
 
 
