@@ -274,3 +274,16 @@ def test_opa_that_prints_no_json_reports_its_own_error(
     assert result.exit_code == 1
     assert "error: opa test failed: 1 error occurred: x.rego:3: rego_parse_error: eof" in result.stderr
     assert "no tests found" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.opa
+def test_both_engines_give_one_report_with_the_same_test_locations(failing_policy: Path) -> None:
+    """opa test and the embedded runner report the same tests, outcomes and rule locations in one model."""
+    from yaml2rego.engines import test_runner
+
+    compiled = compile_policy_set(load_policies([str(failing_policy)]))
+    reports = [test_runner.run(compiled, engine=engine, coverage=False) for engine in ("opa", "embedded")]
+    opa, embedded = ({(r.package, r.name): (r.outcome, r.location) for r in report.results} for report in reports)
+    assert opa == embedded
+    assert opa[("agents.a_test", "test_user_wrong_expectation")][0] == "fail"
+    assert all(re.fullmatch(r".+\.rego:\d+", location) for _, location in opa.values())

@@ -50,6 +50,7 @@ def _run_with_opa(compiled: CompiledPolicy, coverage: bool) -> TestReport:
                     error=error_text,
                     duration_ms=item.get("duration", 0) / 1e6,
                     message=error_text or (_opa_failure(item, directory) if item.get("fail") else None),
+                    location=_opa_location(item, directory),
                 )
             )
         if coverage:
@@ -68,9 +69,14 @@ def _run_embedded(compiled: CompiledPolicy, coverage: bool) -> TestReport:
     return rego_testing.run_tests(modules, data=compiled.data_document(), coverage=coverage)
 
 
-def _opa_failure(item: dict[str, Any], directory: str) -> str:
-    """``file:row: the test is false or undefined``, with the file relative to the compiled directory."""
+def _opa_location(item: dict[str, Any], directory: str) -> str:
+    """``file:row`` of the test rule, with the file relative to the compiled directory ("" when OPA gives none)."""
     location = item.get("location") or {}
     file = str(location.get("file", "")).removeprefix(directory).lstrip("/")
-    where = f"{file}:{location.get('row')}: " if file and location.get("row") else ""
-    return f"{where}the test is false or undefined"
+    return f"{file}:{location.get('row')}" if file and location.get("row") else ""
+
+
+def _opa_failure(item: dict[str, Any], directory: str) -> str:
+    """``file:row: the test is false or undefined``."""
+    location = _opa_location(item, directory)
+    return f"{location}: the test is false or undefined" if location else "the test is false or undefined"
