@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from yaml2rego.compile.compiler import agent_data, compile_policy_set
+from yaml2rego.compile.oracle import condition_holds, settled_call
 from yaml2rego.dsl.loader import load_policy_text
-from yaml2rego.dsl.sections import condition_holds, settled_call
 from yaml2rego.engines.embedded import EmbeddedEngine
 from yaml2rego.errors import PolicyErrors, PolicyValidationError
 
@@ -112,12 +112,15 @@ CASES: list[tuple[str, Any, dict[str, Any]]] = [
     ("exists", None, {"body": {"amount": None}}),
     ("exists", None, {"body": {"other": 1}}),
     ("missing", None, {"body": "not an object"}),
+    ("eq", [True], {"body": {"amount": [1]}}),
+    ("eq", [1, {"a": 2}], {"body": {"amount": [1.0, {"a": 2.0}]}}),
+    ("in", [[True]], {"body": {"amount": [1]}}),
 ]
 
 
 @pytest.mark.parametrize(("op", "value", "call"), CASES, ids=[f"{op}-{i}" for i, (op, _, _) in enumerate(CASES)])
 def test_python_twin_agrees_with_the_policy(op: str, value: Any, call: dict[str, Any]) -> None:
-    """Generated tests predict with enforcement.condition_holds; the policy must agree on every case."""
+    """Generated tests predict with oracle.condition_holds; the policy must agree on every case."""
     condition: dict[str, Any] = {"field": "body.amount", "op": op, "outcome": "deny"}
     if op not in ("exists", "missing"):
         condition["value"] = value

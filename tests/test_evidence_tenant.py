@@ -20,12 +20,13 @@ from tests.test_evidence_e2e import CHROMIUM, _chromium, _Text
 from yaml2rego.adapters import Guard
 from yaml2rego.bundles.bundle import bundle_policies
 from yaml2rego.bundles.history import append_entry
+from yaml2rego.canonical_json import canonical_lenient
 from yaml2rego.cli import main
 from yaml2rego.compile.compiler import compile_policy_set
 from yaml2rego.dsl.loader import load_policies
 from yaml2rego.errors import EvidenceError
 from yaml2rego.runtime.alerts import AlertSink, load_alert_rules
-from yaml2rego.runtime.records import GENESIS_HASH, CheckpointKey, canonical_json, record_hash
+from yaml2rego.runtime.records import GENESIS_HASH, CheckpointKey, record_hash
 from yaml2rego.runtime.sinks.file import JsonlFileSink
 
 pytest.importorskip("pygal", reason="the evidence report's charts need pygal: pip install 'yaml2rego[evidence]'")
@@ -213,7 +214,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _rewrite(path: Path, lines: list[dict[str, Any]]) -> None:
-    path.write_text("".join(canonical_json(line) + "\n" for line in lines))
+    path.write_text("".join(canonical_lenient(line) + "\n" for line in lines))
 
 
 def _change_own_record(lines: list[dict[str, Any]]) -> None:

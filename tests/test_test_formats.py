@@ -16,7 +16,7 @@ from tests.conftest import SEED_POLICY
 from yaml2rego.cli import main
 from yaml2rego.compile.compiler import compile_policy_set
 from yaml2rego.dsl.loader import load_policies
-from yaml2rego.engines import test_runner
+from yaml2rego.engines import test_report
 
 WRONG_EXPECTATION = (
     "agent_boundary:\n  agent_id: a\n  allowed_endpoints:\n    - {method: GET, path: /x}\n"
@@ -201,15 +201,15 @@ CONFLICT = "p_test.rego:3:5: error: conflict"
 
 
 def test_junit_evaluation_error_is_an_error_element_not_a_failure() -> None:
-    report = test_runner.TestReport(
+    report = test_report.TestReport(
         engine="embedded",
-        outcomes=[
-            test_runner.TestOutcome("p_test", "test_ok", True),
-            test_runner.TestOutcome("p_test", "test_boom", False, error=CONFLICT, message=CONFLICT),
-            test_runner.TestOutcome("p_test", "test_false", False, message="the test is false"),
+        results=[
+            test_report.TestResult("p_test", "test_ok", True),
+            test_report.TestResult("p_test", "test_boom", False, error=CONFLICT, message=CONFLICT),
+            test_report.TestResult("p_test", "test_false", False, message="the test is false"),
         ],
     )
-    root = ET.fromstring(test_runner.render(report, "junit"))
+    root = ET.fromstring(test_report.render(report, "junit"))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
     suite = root.find("testsuite")
     assert suite is not None and (suite.get("failures"), suite.get("errors")) == ("1", "1")
@@ -220,23 +220,23 @@ def test_junit_evaluation_error_is_an_error_element_not_a_failure() -> None:
 
 
 def test_text_marks_errors_and_failures_apart() -> None:
-    report = test_runner.TestReport(
+    report = test_report.TestReport(
         engine="opa",
-        outcomes=[
-            test_runner.TestOutcome("p_test", "test_boom", False, error="conflict", message="conflict"),
-            test_runner.TestOutcome("p_test", "test_false", False, message="the test is false"),
+        results=[
+            test_report.TestResult("p_test", "test_boom", False, error="conflict", message="conflict"),
+            test_report.TestResult("p_test", "test_false", False, message="the test is false"),
         ],
     )
-    lines = test_runner.render(report, "text").splitlines()
+    lines = test_report.render(report, "text").splitlines()
     assert lines[:2] == ["ERROR data.p_test.test_boom: conflict", "FAIL data.p_test.test_false: the test is false"]
     assert lines[-1] == "0 passed, 2 failed (engine opa)"
 
 
 def test_junit_escapes_characters_xml_cannot_hold() -> None:
     message = 'failed cases: bell \x07 <tag> & "quote"'
-    outcome = test_runner.TestOutcome("p_test", "test_x", False, message=message)
-    report = test_runner.TestReport(engine="embedded", outcomes=[outcome])
-    failure = ET.fromstring(test_runner.render(report, "junit")).find("testsuite/testcase/failure")
+    result = test_report.TestResult("p_test", "test_x", False, message=message)
+    report = test_report.TestReport(engine="embedded", results=[result])
+    failure = ET.fromstring(test_report.render(report, "junit")).find("testsuite/testcase/failure")
     assert failure is not None
     assert failure.get("message") == failure.text == 'failed cases: bell \\x07 <tag> & "quote"'
 
@@ -274,3 +274,16 @@ def test_opa_that_prints_no_json_reports_its_own_error(
     assert result.exit_code == 1
     assert "error: opa test failed: 1 error occurred: x.rego:3: rego_parse_error: eof" in result.stderr
     assert "no tests found" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.opa
+def test_both_engines_give_one_report_with_the_same_test_locations(failing_policy: Path) -> None:
+    """opa test and the embedded runner report the same tests, outcomes and rule locations in one model."""
+    from yaml2rego.engines import test_runner
+
+    compiled = compile_policy_set(load_policies([str(failing_policy)]))
+    reports = [test_runner.run(compiled, engine=engine, coverage=False) for engine in ("opa", "embedded")]
+    opa, embedded = ({(r.package, r.name): (r.outcome, r.location) for r in report.results} for report in reports)
+    assert opa == embedded
+    assert opa[("agents.a_test", "test_user_wrong_expectation")][0] == "fail"
+    assert all(re.fullmatch(r".+\.rego:\d+", location) for _, location in opa.values())

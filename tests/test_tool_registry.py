@@ -82,6 +82,14 @@ def test_argument_rules_get_the_same_checks_as_input_validation() -> None:
     ]
 
 
+def test_an_argument_example_is_shown_as_a_body_field_example_is() -> None:
+    text = boundary(
+        "    jira:\n      actions: [read]\n      classification: internal\n"
+        "      args:\n        level: {type: enum, values: [low, high], example: medium}\n"
+    )
+    assert errors_of(text) == ["8:59: example 'medium' does not satisfy its rule: it is not one of the values"]
+
+
 def test_environment_gate_naming_an_unknown_tool_is_refused() -> None:
     text = boundary(
         "    jira: {actions: [read], classification: internal}\n",

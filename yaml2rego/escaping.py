@@ -34,6 +34,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 
+from yaml2rego.canonical_json import readable
 from yaml2rego.errors import CompileError
 
 __all__ = [
@@ -63,7 +64,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 # What json.dumps(ensure_ascii=False) does with a string, in C: right for text that is all printable.
 _encode_printable: Callable[[str], str] = json.encoder.encode_basestring
-_encode: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _escape_char(char: str, *, yaml: bool = False) -> str:
@@ -218,7 +218,7 @@ def _flat_tree(value: Any) -> _Tree:
             return "[]", None
         items = [_flat_tree(item) for item in value]
         return "[" + ", ".join([item[0] for item in items]) + "]", items
-    return _encode(value), None
+    return readable(value), None
 
 
 def _key_text(key: Any) -> str:
@@ -226,7 +226,7 @@ def _key_text(key: Any) -> str:
         return _quoted(key)
     if key is None or isinstance(key, bool):
         return _KEY_TEXT[key]
-    return _quoted(_encode(key))
+    return _quoted(readable(key))
 
 
 def _lay_out(tree: _Tree, indent: int, prefix: int, width: int) -> str:

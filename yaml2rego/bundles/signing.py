@@ -34,6 +34,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from yaml2rego.canonical_json import canonical
 from yaml2rego.errors import BundleError, SignatureError
 
 __all__ = [
@@ -113,9 +114,6 @@ _encode_basestring: Callable[[str], str] = json.encoder.encode_basestring
 # The C encoder, laid out as encode_canonical_json lays values out. For a value read from JSON text (string keys,
 # and numbers that print as they were written, see _parse_json) both give the same text; the differential test in
 # tests/test_signing.py holds them to it.
-_encode_compact_sorted = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-).encode
 # A `\b` or `\f` escape in JSON text: the backslash is preceded by an even number of backslashes.
 _BACKSPACE_OR_FORM_FEED = re.compile(r"(?<!\\)(?:\\\\)*\\[bf]")
 
@@ -128,7 +126,7 @@ def canonical_bytes_of_json(value: Any) -> bytes:
     a value that is not JSON) is handed to the reference, which raises the error it always raised.
     """
     try:
-        text = _encode_compact_sorted(value)
+        text = canonical(value)
         if ("\\b" in text or "\\f" in text) and _BACKSPACE_OR_FORM_FEED.search(text):
             raise ValueError("backspace or form feed")
         encoded = text.encode("utf-8")

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from yaml2rego._batch import Forked
+from yaml2rego.canonical_json import readable
 from yaml2rego.cli._base import count_of, fail, main
 from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.compile.native_program import native_support
@@ -123,7 +124,7 @@ def eval_command(policies: tuple[str, ...], input_file: Any, opa_url: str | None
         engine = EmbeddedEngine.from_compiled(compile_policy_set(_load(policies)))
     try:
         for call in calls:
-            click.echo(json.dumps(engine.decide(call), sort_keys=True, ensure_ascii=False))
+            click.echo(readable(engine.decide(call)))
     finally:
         engine.close()
 
@@ -159,11 +160,11 @@ def test_command(
     Example:
       yaml2rego test examples/support_agent.yaml
     """
-    from yaml2rego.engines import test_runner
+    from yaml2rego.engines import test_report, test_runner
 
     compiled = compile_policy_set(_load(policies))
     report = test_runner.run(compiled, engine=engine, coverage=coverage)
-    click.echo(test_runner.render(report, output_format, verbose=verbose))
+    click.echo(test_report.render(report, output_format, verbose=verbose))
     if not report.passed:
         sys.exit(1)
     if coverage and report.coverage is not None and report.coverage < threshold:

@@ -28,12 +28,10 @@ import jinja2
 
 from yaml2rego import escaping
 from yaml2rego._batch import Forked, paused_gc
-from yaml2rego.compile import testgen
-from yaml2rego.dsl import alerts as alert_rules
-from yaml2rego.dsl import sections as enforcement
+from yaml2rego.canonical_json import canonical, canonical_ascii, readable
+from yaml2rego.compile import section_data, testgen
 from yaml2rego.dsl import tenancy
-from yaml2rego.dsl import tools as tool_registry
-from yaml2rego.dsl.model import AgentBoundary, EndpointRule, FieldRule, InputValidation, PolicySet, RateLimit
+from yaml2rego.dsl.model import AgentBoundary, EndpointRule, InputValidation, PolicySet, RateLimit
 from yaml2rego.errors import CompileError, source_line
 from yaml2rego.escaping import REGO_KEYWORDS, render_rego_value
 
@@ -175,7 +173,7 @@ def _compile_rest(
         scope = agents if agent.tenant is None else by_tenant.setdefault(agent.tenant, {})
         scope[agent.agent_id] = agent_data(agent)
     library = library_files()
-    defaults = enforcement.defaults_data(policy_set.defaults)
+    defaults = section_data.defaults_data(policy_set.defaults)
     version = policy_version or _content_digest(library, agents, defaults, by_tenant)
     data = {"policy_version": version, "agents": agents}
     if defaults is not None:
@@ -268,10 +266,10 @@ def agent_data(agent: AgentBoundary) -> dict[str, Any]:
             "source": source_line(agent.max_payload_source),
             "bytes": agent.max_payload_size_kb * 1024,
         }
-    data.update(enforcement.agent_data(agent))
-    data.update(tool_registry.agent_data(agent))
-    data.update(alert_rules.agent_data(agent))
-    data.update(tenancy.agent_data(agent))
+    data.update(section_data.enforcement_data(agent))
+    data.update(section_data.tools_data(agent))
+    data.update(section_data.alerts_data(agent))
+    data.update(section_data.tenancy_data(agent))
     normalised: dict[str, Any] = _integral_numbers(data)
     return normalised
 
@@ -309,10 +307,6 @@ def library_digest() -> str:
 
 # -- internals ---------------------------------------------------------------------------------------------------
 
-# One encoder for every literal: json.dumps with options builds a new encoder per call, which dominates large compiles.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
-_encode_sorted = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
-
 
 def _data_json(data: Mapping[str, Any]) -> str:
     """``data.json`` with one agent per line: valid JSON, quick to write at 10,000 agents, a one-line diff per agent.
@@ -320,15 +314,15 @@ def _data_json(data: Mapping[str, Any]) -> str:
     The layout is fixed (sorted keys, one agent per line), so the same policy always gives the same bytes.
     """
     agents = data["agents"]
-    lines = [f"    {_encode(agent_id)}: {_encode_sorted(agents[agent_id])}" for agent_id in sorted(agents)]
-    others = [f"  {_encode(key)}: {_encode_sorted(data[key])}" for key in sorted(data) if key != "agents"]
+    lines = [f"    {readable(agent_id)}: {readable(agents[agent_id])}" for agent_id in sorted(agents)]
+    others = [f"  {readable(key)}: {readable(data[key])}" for key in sorted(data) if key != "agents"]
     body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
     return "{\n" + ",\n".join([f'  "agents": {body}', *others]) + "\n}\n"
 
 
 def _matcher(rule: EndpointRule | InputValidation | RateLimit, method: str) -> dict[str, Any]:
     pattern = rule.path if isinstance(rule, EndpointRule) else rule.endpoint
-    return enforcement.matcher_data(rule.rule_id, rule.source, method.upper(), pattern)
+    return section_data.matcher_data(rule.rule_id, rule.source, method.upper(), pattern)
 
 
 def _endpoint(rule: EndpointRule) -> dict[str, Any]:
@@ -342,23 +336,7 @@ def _rate_limit(limit: RateLimit) -> dict[str, Any]:
 
 
 def _validation(entry: InputValidation) -> dict[str, Any]:
-    return {**_matcher(entry, entry.method), "fields": [_field(rule) for rule in entry.fields]}
-
-
-def _field(rule: FieldRule) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "rule": rule.rule_id,
-        "source": source_line(rule.source),
-        "field": rule.field,
-        "path": list(rule.path),
-        "type": rule.type.value,
-        "required": rule.required,
-    }
-    for key in ("values", "min_length", "max_length", "pattern", "minimum", "maximum"):
-        value = getattr(rule, key)
-        if value is not None:
-            data[key] = list(value) if isinstance(value, tuple) else value
-    return data
+    return {**_matcher(entry, entry.method), "fields": [section_data.field_data(rule) for rule in entry.fields]}
 
 
 def _module_names(policy_set: PolicySet) -> dict[str, str]:
@@ -388,11 +366,11 @@ def _content_digest(
     digest = hashlib.sha256()
     for path, content in library.items():
         digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
-    digest.update(json.dumps(agents, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    digest.update(canonical(agents).encode("utf-8"))
     if defaults is not None:  # only when present, so policies without defaults keep their version
-        digest.update(b"\0defaults" + json.dumps(defaults, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+        digest.update(b"\0defaults" + canonical_ascii(defaults).encode("utf-8"))
     if tenants:  # likewise: only a policy set with tenants hashes them
-        digest.update(b"\0tenants" + json.dumps(tenants, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+        digest.update(b"\0tenants" + canonical_ascii(tenants).encode("utf-8"))
     return "sha256:" + digest.hexdigest()
 
 

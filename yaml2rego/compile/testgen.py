@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from yaml2rego.dsl import sections as enforcement
+from yaml2rego.compile.oracle import applies, put_at, settled_call
 from yaml2rego.dsl.model import (
     ANY_METHOD,
     AgentBoundary,
@@ -26,7 +26,7 @@ from yaml2rego.dsl.model import (
     Tool,
     ToolAction,
 )
-from yaml2rego.semantics.hosts import domain_matches
+from yaml2rego.semantics.hosts import canonical_domain, domain_matches
 
 __all__ = ["TestCase", "cases_for"]
 
@@ -78,7 +78,7 @@ class _Planner:
         self.agent = agent
         # With an egress allowlist an HTTP call without a host is refused, so generated calls go to an allowed host.
         domains = agent.allowed_domains + global_domains
-        hosts = sorted(_host_of(enforcement.canonical_domain(domain)) for domain in domains)
+        hosts = sorted(_host_of(canonical_domain(domain)) for domain in domains)
         # With data residency, a host in one of the agent's regions (else every generated call would be refused).
         resident = [host for host in hosts if _host_region(agent, host) in agent.regions]
         self.host = (resident or hosts)[0] if hosts else None
@@ -87,22 +87,22 @@ class _Planner:
 
     def denied_by(self, method: str, path: str) -> EndpointRule | None:
         rules = self.agent.denied_endpoints
-        return next((rule for rule in rules if _applies(rule.method, rule.path.regex, method, path)), None)
+        return next((rule for rule in rules if applies(rule.method, rule.path.regex, method, path)), None)
 
     def allowed_by(self, method: str, path: str) -> EndpointRule | None:
         rules = self.agent.allowed_endpoints
-        return next((rule for rule in rules if _applies(rule.method, rule.path.regex, method, path)), None)
+        return next((rule for rule in rules if applies(rule.method, rule.path.regex, method, path)), None)
 
     def validations_for(self, method: str, path: str) -> list[InputValidation]:
         entries = self.agent.input_validation
-        return [entry for entry in entries if _applies(entry.method, entry.endpoint.regex, method, path)]
+        return [entry for entry in entries if applies(entry.method, entry.endpoint.regex, method, path)]
 
     def method_for(self, rule_method: str, path: str) -> str:
         """A concrete method for a rule: its own, else the method an allowed endpoint uses for ``path``."""
         if rule_method != ANY_METHOD:
             return rule_method.upper()
         for rule in self.agent.allowed_endpoints:
-            if rule.method != ANY_METHOD and _applies(rule.method, rule.path.regex, rule.method, path):
+            if rule.method != ANY_METHOD and applies(rule.method, rule.path.regex, rule.method, path):
                 return rule.method.upper()
         return "POST"
 
@@ -114,7 +114,7 @@ class _Planner:
                 value = _valid_value(rule)
                 if value is _UNKNOWN:
                     return None
-                enforcement.put_at(body, rule.path, value)
+                put_at(body, rule.path, value)
         return body
 
     def call(self, method: str, path: str, body: Any = None, **extra: Any) -> dict[str, Any]:
@@ -152,7 +152,7 @@ class _Planner:
             elif body is not None:
                 # Parameter conditions are satisfied (`purpose ne care` gets `care`); when the answer still cannot be
                 # predicted (a sanitize rule applies), the test only checks that the endpoint itself is allowed.
-                call, certain = enforcement.settled_call(self.agent, self.call(method, path, body or None))
+                call, certain = settled_call(self.agent, self.call(method, path, body or None))
                 cases.append(
                     TestCase(
                         name=f"{_slug(rule.rule_id)}_allows",
@@ -199,7 +199,7 @@ class _Planner:
                 continue
             for rule in entry.fields:
                 invalid = dict(body)
-                enforcement.put_at(invalid, rule.path, _invalid_value(rule))
+                put_at(invalid, rule.path, _invalid_value(rule))
                 cases.append(
                     TestCase(
                         name=f"{_slug(rule.rule_id)}_rejects_invalid_{_slug(rule.field)}",
@@ -282,7 +282,7 @@ class _Planner:
                 continue
             call, expect = planned
             # Parameter conditions are satisfied as for endpoints; an answer that stays uncertain is not asserted.
-            call, certain = enforcement.settled_call(self.agent, call)
+            call, certain = settled_call(self.agent, call)
             if certain:
                 cases.append(
                     self._tool_case(
@@ -476,19 +476,6 @@ def _string_fits(rule: FieldRule, value: str) -> bool:
     if rule.max_length is not None and len(value) > rule.max_length:
         return False
     return rule.pattern is None or re.search(rule.pattern, value) is not None
-
-
-def _applies(rule_method: str, regex: str, method: str, path: str) -> bool:
-    if rule_method != ANY_METHOD and rule_method.upper() != method.upper():
-        return False
-    target = path.split("?")[0].rstrip("/")
-    return _unanchored(regex).fullmatch(target) is not None
-
-
-@lru_cache(maxsize=4096)
-def _unanchored(regex: str) -> re.Pattern[str]:
-    # Agents share most patterns; compiling each once keeps planning 10,000 agents off `re`'s small cache.
-    return re.compile(regex[1:-1])
 
 
 def _concrete_method(method: str) -> str:

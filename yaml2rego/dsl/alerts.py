@@ -1,5 +1,5 @@
-"""The ``alerts:`` section of a boundary: from validated YAML to the model, and from the model to the data the
-runtime's alert sink reads (``docs/runtime.md``, "Alerts").
+"""The ``alerts:`` section of a boundary: from validated YAML to the model (its data, which the runtime's alert sink
+reads, is :func:`yaml2rego.compile.section_data.alerts_data`; ``docs/runtime.md``, "Alerts").
 
 Alert rules never change a decision: the Rego library does not read them; :class:`~yaml2rego.runtime.alerts.AlertSink`
 evaluates them on the record log, each rule scoped to the agent whose boundary declares it.
@@ -11,8 +11,8 @@ evaluates them on the record log, each rule scoped to the agent whose boundary d
 ...   alerts:
 ...     - {name: admin-probe, severity: critical, codes: [endpoint_denied], path: "/api/admin/*"}
 ... ''').get("a1")
->>> agent_data(agent)["alerts"][0]["severity"]
-'critical'
+>>> agent.alerts[0].severity, agent.alerts[0].codes
+('critical', ('endpoint_denied',))
 """
 
 from __future__ import annotations
@@ -20,27 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from yaml2rego.dsl.model import AgentBoundary, AlertRule
-from yaml2rego.errors import SourceLocation, source_line
+from yaml2rego.dsl.model import AlertRule
+from yaml2rego.dsl.yaml_source import mapping_items
+from yaml2rego.errors import SourceLocation
 
-__all__ = ["agent_data", "build", "problems"]
+__all__ = ["build", "problems"]
 
 Path = tuple[str | int, ...]
 Locate = Callable[..., SourceLocation]
 
 
-def _items(boundary: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
-    value = boundary.get("alerts")
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                yield index, item
-
-
 def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
     """``(message, path, at_key)`` beyond the schema: duplicate names, an event rule that also names decision fields."""
     seen: set[str] = set()
-    for index, item in _items(boundary):
+    for index, item in mapping_items(boundary.get("alerts")):
         where: Path = ("agent_boundary", "alerts", index)
         name = item.get("name")
         if isinstance(name, str) and name in seen:
@@ -69,23 +62,6 @@ def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
                 window_s=float(item.get("window_s", 60)),
                 quiet_s=float(item.get("quiet_s", 0)),
             )
-            for index, item in _items(boundary)
+            for index, item in mapping_items(boundary.get("alerts"))
         )
     }
-
-
-def agent_data(agent: AgentBoundary) -> dict[str, Any]:
-    """``{"alerts": [...]}`` for an agent that declares alert rules, else nothing (no existing data changes)."""
-    if not agent.alerts:
-        return {}
-    rules = []
-    for rule in agent.alerts:
-        data: dict[str, Any] = {"name": rule.name, "severity": rule.severity, "source": source_line(rule.source)}
-        for key in ("path", "decision", "event", "enforced"):
-            if getattr(rule, key) is not None:
-                data[key] = getattr(rule, key)
-        if rule.codes:
-            data["codes"] = list(rule.codes)
-        data.update(count=rule.count, window_s=rule.window_s, quiet_s=rule.quiet_s)
-        rules.append(data)
-    return {"alerts": rules}

@@ -2,51 +2,44 @@
 
 Each document read by :mod:`yaml2rego.dsl.yaml_source` is checked against
 ``yaml2rego/dsl/schema/agent_boundary.schema.json`` (a fast Rust validator says whether it is valid; only then does the
-Python one explain what is wrong) and by the checks a schema cannot express: path patterns, portable regular
-expressions, examples that satisfy their rule, duplicate field rules and test names. The tool registry and enforcement
-sections bring their own checks (:func:`yaml2rego.dsl.tools.problems`, :func:`yaml2rego.dsl.sections.problems`),
-which run from here.
+Python one explain what is wrong) and by the checks a schema cannot express: path patterns, field rules
+(:mod:`yaml2rego.dsl.field_rules`: portable regular expressions, examples that satisfy their rule), duplicate field
+rules and test names. The tool, enforcement, alert and tenancy sections bring their own checks
+(:func:`yaml2rego.dsl.tools.problems`, :func:`yaml2rego.dsl.enforcement_sections.problems`, …), which run from here.
 
 Every error is phrased for the author of the YAML (``unknown key 'alowed_endpoints'; did you mean
 'allowed_endpoints'?``) and located at the offending key or value. Kept apart from reading, so the wording of
 messages and the semantic rules live in one place that knows nothing of YAML events.
 
->>> example_problem({"type": "enum", "values": ["low", "high"]}, "medium")
-'it is not one of the values'
+>>> HTTP_METHODS[:3]
+('GET', 'HEAD', 'POST')
 """
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 import jsonschema
 import jsonschema_rs
 
-from yaml2rego.dsl import alerts as alert_rules
-from yaml2rego.dsl import sections as enforcement
-from yaml2rego.dsl import tenancy
-from yaml2rego.dsl import tools as tool_registry
+from yaml2rego.dsl import alerts, enforcement_sections, tenancy, tools
+from yaml2rego.dsl.field_rules import rule_problems, same_json
 from yaml2rego.dsl.model import ANY_METHOD
 from yaml2rego.dsl.schema import load_schema
-from yaml2rego.dsl.yaml_source import Document, JSONPath, Mark, SourceFile, to_mark
+from yaml2rego.dsl.yaml_source import Document, JSONPath, Mark, SourceFile, as_mapping, mapping_items, to_mark
 from yaml2rego.errors import PolicyError, PolicyValidationError
 from yaml2rego.escaping import escape_text
 from yaml2rego.semantics.paths import parse_pattern as _parse_pattern_uncached
+from yaml2rego.text import did_you_mean, show
 
 __all__ = [
-    "EMAIL_PATTERN",
     "HTTP_METHODS",
-    "UUID_PATTERN",
     "Checker",
-    "example_problem",
     "fast_schema_validator",
     "parse_pattern",
-    "regex_problem",
     "schema_errors",
     "schema_validator",
     "semantic_checks",
@@ -54,10 +47,6 @@ __all__ = [
 ]
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
-
-# Shapes the example check uses; the Rego validation library applies the same ones.
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 # Agents of one platform share most of their endpoint patterns, and each pattern is both checked and built: parse each
 # text once. Patterns are frozen, so sharing one among agents is safe (it also shares the regex computed from it).
@@ -139,34 +128,18 @@ def _label(path: JSONPath) -> str:
     return "the document" + suffix
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 def _describe(value: Any) -> str:
     if value is None:
         return "an empty value"
     if isinstance(value, bool):
-        return f"the boolean {_show(value)}"
+        return f"the boolean {show(value)}"
     if isinstance(value, str):
         return f"the string {value!r}"
     if isinstance(value, int):
         return f"the integer {value}"
     if isinstance(value, float):
         return f"the number {value}"
-    return _show(value)
+    return show(value)
 
 
 _EXPECTED = {
@@ -188,17 +161,8 @@ def _expected(types: list[str]) -> str:
     return ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
-def _did_you_mean(word: object, choices: Iterable[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close and word.lower() in choices:
-        close = [word.lower()]
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _one_of(choices: Iterable[object]) -> str:
-    shown = [_show(choice) for choice in choices]
+    shown = [show(choice) for choice in choices]
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
@@ -241,12 +205,12 @@ class Checker:
             known = list(schema.get("properties", {}))
             for name in instance:
                 if name not in known:
-                    hint = _did_you_mean(name, known) or f"; expected one of: {', '.join(known)}"
+                    hint = did_you_mean(name, known) or f"; expected one of: {', '.join(known)}"
                     self.add(f"unknown key {name!r}{hint}", (*path, name), key=True)
         elif validator == "required" and isinstance(instance, dict):
             known = list(schema.get("properties", {}))
             # A misspelt key is reported once, as an unknown key with a hint, not also as a missing one.
-            misspelt = {_did_you_mean(key, known) for key in instance if key not in known}
+            misspelt = {did_you_mean(key, known) for key in instance if key not in known}
             for name in error.validator_value:
                 if name not in instance and f"; did you mean {name!r}?" not in misspelt:
                     why = " (a field of type 'enum' lists its allowed values)" if name == "values" else ""
@@ -256,7 +220,7 @@ class Checker:
             expected = _expected(types)
             if not path:
                 self.add(
-                    f"a policy document must be a mapping with the key 'agent_boundary', got {_show(instance)}", path
+                    f"a policy document must be a mapping with the key 'agent_boundary', got {show(instance)}", path
                 )
             else:
                 hint = ""
@@ -265,29 +229,29 @@ class Checker:
                 self.add(f"{label} must be {expected}, got {_describe(instance)}{hint}", path)
         elif validator == "enum":
             choices = error.validator_value
-            hint = _did_you_mean(instance, [c for c in choices if isinstance(c, str)])
-            self.add(f"{label} must be {_one_of(choices)}, got {_show(instance)}{hint}", path)
+            hint = did_you_mean(instance, [c for c in choices if isinstance(c, str)])
+            self.add(f"{label} must be {_one_of(choices)}, got {show(instance)}{hint}", path)
         elif validator == "anyOf" and error.context:
             # Explain the alternative whose type fits (a string that breaks the string rule), not every alternative.
             fitting = [inner for inner in error.context if inner.validator != "type"]
             self.schema_error((fitting or error.context)[0])
         elif validator == "not" and "propertyNames" in error.absolute_schema_path and "errorMessage" in schema:
             # A key refused by propertyNames: the error's path is the mapping's, the key is its instance.
-            self.add(f"key {_show(instance)} {schema['errorMessage']}", (*path, str(instance)), key=True)
-        elif validator == "not" and "pattern" in _mapping(error.validator_value) and "errorMessage" in schema:
-            self.add(f"{label} {_show(instance)} {schema['errorMessage']}", path)
+            self.add(f"key {show(instance)} {schema['errorMessage']}", (*path, str(instance)), key=True)
+        elif validator == "not" and "pattern" in as_mapping(error.validator_value) and "errorMessage" in schema:
+            self.add(f"{label} {show(instance)} {schema['errorMessage']}", path)
         elif validator == "not" and "errorMessage" in schema:
             self.add(f"{label} {schema['errorMessage']}", path, key=True)
         elif validator == "pattern" and "errorMessage" in schema:
-            self.add(f"{label} {_show(instance)} {schema['errorMessage']}", path)
+            self.add(f"{label} {show(instance)} {schema['errorMessage']}", path)
         elif validator in ("minimum", "exclusiveMinimum"):
-            self.add(f"{label} must be at least {error.validator_value}, got {_show(instance)}", path)
+            self.add(f"{label} must be at least {error.validator_value}, got {show(instance)}", path)
         elif validator in ("minLength", "minItems") and error.validator_value == 1:
             self.add(f"{label} must not be empty", path)
         elif validator == "uniqueItems" and isinstance(instance, list):
             for index, item in enumerate(instance):
-                if any(_same_json(item, earlier) for earlier in instance[:index]):
-                    self.add(f"duplicate value {_show(item)} in {label}", (*path, index))
+                if any(same_json(item, earlier) for earlier in instance[:index]):
+                    self.add(f"duplicate value {show(item)} in {label}", (*path, index))
                     break
         else:  # pragma: no cover - a schema keyword without a tailored message yet
             self.add(f"{label}: {error.message}", path)
@@ -296,111 +260,6 @@ class Checker:
 # --------------------------------------------------------------------------------------------------------------------
 # Checks a schema cannot express
 # --------------------------------------------------------------------------------------------------------------------
-
-_UNPORTABLE_GROUPS = {
-    "(?=": "lookahead",
-    "(?!": "negative lookahead",
-    "(?<=": "lookbehind",
-    "(?<!": "negative lookbehind",
-    "(?>": "an atomic group",
-    "(?(": "a conditional group",
-    "(?P=": "a named backreference",
-    "(?#": "a comment group",
-}
-_PORTABLE_FLAGS = set("ims")
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not valid in all of Python ``re``, RE2 (OPA) and Rust regex (regorus), or ``None``."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"is not a valid regular expression: {exc.msg} at position {exc.pos}"
-    index = 0
-    in_class = False
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            following = pattern[index + 1 : index + 2]
-            if not in_class and following.isdigit() and following != "0":
-                return "uses a backreference (\\" + following + "), which RE2 and Rust regex do not support"
-            if following in ("Z", "k"):
-                return f"uses \\{following}, which RE2 and Rust regex do not support"
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            # A ']' right after '[' or '[^' is a literal member, not the end of the class.
-            index += 2 if pattern[index + 1 : index + 2] == "^" else 1
-            if pattern[index : index + 1] == "]":
-                index += 1
-            continue
-        elif char == "(":
-            for opening, what in _UNPORTABLE_GROUPS.items():
-                if pattern.startswith(opening, index):
-                    return f"uses {what} ({opening}…), which RE2 and Rust regex do not support"
-            flags = re.match(r"\(\?([a-zA-Z-]+)[:)]", pattern[index:])
-            if flags and not set(flags.group(1)) - {"-"} <= _PORTABLE_FLAGS:
-                return f"uses the inline flags {flags.group(1)!r}; only i, m and s are portable"
-        elif char in "*+?}" and pattern[index + 1 : index + 2] == "+":
-            return "uses a possessive quantifier, which RE2 and Rust regex do not support"
-        index += 1
-    return None
-
-
-def _same_json(left: Any, right: Any) -> bool:
-    """JSON equality, as Rego sees it: ``1 == 1.0``, but ``true`` is not ``1``."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
-        return left == right
-    return type(left) is type(right) and bool(left == right)
-
-
-def example_problem(rule: dict[str, Any], value: Any) -> str | None:
-    """Why ``value`` breaks a field rule given as its YAML mapping, or ``None`` if it satisfies it.
-
-    >>> example_problem({"type": "integer", "minimum": 1}, 0)
-    'it is less than the minimum 1'
-    """
-    kind = rule.get("type")
-    if kind in ("uuid", "email", "string") and not isinstance(value, str):
-        return "it is not a string"
-    if kind == "uuid" and not re.fullmatch(UUID_PATTERN, value):
-        return "it is not a UUID (8-4-4-4-12 hex digits)"
-    if kind == "email" and not re.fullmatch(EMAIL_PATTERN, value):
-        return "it is not an e-mail address"
-    if kind == "enum" and not any(_same_json(value, allowed) for allowed in rule.get("values") or []):
-        return "it is not one of the values"
-    if kind == "boolean" and not isinstance(value, bool):
-        return "it is not true or false"
-    if kind in ("integer", "number"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "it is not a number"
-        if kind == "integer" and not float(value).is_integer():
-            return "it is not an integer"
-        if rule.get("minimum") is not None and value < rule["minimum"]:
-            return f"it is less than the minimum {rule['minimum']}"
-        if rule.get("maximum") is not None and value > rule["maximum"]:
-            return f"it is more than the maximum {rule['maximum']}"
-    if kind == "string":
-        if rule.get("min_length") is not None and len(value) < rule["min_length"]:
-            return f"it is shorter than min_length {rule['min_length']}"
-        if rule.get("max_length") is not None and len(value) > rule["max_length"]:
-            return f"it is longer than max_length {rule['max_length']}"
-        if rule.get("pattern") and re.search(rule["pattern"], value) is None:
-            return f"it does not match the pattern '{rule['pattern']}'"
-    return None
-
-
-def _items(value: Any, path: JSONPath) -> Iterator[tuple[JSONPath, dict[str, Any]]]:
-    """The mapping items of a list, with their paths."""
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                yield (*path, index), item
 
 
 def _has_errors(path: JSONPath, bad: set[JSONPath]) -> bool:
@@ -415,7 +274,7 @@ def _check_method(checker: Checker, item: dict[str, Any], path: JSONPath, bad: s
         and method != ANY_METHOD
         and method.upper() not in HTTP_METHODS
     ):
-        hint = _did_you_mean(method.upper(), HTTP_METHODS)
+        hint = did_you_mean(method.upper(), HTTP_METHODS)
         checker.add(f"unknown HTTP method {method!r}{hint} (or '*' for every method)", (*path, "method"))
 
 
@@ -429,34 +288,29 @@ def _check_pattern(checker: Checker, item: dict[str, Any], key: str, path: JSONP
 
 
 def _check_field_rule(checker: Checker, rule: dict[str, Any], path: JSONPath) -> None:
-    for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
-        if rule.get(low) is not None and rule.get(high) is not None and rule[low] > rule[high]:
-            checker.add(f"{high} ({rule[high]}) is less than {low} ({rule[low]})", (*path, high))
-    pattern = rule.get("pattern")
-    problem = regex_problem(pattern) if isinstance(pattern, str) else None
-    if problem:
-        checker.add(f"pattern '{pattern}' {problem}", (*path, "pattern"))
-    elif "example" in rule:
-        reason = example_problem(rule, rule["example"])
-        if reason:
-            checker.add(f"example {_show(rule['example'])} does not satisfy its rule: {reason}", (*path, "example"))
+    for message, key in rule_problems(rule):
+        checker.add(message, (*path, key))
 
 
 def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPath]) -> None:
     """The checks of an ``agent_boundary`` a schema cannot express; ``bad``: the paths the schema refused."""
     root: JSONPath = ("agent_boundary",)
     for section in ("allowed_endpoints", "denied_endpoints"):
-        for path, item in _items(boundary.get(section), (*root, section)):
+        for index, item in mapping_items(boundary.get(section)):
+            path = (*root, section, index)
             _check_method(checker, item, path, bad)
             _check_pattern(checker, item, "path", path, bad)
-    for path, item in _items(boundary.get("rate_limits"), (*root, "rate_limits")):
+    for index, item in mapping_items(boundary.get("rate_limits")):
+        path = (*root, "rate_limits", index)
         _check_method(checker, item, path, bad)
         _check_pattern(checker, item, "endpoint", path, bad)
-    for path, item in _items(boundary.get("input_validation"), (*root, "input_validation")):
+    for index, item in mapping_items(boundary.get("input_validation")):
+        path = (*root, "input_validation", index)
         _check_method(checker, item, path, bad)
         _check_pattern(checker, item, "endpoint", path, bad)
         first_rule: dict[str, int] = {}
-        for rule_path, rule in _items(item.get("rules"), (*path, "rules")):
+        for number, rule in mapping_items(item.get("rules")):
+            rule_path = (*path, "rules", number)
             if not _has_errors(rule_path, bad):  # the checks below assume the rule's keys have the right types
                 _check_field_rule(checker, rule, rule_path)
             name = rule.get("field")
@@ -467,9 +321,10 @@ def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPat
                     f"field {name!r} already has a rule here (rules[{first}], line {line})", (*rule_path, "field")
                 )
             elif isinstance(name, str):
-                first_rule[name] = int(rule_path[-1])
+                first_rule[name] = number
     test_names: dict[str, int] = {}
-    for path, test in _items(boundary.get("tests"), (*root, "tests")):
+    for index, test in mapping_items(boundary.get("tests")):
+        path = (*root, "tests", index)
         if test.get("expect") == "allow" and "reasons" in test:
             checker.add("reasons can only be given for a test that expects deny", (*path, "reasons"), key=True)
         name = test.get("name")
@@ -479,9 +334,9 @@ def semantic_checks(checker: Checker, boundary: dict[str, Any], bad: set[JSONPat
             test_names[name] = checker.mark(path).line
     # Each section's own checks, in this order; a section the schema already refused is not checked again.
     sections = (
-        tool_registry.problems(boundary, regex_problem),
-        enforcement.problems(boundary, regex_problem),
-        alert_rules.problems(boundary),
+        tools.problems(boundary),
+        enforcement_sections.problems(boundary),
+        alerts.problems(boundary),
         tenancy.problems(boundary),
     )
     for message, path, at_key in itertools.chain(*sections):

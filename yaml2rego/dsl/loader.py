@@ -32,17 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2rego._batch import paused_gc
-from yaml2rego.dsl import sections as enforcement
-from yaml2rego.dsl.checks import (
-    EMAIL_PATTERN,
-    HTTP_METHODS,
-    UUID_PATTERN,
-    Checker,
-    example_problem,
-    regex_problem,
-    semantic_checks,
-)
+from yaml2rego.dsl import enforcement_sections
+from yaml2rego.dsl.checks import HTTP_METHODS, Checker, semantic_checks
 from yaml2rego.dsl.checks import schema_errors as checked_schema_errors
+from yaml2rego.dsl.field_rules import EMAIL_PATTERN, UUID_PATTERN, example_problem
 from yaml2rego.dsl.model import AgentBoundary, Defaults, PolicySet
 from yaml2rego.dsl.model_builder import build_agent
 from yaml2rego.dsl.tenant_directory import TENANT_FILE, TenantScope, TenantScopes
@@ -115,7 +108,7 @@ def _load_text(
             else:
                 domains = tuple(defaults.get("allowed_domains", ()))
                 loaded.defaults.append(Defaults(source.location(where), domains))
-            for message, path, at_key in enforcement.problems(defaults, regex_problem, root="defaults"):
+            for message, path, at_key in enforcement_sections.problems(defaults, root="defaults"):
                 file_errors.append(source.error(PolicyValidationError, message, checker.mark(path, key=at_key)))
         if unsafe or checker.errors or scope_broken or not isinstance(boundary, dict):
             continue

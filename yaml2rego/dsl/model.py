@@ -45,9 +45,22 @@ __all__ = [
     "Tool",
     "ToolAction",
     "ToolScope",
+    "rule_method",
 ]
 
 ANY_METHOD = "*"
+
+
+def rule_method(item: Mapping[str, Any]) -> str:
+    """The method of a YAML rule (an endpoint, a rate limit, a condition…) as the model holds it: upper case, or
+    :data:`ANY_METHOD` when the rule names none.
+
+    >>> rule_method({"method": "post"}), rule_method({})
+    ('POST', '*')
+    """
+    method = str(item.get("method", ANY_METHOD))
+    return method if method == ANY_METHOD else method.upper()
+
 
 JSONValue = Any
 

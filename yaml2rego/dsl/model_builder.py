@@ -2,8 +2,8 @@
 
 By the time a document gets here, :mod:`yaml2rego.dsl.checks` has found nothing wrong with it, so building only
 converts: upper-case methods, parsed path patterns, model enums, and the ``file:line`` source of every rule (kept so
-the compiled policy and every decision can point back to the YAML line that caused it). The tool registry and
-enforcement sections are built by :func:`yaml2rego.dsl.tools.build` and :func:`yaml2rego.dsl.sections.build`.
+the compiled policy and every decision can point back to the YAML line that caused it). The tool, enforcement, alert
+and tenancy sections are built by their own modules (:func:`yaml2rego.dsl.tools.build`, …).
 Kept apart from the checks: they ask whether a document is right, this only says what it means.
 """
 
@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from yaml2rego.dsl import alerts as alert_rules
-from yaml2rego.dsl import sections as enforcement
-from yaml2rego.dsl import tenancy
-from yaml2rego.dsl import tools as tool_registry
+from yaml2rego.dsl import alerts, enforcement_sections, tenancy, tools
 from yaml2rego.dsl.checks import Checker, parse_pattern
 from yaml2rego.dsl.model import (
-    ANY_METHOD,
     AgentBoundary,
     EndpointRule,
     FieldRule,
@@ -26,17 +22,13 @@ from yaml2rego.dsl.model import (
     Mode,
     PolicyTest,
     RateLimit,
+    rule_method,
 )
 from yaml2rego.dsl.tenant_directory import TenantScope
 from yaml2rego.dsl.yaml_source import JSONPath
 from yaml2rego.errors import SourceLocation
 
 __all__ = ["build_agent"]
-
-
-def _method(item: dict[str, Any]) -> str:
-    method = str(item.get("method", ANY_METHOD))
-    return method if method == ANY_METHOD else method.upper()
 
 
 def _integer(value: Any) -> int:
@@ -60,7 +52,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any], scope: TenantScope |
         return tuple(
             EndpointRule(
                 f"{section}[{index}]",
-                _method(item),
+                rule_method(item),
                 parse_pattern(item["path"]),
                 location(section, index),
                 region=item.get("region"),
@@ -93,7 +85,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any], scope: TenantScope |
             InputValidation(
                 f"input_validation[{index}]",
                 parse_pattern(item["endpoint"]),
-                _method(item),
+                rule_method(item),
                 tuple(rules),
                 location("input_validation", index),
             )
@@ -102,7 +94,7 @@ def build_agent(checker: Checker, boundary: dict[str, Any], scope: TenantScope |
         RateLimit(
             f"rate_limits[{index}]",
             parse_pattern(item["endpoint"]),
-            _method(item),
+            rule_method(item),
             _integer(item["requests_per_minute"]),
             location("rate_limits", index),
         )
@@ -133,9 +125,9 @@ def build_agent(checker: Checker, boundary: dict[str, Any], scope: TenantScope |
         max_payload_size_kb=_integer(boundary["max_payload_size_kb"]) if has_payload_limit else None,
         max_payload_source=location("max_payload_size_kb", key=True) if has_payload_limit else None,
         tests=tests,
-        **tool_registry.build(boundary, location),
-        **enforcement.build(boundary, location),
-        **alert_rules.build(boundary, location),
+        **tools.build(boundary, location),
+        **enforcement_sections.build(boundary, location),
+        **alerts.build(boundary, location),
         **tenancy.build(boundary, location, scope),
     )
 

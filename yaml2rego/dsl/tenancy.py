@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from yaml2rego.dsl.model import AgentBoundary, HostRegion
-from yaml2rego.dsl.sections import canonical_domain
-from yaml2rego.errors import SourceLocation, source_line
-from yaml2rego.semantics.hosts import host_problem
+from yaml2rego.dsl.model import HostRegion
+from yaml2rego.errors import SourceLocation
+from yaml2rego.semantics.hosts import canonical_domain, host_problem
 
 if TYPE_CHECKING:
     from yaml2rego.dsl.tenant_directory import TenantScope
 
-__all__ = ["TENANTS_ROOT", "agent_data", "build", "problems", "tenant_data_file", "tenant_of_data_file"]
+__all__ = ["TENANTS_ROOT", "build", "problems", "tenant_data_file", "tenant_of_data_file"]
 
 # Where tenants' facts live in the compiled output and in bundles: `data.tenants.<tenant>`.
 TENANTS_ROOT = "tenants"
@@ -82,30 +81,3 @@ def build(boundary: Mapping[str, Any], location: Locate, scope: TenantScope | No
         for pattern, region in sorted(hosts.items())
     )
     return built
-
-
-def agent_data(agent: AgentBoundary) -> dict[str, Any]:
-    """The tenancy facts of one agent, merged into its entry of the agents' data (only those the boundary has).
-
-    ``residency`` holds everything the region check reads; it is there only when the agent declares ``regions``, so
-    an endpoint or host region on an agent without regions changes nothing.
-    """
-    data: dict[str, Any] = {}
-    if agent.tenant is not None:
-        data["tenant"] = agent.tenant
-    if agent.regions:
-        data["residency"] = {
-            "rule": "regions",
-            "source": source_line(agent.regions_source),
-            "regions": sorted(agent.regions),
-            "hosts": [
-                {
-                    "rule": host.rule_id,
-                    "source": source_line(host.source),
-                    "pattern": host.pattern,
-                    "region": host.region,
-                }
-                for host in agent.host_regions
-            ],
-        }
-    return data

@@ -1,8 +1,8 @@
 """The tool sections of a boundary — ``tools`` (the registry) and ``execution_context`` — from validated YAML to the
-model, and from the model to the data the Rego library reads (``rego/agent_boundary/tools/tools.rego``).
+model (read by ``rego/agent_boundary/tools/tools.rego`` once compiled).
 
-The loader calls :func:`problems` (checks the JSON Schema cannot make) and :func:`build` (model objects); the
-compiler calls :func:`agent_data`. Nothing here reads YAML or writes Rego.
+The loader calls :func:`problems` (checks the JSON Schema cannot make) and :func:`build` (model objects); their
+compiled data is :func:`yaml2rego.compile.section_data.tools_data`. Nothing here reads YAML or writes Rego.
 
 >>> from yaml2rego.dsl.loader import load_policy_text
 >>> agent = load_policy_text('''
@@ -12,20 +12,18 @@ compiler calls :func:`agent_data`. Nothing here reads YAML or writes Rego.
 ...     jira_reader: {actions: [read], classification: internal, args: {project: {type: string}},
 ...                   scope: {project: "SEC-*"}}
 ... ''').get("infra")
->>> agent_data(agent)["tools"]["jira_reader"]["scope"][0]["regexes"]
-['^SEC-.*$']
+>>> agent.tools[0].scope[0].regexes
+('^SEC-.*$',)
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from yaml2rego.dsl.field_rules import rule_problems
 from yaml2rego.dsl.model import (
-    AgentBoundary,
     DataClass,
     EnvironmentGate,
     ExecutionContext,
@@ -35,9 +33,11 @@ from yaml2rego.dsl.model import (
     ToolAction,
     ToolScope,
 )
-from yaml2rego.errors import SourceLocation, source_line
+from yaml2rego.dsl.yaml_source import as_mapping
+from yaml2rego.errors import SourceLocation
+from yaml2rego.text import did_you_mean
 
-__all__ = ["ARG_NAME", "TOOL_NAME", "agent_data", "build", "problems"]
+__all__ = ["ARG_NAME", "TOOL_NAME", "build", "problems"]
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
 # Arguments are top-level keys of a call's `args`: no dots, so a rule never reaches into a nested value by accident.
@@ -47,23 +47,12 @@ Path = tuple[str | int, ...]
 Locate = Callable[..., SourceLocation]
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _hint(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def problems(
-    boundary: Mapping[str, Any], regex_problem: Callable[[str], str | None]
-) -> Iterator[tuple[str, Path, bool]]:
+def problems(boundary: Mapping[str, Any]) -> Iterator[tuple[str, Path, bool]]:
     """``(message, path, at_key)`` for each problem beyond the schema's: bad tool and argument names, a scope that
     names an argument the tool does not declare (or one that is not a string), argument rules that contradict
     themselves, and environment gates that name unknown tools."""
     root: Path = ("agent_boundary", "tools")
-    tools = _mapping(boundary.get("tools"))
+    tools = as_mapping(boundary.get("tools"))
     for name, tool in tools.items():
         where: Path = (*root, name)
         if not TOOL_NAME.fullmatch(name):
@@ -76,7 +65,7 @@ def problems(
         if not isinstance(tool, dict):
             continue
         args = tool.get("args")
-        declared = _mapping(args)
+        declared = as_mapping(args)
         for arg, rule in declared.items():
             if not ARG_NAME.fullmatch(arg):
                 yield (
@@ -89,11 +78,11 @@ def problems(
                     True,
                 )
             if isinstance(rule, dict):
-                for message, key in _rule_problems(rule, regex_problem):
+                for message, key in rule_problems(rule):
                     yield message, (*where, "args", arg, key), False
-        for arg in _mapping(tool.get("scope")):
+        for arg in as_mapping(tool.get("scope")):
             if arg not in declared:
-                hint = _hint(arg, list(declared)) if declared else " (declare it under args)"
+                hint = did_you_mean(arg, list(declared)) if declared else " (declare it under args)"
                 yield (
                     f"scope names argument {arg!r}, which tool {name!r} does not declare{hint}",
                     (
@@ -113,40 +102,19 @@ def problems(
                     ),
                     True,
                 )
-    context = _mapping(boundary.get("execution_context"))
-    for environment, gate in _mapping(context.get("environments")).items():
-        allowed = _mapping(gate).get("allowed_tools")
+    context = as_mapping(boundary.get("execution_context"))
+    for environment, gate in as_mapping(context.get("environments")).items():
+        allowed = as_mapping(gate).get("allowed_tools")
         if not isinstance(allowed, list):
             continue
         for index, tool_name in enumerate(allowed):
             if isinstance(tool_name, str) and tool_name not in tools:
-                hint = _hint(tool_name, list(tools))
+                hint = did_you_mean(tool_name, list(tools))
                 yield (
                     f"allowed_tools names {tool_name!r}, which is not in the tool registry{hint}",
                     ("agent_boundary", "execution_context", "environments", environment, "allowed_tools", index),
                     False,
                 )
-
-
-def _rule_problems(rule: Mapping[str, Any], regex_problem: Callable[[str], str | None]) -> Iterator[tuple[str, str]]:
-    """The loader's checks of an input-validation rule, for an argument rule: bounds, portable pattern, example."""
-    from yaml2rego.dsl.checks import example_problem  # policy_checks imports this module: import at call time
-
-    for low, high in (("min_length", "max_length"), ("minimum", "maximum")):
-        if (
-            isinstance(rule.get(low), (int, float))
-            and isinstance(rule.get(high), (int, float))
-            and rule[low] > rule[high]
-        ):
-            yield f"{high} ({rule[high]}) is less than {low} ({rule[low]})", high
-    pattern = rule.get("pattern")
-    problem = regex_problem(pattern) if isinstance(pattern, str) else None
-    if problem:
-        yield f"pattern '{pattern}' {problem}", "pattern"
-    elif "example" in rule:
-        reason = example_problem(dict(rule), rule["example"])
-        if reason:
-            yield f"example {json.dumps(rule['example'])} does not satisfy its rule: {reason}", "example"
 
 
 def build(boundary: Mapping[str, Any], location: Locate) -> dict[str, Any]:
@@ -222,59 +190,3 @@ def _context(context: Mapping[str, Any], location: Locate) -> ExecutionContext:
         clearance=clearance,
         **({"restricted_classes": tuple(DataClass(c) for c in restricted)} if restricted is not None else {}),
     )
-
-
-def agent_data(agent: AgentBoundary) -> dict[str, Any]:
-    """The agent's ``tools`` and ``execution_context`` as the Rego library reads them; empty when it declares no
-    tools and no execution context, so boundaries without tools compile exactly as before."""
-    if not agent.tools and agent.execution_context is None:
-        return {}
-    context = agent.execution_context or ExecutionContext()
-    return {
-        "tools": {tool.name: _tool_data(tool) for tool in agent.tools},
-        "execution_context": {
-            "source": source_line(context.source),
-            "restricted_classes": [c.value for c in context.restricted_classes],
-            "clearance": {role: [c.value for c in classes] for role, classes in context.clearance.items()},
-            "environments": {gate.name: _gate_data(gate) for gate in context.environments},
-        },
-    }
-
-
-def _tool_data(tool: Tool) -> dict[str, Any]:
-    from yaml2rego.compile.compiler import _field as field_data  # the compiler imports this module: import at call time
-
-    args = tool.args or ()
-    return {
-        "name": tool.name,
-        "rule": tool.rule_id,
-        "source": source_line(tool.source),
-        "actions": [action.value for action in tool.actions],
-        "classification": tool.classification.value,
-        "requires_approval": tool.requires_approval,
-        # Keyed by name: "does the tool have this argument?" is one lookup.
-        "declares_args": tool.args is not None,
-        "arg_names": {rule.field: True for rule in args},
-        "args": [field_data(rule) for rule in args],
-        "scope": [
-            {
-                "rule": s.rule_id,
-                "source": source_line(s.source),
-                "arg": s.arg,
-                "patterns": list(s.patterns),
-                "regexes": list(s.regexes),
-            }
-            for s in tool.scope
-        ],
-    }
-
-
-def _gate_data(gate: EnvironmentGate) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "rule": gate.rule_id,
-        "source": source_line(gate.source),
-        "requires_approval_for": [action.value for action in gate.requires_approval_for],
-    }
-    if gate.allowed_tools is not None:
-        data["allowed_tools"] = {name: True for name in gate.allowed_tools}
-    return data

@@ -45,6 +45,8 @@ __all__ = [
     "JSONPath",
     "Mark",
     "SourceFile",
+    "as_mapping",
+    "mapping_items",
     "read_documents",
     "to_mark",
 ]
@@ -70,6 +72,23 @@ _MAX_NUMBER_CHARS = 64
 _TYPED_STARTS = frozenset("~nNtTfF+-.0123456789")
 
 JSONPath = tuple[str | int, ...]
+
+
+def as_mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one: for reading a document the schema may have refused."""
+    return value if isinstance(value, dict) else {}
+
+
+def mapping_items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The mappings of a list with their indexes (nothing for anything else), skipping items that are no mapping.
+
+    >>> list(mapping_items([{"a": 1}, "x", {"b": 2}])), list(mapping_items(None))
+    ([(0, {'a': 1}), (2, {'b': 2})], [])
+    """
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                yield index, item
 
 
 class Mark(NamedTuple):

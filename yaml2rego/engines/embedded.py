@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yaml2rego.canonical_json import canonical, compact
 from yaml2rego.engines.base import DECISION_PATH, RUNTIME_DATA_ROOT
 from yaml2rego.errors import EngineError, EngineUnavailable
 
@@ -73,7 +74,7 @@ class EmbeddedEngine:
         """
         self._modules = dict(sorted(modules.items()))
         self.cache = DecisionCache(cache_size) if cache_size > 0 else None
-        self._data = json.loads(json.dumps(data))
+        self._data = json.loads(compact(data))
         self._suspended: dict[str, dict[str, str]] = {}
         self._generation = 0
         self._lock = threading.Lock()
@@ -200,7 +201,7 @@ class DecisionCache:
     def key(call: Mapping[str, Any]) -> str | None:
         """The input as canonical JSON; ``None`` (never cached) for an input that is not plain JSON."""
         try:
-            return json.dumps(call, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            return canonical(call)
         except (TypeError, ValueError):
             return None
 
@@ -215,7 +216,7 @@ class DecisionCache:
         return json.loads(entry[1])  # type: ignore[no-any-return]
 
     def put(self, key: str, result: Mapping[str, Any], generation: int) -> None:
-        text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        text = compact(result)
         with self._lock:
             self._entries[key] = (generation, text)
             self._entries.move_to_end(key)

@@ -31,6 +31,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from yaml2rego.canonical_json import canonical_lenient, compact
 from yaml2rego.compile.native_program import (
     AgentProgram,
     Boundaries,
@@ -82,7 +83,7 @@ class NativeEngine:
         """``modules`` and ``data`` as for :class:`EmbeddedEngine`; :class:`Unsupported` when the library or the
         shared data is not one this engine mirrors (then use :class:`EmbeddedEngine`)."""
         self._modules = dict(modules)
-        self._data = json.loads(json.dumps(data))
+        self._data = json.loads(compact(data))
         self.controls = reason_controls(self._modules)
         self.boundaries: Boundaries = boundaries_of(self._data)
         programs, refused = build_programs(self._data)
@@ -273,7 +274,7 @@ def probe_calls(data: Mapping[str, Any]) -> list[Any]:
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+    return canonical_lenient(value)
 
 
 def reason_controls(modules: Mapping[str, str]) -> Mapping[str, str]:
@@ -1117,7 +1118,7 @@ def payload_size(call: Mapping[str, Any]) -> Any:
     if type(body) is str:
         measured = len(body) if body.isascii() else len(body.encode("utf-8"))
         return declared if declared >= measured else measured
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    text = compact(body)
     whole = len(text) if text.isascii() else len(text.encode("utf-8"))
     if declared >= whole:
         return declared

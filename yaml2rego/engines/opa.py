@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from yaml2rego.canonical_json import compact
 from yaml2rego.engines.base import DECISION_PATH, RUNTIME_DATA_ROOT
 from yaml2rego.errors import EngineError, EngineUnavailable
 
@@ -143,7 +144,7 @@ class OpaEngine:
 
     def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            body = json.dumps({"input": call}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            body = compact({"input": call}).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise EngineError(f"the call cannot be sent to OPA as JSON: {exc}") from None
         status, data = self._exchange("POST", self._decision_path, body)

@@ -34,19 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yaml2rego.engines.test_report import CoverageReport, FileCoverage, TestReport, TestResult
 from yaml2rego.errors import EngineError, EngineUnavailable
 
-__all__ = [
-    "CoverageReport",
-    "FileCoverage",
-    "RegoTest",
-    "RegoTestResult",
-    "RegoTestSummary",
-    "discover_tests",
-    "format_summary",
-    "load_rego_modules",
-    "run_tests",
-]
+__all__ = ["RegoTest", "discover_tests", "load_rego_modules", "run_tests"]
 
 TEST_PREFIX = "test_"
 
@@ -63,102 +54,6 @@ class RegoTest:
     @property
     def query(self) -> str:
         return f"data.{self.package}.{self.name}"
-
-
-@dataclass(frozen=True)
-class RegoTestResult:
-    """The outcome of one test rule. ``error`` is set only when evaluation raised; ``duration`` is in seconds."""
-
-    package: str
-    name: str
-    passed: bool
-    error: str | None = None
-    duration: float = 0.0
-    location: str = ""
-    failed_cases: tuple[str, ...] = ()
-    message: str = ""
-
-    @property
-    def outcome(self) -> str:
-        """``"pass"``, ``"fail"`` or ``"error"``."""
-        if self.error is not None:
-            return "error"
-        return "pass" if self.passed else "fail"
-
-    @property
-    def duration_ms(self) -> float:
-        return self.duration * 1000
-
-    @property
-    def test_id(self) -> str:
-        """``package.name``, the id a failure is reported under."""
-        return f"{self.package}.{self.name}"
-
-
-@dataclass(frozen=True)
-class FileCoverage:
-    """Covered and not covered line numbers of one module."""
-
-    path: str
-    covered: tuple[int, ...]
-    not_covered: tuple[int, ...]
-
-    @property
-    def percent(self) -> float:
-        total = len(self.covered) + len(self.not_covered)
-        return 100.0 if total == 0 else 100.0 * len(self.covered) / total
-
-
-@dataclass(frozen=True)
-class CoverageReport:
-    """Line coverage of the modules that are not tests."""
-
-    files: tuple[FileCoverage, ...]
-
-    @property
-    def covered_lines(self) -> int:
-        return sum(len(item.covered) for item in self.files)
-
-    @property
-    def total_lines(self) -> int:
-        return sum(len(item.covered) + len(item.not_covered) for item in self.files)
-
-    @property
-    def percent(self) -> float:
-        """Covered lines as a percentage of coverable lines (100 when nothing is coverable)."""
-        total = self.total_lines
-        return 100.0 if total == 0 else 100.0 * self.covered_lines / total
-
-
-@dataclass(frozen=True)
-class RegoTestSummary:
-    """Every result of one run, plus coverage when it was asked for (``coverage`` in percent, details in
-    ``coverage_report``)."""
-
-    results: tuple[RegoTestResult, ...]
-    coverage_report: CoverageReport | None = None
-
-    @property
-    def coverage(self) -> float | None:
-        """Covered lines of the non-test modules, in percent; ``None`` when coverage was not asked for."""
-        return None if self.coverage_report is None else self.coverage_report.percent
-
-    @property
-    def passed(self) -> int:
-        return sum(result.outcome == "pass" for result in self.results)
-
-    @property
-    def failed(self) -> int:
-        return sum(result.outcome == "fail" for result in self.results)
-
-    @property
-    def errors(self) -> int:
-        return sum(result.outcome == "error" for result in self.results)
-
-    @property
-    def ok(self) -> bool:
-        """True when at least one test ran and every test passed."""
-        return bool(self.results) and self.passed == len(self.results)
 
 
 def load_rego_modules(root: str | Path) -> list[tuple[str, str]]:
@@ -180,8 +75,9 @@ def run_tests(
     *,
     coverage: bool = False,
     run: str | None = None,
-) -> RegoTestSummary:
-    """Evaluate every ``test_*`` rule of ``modules`` (``(path, text)`` pairs, tests included) on regorus.
+) -> TestReport:
+    """Evaluate every ``test_*`` rule of ``modules`` (``(path, text)`` pairs, tests included) on regorus: the
+    report of engine ``embedded``, with the covered lines when ``coverage`` is asked for.
 
     ``data`` is loaded as the base document; ``run`` is a regular expression that a test's ``package.name`` must
     contain (like ``opa test --run``). Raises :class:`~yaml2rego.errors.EngineError` when a module does not compile.
@@ -212,7 +108,8 @@ def run_tests(
         if coverage:
             coverage_reports.append(_coverage(engine, library + group))
     report = _merge_coverage(coverage_reports) if coverage else None
-    return RegoTestSummary(results=tuple(results), coverage_report=report)
+    percent = None if report is None else report.percent
+    return TestReport("embedded", results, coverage=percent, coverage_report=report)
 
 
 def _is_test_module(module: tuple[str, str]) -> bool:
@@ -245,27 +142,6 @@ def _merge_coverage(reports: Sequence[CoverageReport]) -> CoverageReport:
             for path in sorted(seen)
         )
     )
-
-
-def format_summary(summary: RegoTestSummary, *, verbose: bool = False) -> str:
-    """Human-readable lines in the spirit of ``opa test``: failures and errors always, passes when ``verbose``."""
-    lines = []
-    for result in summary.results:
-        if result.outcome == "pass" and not verbose:
-            continue
-        detail = result.error or result.message
-        text = f"{result.outcome.upper()}: {result.test_id} ({result.duration * 1000:.1f}ms)"
-        if result.location:
-            text = f"{result.location}: {text}"
-        lines.append(text + (f": {detail}" if detail and result.outcome != "pass" else ""))
-    lines.append(f"PASS: {summary.passed}/{len(summary.results)}")
-    if summary.failed:
-        lines.append(f"FAIL: {summary.failed}/{len(summary.results)}")
-    if summary.errors:
-        lines.append(f"ERROR: {summary.errors}/{len(summary.results)}")
-    if summary.coverage is not None:
-        lines.append(f"Coverage: {summary.coverage:.2f}%")
-    return "\n".join(lines)
 
 
 _PACKAGE_LINE = re.compile(r"^package\s+([^\s#]+)", re.MULTILINE)
@@ -327,18 +203,19 @@ def _ref_text(ref: Mapping[str, Any]) -> str:
     raise EngineError(f"unexpected package reference {kind}")
 
 
-def _run_one(engine: Any, test: RegoTest) -> RegoTestResult:
+def _run_one(engine: Any, test: RegoTest) -> TestResult:
     location = f"{test.path}:{test.line}"
     started = time.perf_counter()
     try:
         answer = json.loads(engine.eval_query_as_json(test.query))
     except Exception as exc:  # an evaluation error (conflict, builtin error) is an error, not a failure
-        duration = time.perf_counter() - started
-        return RegoTestResult(test.package, test.name, False, _clean_error(exc), duration, location)
-    duration = time.perf_counter() - started
+        milliseconds = (time.perf_counter() - started) * 1000
+        error = _clean_error(exc)
+        return TestResult(test.package, test.name, False, error, milliseconds, error, location)
+    milliseconds = (time.perf_counter() - started) * 1000
     values = [expression["value"] for row in answer.get("result", []) for expression in row["expressions"]]
     passed, message, failed_cases = _judge(values)
-    return RegoTestResult(test.package, test.name, passed, None, duration, location, failed_cases, message)
+    return TestResult(test.package, test.name, passed, None, milliseconds, message or None, location, failed_cases)
 
 
 def _judge(values: list[Any]) -> tuple[bool, str, tuple[str, ...]]:

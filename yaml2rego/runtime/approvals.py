@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import jwt
 
+from yaml2rego.canonical_json import canonical_lenient
 from yaml2rego.errors import ApprovalError
 
 __all__ = [
@@ -87,7 +88,7 @@ def call_digest(call: Mapping[str, Any]) -> str:
     """``sha256:<hex>`` of the call as approved: canonical JSON (sorted keys, compact, UTF-8), without the
     ``approval_token`` and ``approval_id`` keys, so the call with its token attached has the same digest."""
     body = {key: value for key, value in call.items() if key not in _UNBOUND_KEYS}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = canonical_lenient(body)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -207,9 +208,9 @@ class JsonFileApprovalStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 state = self._read()
-                before = json.dumps(state, sort_keys=True)
+                before = canonical_lenient(state)
                 yield state
-                if json.dumps(state, sort_keys=True) != before:
+                if canonical_lenient(state) != before:
                     self._write(state)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from yaml2rego.canonical_json import compact_lenient
 from yaml2rego.errors import PolicyDenied
 from yaml2rego.semantics.paths import NonCanonicalPath, canonical_path
 
@@ -159,7 +160,7 @@ def prepare_input(call: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(body, str):
             measured = len(body.encode("utf-8"))
         elif body is not None:
-            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+            text = compact_lenient(body)
             measured = len(text.encode("utf-8"))
         if measured is not None:
             request["payload_size_bytes"] = max(measured, declared or 0)

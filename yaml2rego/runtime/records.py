@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from yaml2rego.canonical_json import canonical_lenient
 from yaml2rego.errors import SignatureError
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "TenantView",
     "VerifyResult",
     "build_record",
-    "canonical_json",
     "checkpoint_record",
     "content_sha256",
     "event_record",
@@ -71,14 +71,9 @@ __all__ = [
 GENESIS_HASH = "0" * 64
 
 
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 kept as is: the one text every digest is computed over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def input_digest(call: Mapping[str, Any]) -> str:
     """``sha256:<hex>`` of the canonical input the engine was asked about (bodies included)."""
-    return "sha256:" + hashlib.sha256(canonical_json(call).encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_lenient(call).encode("utf-8")).hexdigest()
 
 
 # Keys a line's hash does not cover: the hash itself, and a checkpoint's signature (which is made over the hash).
@@ -92,7 +87,7 @@ _REDACTED_KEYS = frozenset(("redacted", "content_sha256", "tenant_sha256", "prev
 def content_sha256(record: Mapping[str, Any]) -> str:
     """The SHA-256 of a record's content: its canonical JSON without the chain keys."""
     body = {key: value for key, value in record.items() if key not in _CHAIN_KEYS}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_lenient(body).encode("utf-8")).hexdigest()
 
 
 def tenant_commitment(tenant: Any, content: str) -> str:
@@ -113,7 +108,7 @@ def _link(prev_hash: Any, content: str, tenant: str) -> str:
         # Hex digests need no escaping: the canonical text, written out (this runs for every record sealed).
         text = f'{{"content_sha256":"{content}","prev_hash":"{prev_hash}","tenant_sha256":"{tenant}"}}'
     else:
-        text = canonical_json({"content_sha256": content, "prev_hash": prev_hash, "tenant_sha256": tenant})
+        text = canonical_lenient({"content_sha256": content, "prev_hash": prev_hash, "tenant_sha256": tenant})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -127,7 +122,7 @@ def record_hash(record: Mapping[str, Any]) -> str:
     written before links, the SHA-256 of the whole record without ``hash`` and ``signature``."""
     if "content_sha256" not in record:
         body = {key: value for key, value in record.items() if key not in _UNHASHED}
-        return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical_lenient(body).encode("utf-8")).hexdigest()
     if is_redacted(record):
         return _link(record.get("prev_hash"), str(record.get("content_sha256")), str(record.get("tenant_sha256")))
     content = content_sha256(record)
@@ -208,7 +203,7 @@ class HashChain:
             for key in _CHAIN_KEYS:
                 record.pop(key, None)
         # The content and its digests do not depend on the chain: computed before taking the lock.
-        text = canonical_json(record)
+        text = canonical_lenient(record)
         content = hashlib.sha256(text.encode("utf-8")).hexdigest()
         tenant = tenant_commitment(record.get("tenant"), content)
         with self._lock:
@@ -645,7 +640,7 @@ def write_tenant_view(files: Sequence[str | os.PathLike[str]], tenant: str, targ
                         f"{name}:{number}: {exc}, so it cannot be left out of a tenant's view"
                     ) from None
                 view.redacted += 1
-                lines.append(canonical_json(link) + "\n")
+                lines.append(canonical_lenient(link) + "\n")
         out.write_text("".join(lines), encoding="utf-8")
         view.files.append(out)
     return view

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from yaml2rego.canonical_json import compact
 from yaml2rego.errors import first_line
 from yaml2rego.runtime.approvals import ApprovalService, call_digest
 from yaml2rego.runtime.budgets import BudgetOutcome, charge_from_decision
@@ -141,7 +142,7 @@ def apply_redactions(
                 {"field": redaction.get("field"), "detector": detector, "rule": redaction.get("rule"), "count": count}
             )
     if body_was_text and applied:
-        result["body"] = json.dumps(result["body"], separators=(",", ":"), ensure_ascii=False)
+        result["body"] = compact(result["body"])
     elif body_was_text:
         result["body"] = call["body"]
     return result, applied
@@ -305,7 +306,7 @@ def redacted_body(decision: Any, call: Mapping[str, Any]) -> bytes | None:
     body = sanitize_call(decision, call).get("body")
     if body == call.get("body"):
         return None
-    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    text = body if isinstance(body, str) else compact(body)
     return text.encode("utf-8")
 
 

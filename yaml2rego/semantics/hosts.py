@@ -23,7 +23,15 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-__all__ = ["NonCanonicalHost", "canonical_host", "domain_matches", "host_allowed", "host_problem", "split_url"]
+__all__ = [
+    "NonCanonicalHost",
+    "canonical_domain",
+    "canonical_host",
+    "domain_matches",
+    "host_allowed",
+    "host_problem",
+    "split_url",
+]
 
 _LABELS = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 # Every label numeric or hex (0x7f.1): inet_aton reads these as IPv4 addresses, so they are never host names.
@@ -74,6 +82,17 @@ def canonical_host(host: str, port: object = None) -> str:
         raise NonCanonicalHost(problem)
     text = host.lower().partition(":")[0]
     return text[:-1] if text.endswith(".") else text
+
+
+def canonical_domain(pattern: str) -> str:
+    """A domain pattern (of ``allowed_domains`` or ``host_regions``) as the policy matches it: lower case, no trailing
+    dot.
+
+    >>> canonical_domain("*.Example.COM.")
+    '*.example.com'
+    """
+    pattern = pattern.lower()
+    return pattern[:-1] if pattern.endswith(".") else pattern
 
 
 def domain_matches(host: str, pattern: str) -> bool:

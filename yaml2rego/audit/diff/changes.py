@@ -23,10 +23,11 @@ Sections pair their entries in one of two ways:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
+
+from yaml2rego.canonical_json import readable
 
 __all__ = [
     "ANY",
@@ -158,7 +159,7 @@ def _pair(old: list[Facts], new: list[Facts], key: Key) -> tuple[list[tuple[Fact
 
 def as_json(value: Any) -> str:
     """Canonical JSON text of a value: comparable, hashable, and how values are shown in details."""
-    return json.dumps(value, sort_keys=True)
+    return readable(value)
 
 
 def is_number(value: Any) -> bool:

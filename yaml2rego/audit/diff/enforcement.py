@@ -25,7 +25,7 @@ from yaml2rego.audit.diff.changes import (
     unchanged,
 )
 from yaml2rego.audit.diff.endpoints import endpoint_covers
-from yaml2rego.dsl.sections import EVERY_PATH
+from yaml2rego.dsl.enforcement_sections import EVERY_PATH
 
 __all__ = [
     "budget_changes",

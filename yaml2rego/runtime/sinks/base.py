@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from yaml2rego.canonical_json import compact_lenient
 
 log = logging.getLogger("yaml2rego.adapters")
 
@@ -19,7 +20,7 @@ Record = dict[str, Any]
 
 def encode_record(record: Record) -> bytes:
     """One JSON line for ``record`` (compact, UTF-8, newline-terminated)."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+    return compact_lenient(record).encode("utf-8") + b"\n"
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from yaml2rego.canonical_json import compact
 from yaml2rego.errors import SinkError
 from yaml2rego.runtime.records import parse_timestamp
 from yaml2rego.runtime.sinks.base import Record, encode_record
@@ -132,7 +133,7 @@ class SplunkHecSink:
         self.backoff = backoff
         self.time_field = time_field
         self._envelope = envelope
-        self._metadata_json = json.dumps(self.metadata, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
+        self._metadata_json = compact(self.metadata)[1:-1].encode()
         self.error: SinkError | None = None
         self.delivered = 0
         if self.spool_dir is not None and any(self.spool_dir.glob("segment-*.jsonl")):

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from yaml2rego.canonical_json import compact_lenient
 from yaml2rego.runtime.sinks.base import cut_torn_tail
 
 __all__ = ["Position", "Spool"]
@@ -54,12 +55,7 @@ class Spool:
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         """Append records (in order); durable on disk after return when ``fsync`` is on."""
-        self.append_lines(
-            [
-                json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
-                for r in records
-            ]
-        )
+        self.append_lines([compact_lenient(r).encode("utf-8") + b"\n" for r in records])
 
     def append_lines(self, lines: Sequence[bytes]) -> None:
         """Append lines that are already JSON, each ending in a newline."""
