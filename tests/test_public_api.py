@@ -25,6 +25,7 @@ EXPECTED = {
     "OpaEngine",
     "PolicyDenied",
     "PolicyError",
+    "PolicyErrors",
     "PolicySet",
     "PolicySyntaxError",
     "PolicyValidationError",

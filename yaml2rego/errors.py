@@ -6,6 +6,7 @@
     ├── PolicyError                  a boundary file is wrong; carries file, line, column and the offending text
     │   ├── PolicySyntaxError        not YAML, unsafe YAML (aliases, tags), or too large
     │   └── PolicyValidationError    valid YAML that breaks the DSL (unknown key, wrong type, duplicate agent_id, …)
+    │       └── PolicyErrors         every error one load found (``.errors``), so all can be fixed at once
     ├── CompileError                 a policy set that cannot be turned into Rego (e.g. an output directory clash)
     ├── BundleError                  a bundle that cannot be built, read or trusted
     │   └── SignatureError           a signature or hash that does not verify
@@ -39,6 +40,7 @@ __all__ = [
     "HistoryError",
     "PolicyDenied",
     "PolicyError",
+    "PolicyErrors",
     "PolicySyntaxError",
     "PolicyValidationError",
     "RateLimitStoreError",
