@@ -412,7 +412,8 @@ def pack_tar_gz(files: Mapping[str, bytes]) -> bytes:
             info.type = tarfile.REGTYPE
             archive.addfile(info, io.BytesIO(content))
     compressed = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=9, mtime=0) as stream:
+    # Level 6, zlib's and Go's default: at 10,000 agents level 9 took three times as long for a bundle 1% smaller.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=6, mtime=0) as stream:
         stream.write(raw.getvalue())
     return compressed.getvalue()
 
