@@ -9,58 +9,6 @@ Framework adapters (``yaml2rego.adapters.langgraph`` and friends) are imported o
 pulls in a framework.
 """
 
-from yaml2rego.runtime import (
-    ApprovalRequest,
-    ApprovalService,
-    Decision,
-    Guard,
-    HashChain,
-    JsonFileApprovalStore,
-    JsonlFileSink,
-    MemoryApprovalStore,
-    MemoryBudgetStore,
-    MemoryRateLimitStore,
-    MemorySink,
-    OtelSink,
-    PolicyDenied,
-    RateLimitStore,
-    RedisBudgetStore,
-    RedisRateLimitStore,
-    Sink,
-    SlackWebhookNotifier,
-    SplunkHecSink,
-    VerifyResult,
-    WebhookNotifier,
-    sanitize_call,
-    sanitize_result,
-    verify_file,
-    verify_records,
-)
-
-__all__ = [
-    "ApprovalRequest",
-    "ApprovalService",
-    "Decision",
-    "Guard",
-    "HashChain",
-    "JsonFileApprovalStore",
-    "JsonlFileSink",
-    "MemoryApprovalStore",
-    "MemoryBudgetStore",
-    "MemoryRateLimitStore",
-    "MemorySink",
-    "OtelSink",
-    "PolicyDenied",
-    "RateLimitStore",
-    "RedisBudgetStore",
-    "RedisRateLimitStore",
-    "Sink",
-    "SlackWebhookNotifier",
-    "SplunkHecSink",
-    "VerifyResult",
-    "WebhookNotifier",
-    "sanitize_call",
-    "sanitize_result",
-    "verify_file",
-    "verify_records",
-]
+# The runtime's public names, the same objects: one list of them (yaml2rego.runtime.__all__), not a copy here.
+from yaml2rego.runtime import *  # noqa: F403
+from yaml2rego.runtime import __all__ as __all__
