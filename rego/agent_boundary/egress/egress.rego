@@ -1,9 +1,10 @@
 # METADATA
 # title: Egress allowlist
 # description: |
-#   Destination hosts, canonicalised exactly as yaml2rego.hosts does in Python: lower case, one trailing dot and a
-#   port dropped. Refused outright: an empty host, user names, non-ASCII hosts (punycode is accepted), IP literals (dotted, integer, hex, IPv6), percent
-#   signs, characters outside `a-z 0-9 . -`, empty labels, and a port that disagrees with the call's `port`.
+#   Destination hosts, canonicalised exactly as yaml2rego.semantics.hosts does in Python: lower case, one trailing dot
+#   and a port dropped. Refused outright: an empty host, user names, non-ASCII hosts (punycode is accepted), IP
+#   literals (dotted, integer, hex, IPv6), percent signs, characters outside `a-z 0-9 . -`, empty labels, and a port
+#   that disagrees with the call's `port`.
 #   Patterns are written by the compiler already canonical: `api.example.com`, or `*.example.com` for subdomains.
 package agent_boundary.egress
 

@@ -1,8 +1,9 @@
 # METADATA
 # title: Request paths
 # description: |
-#   Canonical request paths and endpoint matching. The same checks live in yaml2rego/paths.py; they are repeated here
-#   so the policy refuses a non-canonical path even when OPA is queried directly, with nothing in front of it.
+#   Canonical request paths and endpoint matching. The same checks live in yaml2rego/semantics/paths.py; they are
+#   repeated here so the policy refuses a non-canonical path even when OPA is queried directly, with nothing in front
+#   of it.
 package agent_boundary.paths
 
 # The canonical form of a request target (docs/dsl.md, "Canonical paths"). The path may hold only RFC 3986 unreserved
@@ -47,8 +48,8 @@ strip_query(path) := regex.replace(path, `[?#](?s:.*)`, "")
 # title: Why a path is not canonical
 # description: |
 #   A one-line reason when the policy refuses to match `path`; undefined when the path is canonical.
-#   The checks and their order mirror non_canonical_reason in yaml2rego/paths.py. The query string is checked only
-#   for characters (no control characters, space, `#` or non-ASCII); its content is never matched.
+#   The checks and their order mirror non_canonical_reason in yaml2rego/semantics/paths.py. The query string is
+#   checked only for characters (no control characters, space, `#` or non-ASCII); its content is never matched.
 # custom:
 #   control: CC6.1
 non_canonical_reason(path) := "the path is not a string" if not is_string(path)
@@ -64,9 +65,9 @@ _fast_canonical(path) if regex.match(canonical_target, path)
 # METADATA
 # title: Problem of a string path
 # description: |
-#   The first problem found in a string path that does not match canonical_target, in a fixed order (yaml2rego/paths.py
-#   keeps the same order and messages): characters of the whole target first (control, non-ASCII, fragment), then
-#   those of the path, then its segments, then the query string.
+#   The first problem found in a string path that does not match canonical_target, in a fixed order
+#   (yaml2rego/semantics/paths.py keeps the same order and messages): characters of the whole target first (control,
+#   non-ASCII, fragment), then those of the path, then its segments, then the query string.
 # custom:
 #   control: CC6.1
 problem(path) := "the path is empty" if {
