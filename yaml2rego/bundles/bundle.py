@@ -249,10 +249,10 @@ def _layout(compiled_files: Mapping[str, bytes], tenant: str | None, library_onl
     return _Layout((*BUNDLE_ROOTS, TENANTS_ROOT) if tenants else BUNDLE_ROOTS, DATA_FILE)
 
 
-def _bundle_members(compiled_files: Mapping[str, bytes], layout: _Layout) -> tuple[dict[str, bytes], Any]:
-    """The members of the bundle, and data.json's content as ``json.loads`` reads it (``None``: read it again)."""
+def _bundle_members(compiled_files: Mapping[str, bytes], layout: _Layout) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The members of the bundle, and each data.json member's content as ``json.loads`` reads it (parsed once)."""
     members: dict[str, bytes] = {}
-    data: Any = None
+    parsed_data: dict[str, Any] = {}
     roots = ", ".join(layout.roots)
     for name, content in compiled_files.items():
         name = name.lstrip("/")
@@ -270,11 +270,11 @@ def _bundle_members(compiled_files: Mapping[str, bytes], layout: _Layout) -> tup
                 raise BundleError(f"{name}: data outside the bundle roots {roots}")
             # Written in the canonical form OPA hashes, so the digest is of exactly the bytes in the bundle.
             members[name], parsed = canonical_json_document(content, name)
-            if name == layout.data_file:
-                data = parsed
+            # None: numbers the canonical form re-spells, so the parse above is not json.loads's; read the member.
+            parsed_data[name] = parsed if parsed is not None else json.loads(members[name])
     if layout.data_file is not None and layout.data_file not in members:
         raise BundleError(f"the compiled policy has no {layout.data_file}")
-    return members, data
+    return members, parsed_data
 
 
 def _check_package(name: str, content: bytes, roots: Sequence[str] = BUNDLE_ROOTS) -> None:
@@ -307,10 +307,9 @@ def build_bundle(
     if not revision:
         raise BundleError("a bundle needs a revision")
     layout = _layout(compiled_files, tenant, library_only)
-    members, data = _bundle_members(compiled_files, layout)
+    members, parsed_data = _bundle_members(compiled_files, layout)
     data_file = layout.data_file
-    if data is None and data_file is not None:
-        data = json.loads(members[data_file])
+    data = parsed_data[data_file] if data_file is not None else None
     if data is None:
         data = {}
     elif data.get("policy_version") != revision:
@@ -321,9 +320,9 @@ def build_bundle(
     # A whole-policy bundle names every agent it ships, tenants' agents included (agent ids are unique across them).
     every_agent = dict(data.get("agents") or {})
     if tenant is None:
-        for name in sorted(members):
+        for name in sorted(parsed_data):
             if tenant_of_data_file(name) is not None:
-                every_agent.update(json.loads(members[name]).get("agents") or {})
+                every_agent.update(parsed_data[name].get("agents") or {})
     metadata: dict[str, Any] = {
         "yaml2rego_version": __version__,
         "agents": sorted(every_agent),
