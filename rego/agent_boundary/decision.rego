@@ -116,7 +116,7 @@ default _decision_reason := "call denied by the agent boundary"
 _decision_reason := sprintf("%s allowed by %s (%s %s)", [_call, allowed.rule, allowed.method, allowed.pattern]) if {
 	_outcome == "allow"
 	allowed := _allowed_by
-} else := sprintf("tool `%s` allowed by %s", [_printable(input.tool), _tool_entry.rule]) if {
+} else := sprintf("tool `%s` allowed by %s", [validation.printable(input.tool), _tool_entry.rule]) if {
 	_outcome == "allow"
 	_tool_entry
 } else := concat("; ", [r.message | some r in _sorted_reasons]) if {
@@ -317,7 +317,7 @@ _target_slash := concat("", [paths.query_free_target(_query_free), "/"]) if _pat
 # has no control characters to replace.
 _shown_path := _query_free if {
 	_path_ok
-} else := _printable(_query_free)
+} else := validation.printable(_query_free)
 
 _call := sprintf("%s %s", [_method, _shown_path])
 
@@ -371,10 +371,6 @@ _json_text(body) := text if {
 	text := replace(replace(ascii_escapes, `\u2028`, "\u2028"), `\u2029`, "\u2029")
 }
 
-# Messages stay on one line in any log viewer: C0 and C1 controls, DEL and the Unicode line and paragraph separators are
-# replaced (a refused path may hold any of them).
-_printable(text) := regex.replace(text, `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`, "�")
-
 _reason(code, message, rule, source) := {
 	"code": code,
 	"control": reason_controls[code],
@@ -405,7 +401,7 @@ deny_reasons contains _reason("unknown_agent", message, "agent_id", "data.bounda
 	_well_formed
 	not _known
 	not _agent_elsewhere
-	message := sprintf("no boundary is defined for agent `%s`", [_printable(input.agent_id)])
+	message := sprintf("no boundary is defined for agent `%s`", [validation.printable(input.agent_id)])
 }
 
 # METADATA
@@ -419,7 +415,7 @@ deny_reasons contains _reason("tenant_mismatch", message, "tenant", "input.tenan
 	_well_formed
 	not _known
 	_agent_elsewhere
-	message := sprintf("agent `%s` does not belong to %s", [_printable(input.agent_id), _tenant_shown])
+	message := sprintf("agent `%s` does not belong to %s", [validation.printable(input.agent_id), _tenant_shown])
 }
 
 # Looked for only when the call's own scope has no such agent; a scan of the tenants, not of their agents.
@@ -435,7 +431,7 @@ _agent_elsewhere if {
 	is_object(scope.agents[input.agent_id])
 }
 
-_tenant_shown := sprintf("tenant `%s`", [_printable(input.tenant)]) if _tenant_call
+_tenant_shown := sprintf("tenant `%s`", [validation.printable(input.tenant)]) if _tenant_call
 
 else := "a call made for no tenant"
 
@@ -452,8 +448,8 @@ deny_reasons contains _reason("agent_suspended", message, "kill_switch", "data.a
 
 _suspension_message(agent_id, suspension) := message if {
 	is_string(suspension.reason)
-	message := sprintf("agent `%s` is suspended: %s", [_printable(agent_id), _printable(suspension.reason)])
-} else := sprintf("agent `%s` is suspended", [_printable(agent_id)])
+	message := sprintf("agent `%s` is suspended: %s", [validation.printable(agent_id), validation.printable(suspension.reason)])
+} else := sprintf("agent `%s` is suspended", [validation.printable(agent_id)])
 
 # METADATA
 # title: Deny reasons

@@ -8,6 +8,7 @@ package agent_boundary
 import data.agent_boundary.conditions
 import data.agent_boundary.dlp
 import data.agent_boundary.egress
+import data.agent_boundary.validation
 
 # Conditions and sanitize rules without an endpoint apply to every call, tool calls (which have no path) included.
 _enforcement_applies(rule) if _applies(rule)
@@ -85,7 +86,7 @@ _egress_configured if count(_global_domains) > 0
 
 _host_problem := egress.host_problem(input.host, object.get(input, "port", null)) if _egress_checked
 
-_shown_host := _printable(input.host) if {
+_shown_host := validation.printable(input.host) if {
 	is_string(input.host)
 } else := "(not a string)"
 

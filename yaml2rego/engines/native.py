@@ -60,7 +60,7 @@ log = logging.getLogger("yaml2rego.engines")
 # Loading any other library first checks the programs against regorus on probe calls built from the data, and refuses
 # them (regorus decides everything) at the first difference: a library change the programs do not follow can make
 # them slower, never wrong. After re-proving them (tests/test_native_engine.py), set this to the new digest.
-MIRRORED_LIBRARY = "sha256:9ff3e15938d00f8fa771e4c8db4dbc9033a6693ba2d450c5323daf9366d17bec"
+MIRRORED_LIBRARY = "sha256:69c925e0379575fc4ada0870a78b341a0165e8ae6f0f47164b775fa1829a3beb"
 
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
 _EXACT = 2**53

@@ -211,7 +211,7 @@ _environment_approval(agent, entry, call) := {_finding("approval_required", mess
 }
 
 # Messages stay on one line: C0 and C1 controls, DEL and the Unicode line and paragraph separators are replaced.
-_text(value) := regex.replace(value, `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`, "�") if {
+_text(value) := validation.printable(value) if {
 	is_string(value)
 } else := validation.number_text(value) if {
 	is_number(value)

@@ -16,6 +16,14 @@ _email := `^[^@\s]+@[^@\s]+\.[^@\s]+$`
 _control_character := `[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]`
 
 # METADATA
+# title: Printable text
+# description: |
+#   `text` as a message may show it: every C0 or C1 control, DEL and Unicode line or paragraph separator replaced by
+#   U+FFFD, so a message stays on one line whatever a call or a YAML string holds. Every message of the library that
+#   echoes a value goes through here.
+printable(text) := regex.replace(text, _control_character, "�")
+
+# METADATA
 # title: Document of a body
 # description: |
 #   The fields a request body offers: the body itself when it is an object, the parsed object when it is a string
@@ -158,7 +166,7 @@ _wrong_type(field, kind, value) := sprintf("field `%s` must be %s, got %s", [fie
 # Values are shown as JSON would write them, but built by hand: json.marshal escapes `<`, `>` and `&` in OPA and not
 # in regorus, and messages must read the same in both. Control characters are replaced to keep messages on one line.
 # Arrays and objects are only named, never printed: a message names what is wrong, it does not echo the body.
-_show(value) := concat("", [`"`, regex.replace(value, _control_character, "�"), `"`]) if {
+_show(value) := concat("", [`"`, printable(value), `"`]) if {
 	is_string(value)
 } else := "an array" if {
 	is_array(value)
