@@ -14,7 +14,7 @@ from yaml2rego.cli import main
 from yaml2rego.cli._base import ErrorMappingGroup
 from yaml2rego.errors import CompileError
 
-from .conftest import SEED_POLICY
+from .conftest import REPO_ROOT, SEED_POLICY
 
 UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -73,7 +73,23 @@ def test_compile_removes_files_of_agents_that_no_longer_exist(runner: CliRunner,
     result = runner.invoke(main, ["compile", str(SEED_POLICY), "-o", str(out)])
     assert result.exit_code == 0
     assert not stale.exists()
-    assert "removed 1 stale files" in result.output
+    assert "removed 1 stale file\n" in result.output
+
+
+def test_compile_again_into_its_own_output_with_tenants_removes_a_tenant_that_is_gone(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Tenants' data (tenants/<tenant>/data.json) is the output's own: compiling again neither refuses it as a foreign
+    file nor keeps the data of a tenant that no longer exists."""
+    out = tmp_path / "out"
+    tenants = REPO_ROOT / "tests" / "fixtures" / "tenants"
+    assert runner.invoke(main, ["compile", str(tenants), "-o", str(out)]).exit_code == 0
+    assert (out / "tenants" / "globex" / "data.json").is_file()
+    result = runner.invoke(main, ["compile", str(tenants / "acme.yaml"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "stale files" in result.output  # globex's data and its agent's modules
+    assert (out / "tenants" / "acme" / "data.json").is_file()
+    assert not (out / "tenants" / "globex").exists()
 
 
 def test_compile_removes_stale_files_at_any_depth_and_the_folders_they_leave_empty(

@@ -215,6 +215,15 @@ def test_native_engine_leaves_tenants_to_regorus_and_decides_the_same(engine: Em
         reference.close()
 
 
+def test_compile_says_the_tenants_agents_are_decided_by_regorus(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compile", str(TENANTS), str(PLAIN), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "native decision programs: 1 of 3 agents\n" in result.output
+    assert "  acme_support: decided by regorus (an agent of tenant acme: calls made for a tenant are decided by" in (
+        result.output
+    )
+
+
 # --- the guard's tenant ---------------------------------------------------------------------------------------------
 
 

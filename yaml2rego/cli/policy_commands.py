@@ -18,12 +18,14 @@ from yaml2rego.compile.compiler import CompiledPolicy, compile_policy_set
 from yaml2rego.compile.native_program import native_support
 from yaml2rego.dsl.loader import load_policies
 from yaml2rego.dsl.model import PolicySet
+from yaml2rego.dsl.tenancy import TENANTS_ROOT
 from yaml2rego.errors import CompileError, PolicyError, Yaml2RegoError
 
 __all__ = ["check", "compile_command", "eval_command", "test_command"]
 
-# The folders `compile` writes; stale files inside them (an agent that was removed) are deleted on the next run.
-_OUTPUT_ROOTS = ("agent_boundary", "agents", "boundaries")
+# The folders `compile` writes; stale files inside them (an agent or a tenant that was removed) are deleted on the
+# next run.
+_OUTPUT_ROOTS = ("agent_boundary", "agents", "boundaries", TENANTS_ROOT)
 
 policy_paths = click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True))
 
@@ -73,7 +75,7 @@ def compile_command(policies: tuple[str, ...], out_dir: str, policy_version: str
         click.echo(
             f"wrote {count_of(len(compiled.files), 'file')} for {count_of(len(compiled.policy_set), 'agent')} to "
             f"{out_dir} (policy_version {compiled.policy_version})"
-            + (f"; removed {removed} stale files" if removed else "")
+            + (f"; removed {count_of(removed, 'stale file')}" if removed else "")
         )
         support = native.result()
     refused = {agent_id: reason for agent_id, reason in support.items() if reason is not None}

@@ -192,9 +192,17 @@ def boundaries_of(data: Mapping[str, Any]) -> Boundaries:
 
 
 def native_support(data: Mapping[str, Any]) -> dict[str, str | None]:
-    """Per agent: ``None`` when a native program expresses it, else why regorus decides it (for ``compile``)."""
+    """Per agent: ``None`` when a native program expresses it, else why regorus decides it (for ``compile``).
+
+    A tenant's agents (``data.tenants``) have no program: calls made for a tenant are decided by regorus."""
     programs, refused = build_programs(data)
-    return {agent_id: refused.get(agent_id) for agent_id in sorted([*programs, *refused])}
+    support: dict[str, str | None] = {agent_id: refused.get(agent_id) for agent_id in [*programs, *refused]}
+    tenants = data.get("tenants")
+    for tenant, tenant_data in (tenants if isinstance(tenants, Mapping) else {}).items():
+        agents = tenant_data.get("agents") if isinstance(tenant_data, Mapping) else None
+        for agent_id in agents if isinstance(agents, Mapping) else ():
+            support[agent_id] = f"an agent of tenant {tenant}: calls made for a tenant are decided by regorus"
+    return dict(sorted(support.items()))
 
 
 # -- building ----------------------------------------------------------------------------------------------------
