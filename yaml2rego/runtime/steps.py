@@ -239,7 +239,10 @@ class Enforcement:
                 name = type(self.store).__name__
                 raise TypeError(f"{name} cannot count budgets; use MemoryBudgetStore or RedisBudgetStore")
             else:
-                outcome = BudgetOutcome(full=self.store.acquire(limits, self.window_s))
+                full = self.store.acquire(limits, self.window_s)
+                if not full:
+                    return result  # room under every limit (and no budget): the common case, without an outcome
+                outcome = BudgetOutcome(full=full)
         except Exception as exc:
             message = f"the rate-limit store is unavailable: {first_line(exc)}"
             return deny_with(result, [make_reason(STORE_UNAVAILABLE, message)])
