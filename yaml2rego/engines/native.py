@@ -917,11 +917,14 @@ def _decide(
     rate_limits: list[dict[str, Any]] = []
     if program is not None:
         # `_allowed_by`, `_denied_by`, endpoint_denied, endpoint_not_allowed
-        for rule in program.allowed:
-            if applies(rule):
-                allowed_by = rule
-                break
-        denied_by = [rule for rule in program.denied if applies(rule)]
+        # (`applies` written out in the loops over endpoint rules: they run on every call)
+        denied_by: list[EndpointRule] = []
+        if path_ok:
+            for rule in program.allowed:
+                if rule.applies(upper, target_slash):  # type: ignore[arg-type]
+                    allowed_by = rule
+                    break
+            denied_by = [rule for rule in program.denied if rule.applies(upper, target_slash)]  # type: ignore[arg-type]
         for rule in denied_by:
             data = rule.data
             message = f"{shown_call} is denied by {data['rule']} ({data['method']} {data['pattern']})"
@@ -931,9 +934,10 @@ def _decide(
             deny.add(("endpoint_not_allowed", message, "allowed_endpoints", agent.get("source", "")))
         # input_validation (`_document`)
         document = _document(fields.get("body"))
-        for entry, checks in program.validation:
-            if applies(entry):
-                _violations(checks, document, "invalid_input", deny)
+        if path_ok:
+            for entry, checks in program.validation:
+                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
+                    _violations(checks, document, "invalid_input", deny)
         # payload_too_large
         limit = agent.get("max_payload")
         if type(limit) is dict and _is_number(limit.get("bytes")):
@@ -1013,7 +1017,7 @@ def _decide(
         # `_rate_limits`
         if path_ok:
             for entry in program.rate_limits:
-                if applies(entry):
+                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
                     data = entry.data
                     rate_limits.append(
                         {
@@ -1190,7 +1194,7 @@ def _answer(
             key = f"{code}|{rule}|{message}"
             if reasons.setdefault(key, reason) != reason:
                 raise _Delegate  # regorus refuses two reasons under one key
-    ordered = [reasons[key] for key in sorted(reasons)]
+    ordered = [reasons[key] for key in sorted(reasons)] if reasons else []
     agent_id = call.get("agent_id")
     mode = agent.get("mode") if agent is not None else None
     return {
