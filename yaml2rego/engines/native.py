@@ -63,6 +63,9 @@ log = logging.getLogger("yaml2rego.engines")
 MIRRORED_LIBRARY = "sha256:6d1c0d08af09186c19bc93c4dacdc667f51f79dcd51114e8737108d8c00aa6fc"
 
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
+# RFC 9110 tokens (paths.method_problem finds no problem in them), looked up before the token regex runs; only for a
+# `str` itself (a subclass could claim to equal one).
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "get", "post"})
 _EXACT = 2**53
 _MISSING: Any = object()
 
@@ -122,10 +125,11 @@ class NativeEngine:
     # -- the Engine protocol -------------------------------------------------------------------------------------
 
     def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
-        key = self.cache.key(call) if self.cache is not None else None
+        cache = self.cache
+        key = cache.key(call) if cache is not None else None
         generation = self._generation
-        if key is not None and self.cache is not None:
-            kept = self.cache.get(key, generation)
+        if key is not None and cache is not None:
+            kept = cache.get(key, generation)
             if kept is not None:
                 return kept
         suspended = self._suspended
@@ -138,8 +142,8 @@ class NativeEngine:
             result = _decide(call, self.programs, self.boundaries, suspended, self.controls)
         except Exception:  # _Delegate, or an input no step foresaw: the reference decides, never a guess
             result = self._delegate(call)
-        if key is not None and self.cache is not None:
-            self.cache.put(key, result, generation)
+        if key is not None and cache is not None:
+            cache.put(key, result, generation)
         return result
 
     def suspend(self, agent_id: str, reason: str) -> None:
@@ -846,7 +850,7 @@ def _decide(
             type(agent_id) is str
             and type(method) is str
             and type(path) is str
-            and method_problem(method) is None
+            and (method in _COMMON_METHODS or method_problem(method) is None)
             and not _size_problem(fields)
         )
     else:
@@ -956,7 +960,9 @@ def _decide(
             else:
                 _tool_findings(agent, tool, fields, deny, approve)
         # enforcement.rego: `_call_document`
-        call_document = {**fields, "body": document} if "body" in fields else fields
+        call_document = fields
+        if "body" in fields and (program.conditions or program.sanitize):  # read by those two alone
+            call_document = {**fields, "body": document}
         # `_condition_findings`
         if program.conditions is not None:
             for condition in program.conditions:
@@ -1070,7 +1076,7 @@ def _decide(
 def _size_problem(call: Mapping[str, Any]) -> bool:
     """decision.rego `_size_problem`: a declared size that is not a non-negative integer within 2^53 - 1."""
     size = call.get("payload_size_bytes")
-    if size is None:
+    if size is None or (type(size) is int and 0 <= size <= _SAFE_INTEGER):  # the guard declares such a size
         return False
     if not _is_number(size):
         return True
