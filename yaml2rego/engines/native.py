@@ -28,6 +28,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -545,10 +546,13 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
                 return f"field `{name}` must be at most {_number_text(field.maximum)}, got {_number_text(value)}"
         return None
     if kind == "enum":
-        if field.values is not None and not _member(value, list(field.values)):
-            shown = "[" + ", ".join(_show(item) for item in field.values) + "]"
-            return f"field `{name}` must be one of {shown}, got {_show(value)}"
-        return None
+        values = field.values
+        if values is None:
+            return None
+        # A string equals (in Rego) only a string equal to it: tuple membership, without the general comparison.
+        if value in values if type(value) is str else _member(value, list(values)):
+            return None
+        return f"field `{name}` must be one of {_one_of(values)}, got {_show(value)}"
     if kind == "string":
         if type(value) is not str:
             return f"field `{name}` must be a string, got {_show(value)}"
@@ -559,6 +563,22 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
         if field.pattern is not None and not field.pattern.search(value):
             return f"field `{name}` must match the pattern `{field.pattern.pattern}`"
     return None
+
+
+def _one_of(values: tuple[Any, ...]) -> str:
+    """The allowed values of an enum as validation.rego shows them: ``["low", "medium"]``."""
+    try:
+        return _one_of_shown(values)
+    except TypeError:  # an array or object among them: not hashable, shown each time
+        return _shown_values(values)
+
+
+def _shown_values(values: tuple[Any, ...]) -> str:
+    return "[" + ", ".join([_show(item) for item in values]) + "]"
+
+
+# The text is a pure function of the policy's values, so it is written once per enum (a bounded table).
+_one_of_shown = lru_cache(maxsize=4096)(_shown_values)
 
 
 def _violations(fields: tuple[FieldCheck, ...], document: Any, code: str, found: set[Reason]) -> None:
@@ -1177,6 +1197,9 @@ def _egress(
         deny.add(("egress_denied", f"host `{name}` is not an allowed domain", rule, source))
 
 
+_NO_REASON = "call denied by the agent boundary"
+
+
 def _answer(
     deny: set[Reason],
     approve: set[Reason],
@@ -1207,7 +1230,7 @@ def _answer(
         "decision": outcome,
         "allow": outcome == "allow",
         "reasons": ordered,
-        "decision_reason": "; ".join(r["message"] for r in ordered) if ordered else "call denied by the agent boundary",
+        "decision_reason": "; ".join([r["message"] for r in ordered]) if ordered else _NO_REASON,
         "policy_version": boundaries.policy_version,
         "agent_id": agent_id if type(agent_id) is str else None,
         "mode": mode if type(mode) is str else "enforce",
