@@ -188,8 +188,9 @@ class Guard:
             str(approval) if approval is not None else None,
             (time.perf_counter_ns() - started) // 1000,
         )
-        if isinstance(agent_id, str) and self._modes.get(agent_id) != decision.mode and "fail_closed" not in result:
-            self._remember_mode(agent_id, decision.mode)
+        mode = decision.mode
+        if isinstance(agent_id, str) and self._modes.get(agent_id, "enforce") != mode and "fail_closed" not in result:
+            self._remember_mode(agent_id, mode)
         if self.pipeline.log is None:
             return decision  # no sink at all: there is no record log, so nothing to write
         if not self._record(fields, request, decision) and decision.enforced and not decision.blocked:
@@ -286,7 +287,12 @@ class Guard:
         return deny_with(base, [make_reason(ENGINE_UNAVAILABLE, message)])
 
     def _remember_mode(self, agent_id: str, mode: str) -> None:
-        # Remembered so that a shadow-mode agent stays unblocked even while the engine is unreachable.
+        # Remembered so that a shadow-mode agent stays unblocked even while the engine is unreachable. Only modes
+        # other than "enforce" are kept (an agent not in the map is taken to enforce), so an agent's first call
+        # writes nothing unless its mode is another: 10,000 enforcing agents cost no entry each.
+        if mode == "enforce":
+            self._modes.pop(agent_id, None)
+            return
         if self._modes.get(agent_id) != mode:
             if len(self._modes) >= _MODE_CACHE_SIZE:
                 self._modes.clear()
