@@ -248,26 +248,24 @@ def suspended(result: Mapping[str, Any]) -> bool:
 
 
 class _Ids(threading.local):
-    """Each thread's own supply of decision ids, written 128 at a time from 2 KiB of ``os.urandom``: ``os.urandom``
-    lets go of the interpreter lock for its system call, and with one call per decision the threads handed the lock
-    to each other on every call, so throughput fell as threads were added. Bytes drawn together are as unpredictable
-    as bytes drawn apart, no two threads share a supply, and each id is handed out once (``list.pop``)."""
+    """Each thread's own supply of random bytes for decision ids, drawn from ``os.urandom`` 4 KiB at a time and held
+    as hex digits: ``os.urandom`` lets go of the interpreter lock for its system call, and with one call per decision
+    the threads handed the lock to each other on every call, so throughput fell as threads were added. Bytes drawn
+    together are as unpredictable as bytes drawn apart, no two threads share a supply, and no digit is handed out
+    twice. Each id is written when it is taken: writing a batch of ids at once made every 128th call pay for 128."""
 
     def __init__(self) -> None:
-        self.ready: list[str] = []
+        self.pool = ""
+        self.offset = 0
 
     def take(self) -> str:
-        ready = self.ready
-        if not ready:
-            text = os.urandom(2048).hex()
-            variant = _VARIANT
-            # RFC 9562, section 5.4: `4`, the version, as the first digit of byte 6; the variant in byte 8's top bits.
-            ready.extend(
-                f"{text[at : at + 8]}-{text[at + 8 : at + 12]}-4{text[at + 13 : at + 16]}-"
-                f"{variant[text[at + 16]]}{text[at + 17 : at + 20]}-{text[at + 20 : at + 32]}"
-                for at in range(0, 4096, 32)
-            )
-        return ready.pop()
+        start = self.offset
+        if start + 32 > len(self.pool):
+            self.pool, start = os.urandom(4096).hex(), 0
+        self.offset = start + 32
+        text = self.pool[start : start + 32]
+        # RFC 9562, section 5.4: `4`, the version, as the first digit of byte 6; the variant in byte 8's top bits.
+        return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:]}"
 
 
 _ids = _Ids()
