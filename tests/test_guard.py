@@ -195,6 +195,14 @@ def test_payload_size_is_the_utf8_bytes_of_the_body_as_sent(body: Any, size: int
     assert prepare_input({"agent_id": "a", "method": "POST", "path": "/x", "body": body})["payload_size_bytes"] == size
 
 
+def test_prepare_input_copies_the_call_unless_told_it_owns_it() -> None:
+    call = {"agent_id": "a", "method": "GET", "path": "/x/?q=1"}
+    prepared = prepare_input(call)
+    assert prepared is not call and call["path"] == "/x/?q=1" and prepared["path"] == "/x"
+    own = dict(call)
+    assert prepare_input(own, copy=False) is own and own["path"] == "/x"
+
+
 def test_a_body_over_the_limit_is_denied_as_payload_too_large(guard: Guard) -> None:
     call = {"agent_id": "support_agent_1", "method": "POST", "path": "/api/ticket/v1/", "body": {"priority": "low"}}
     assert guard.check(call).allow

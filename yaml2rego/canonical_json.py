@@ -18,7 +18,11 @@ computed over exactly that text (changing it would break every existing log's ch
 of their own (Go's encoder: U+2028 escaped, numbers kept as written): :mod:`yaml2rego.bundles.signing`, which uses
 :func:`canonical` where the two agree.
 
-Each function uses one encoder built once: ``json.dumps`` with options builds a new encoder per call.
+Each form is one encoder built once (``json.dumps`` with options builds a new encoder per call), run through
+CPython's C encoder directly: :meth:`json.JSONEncoder.encode` builds a new C encoder on each call, which costs as
+much as encoding a small object, and these run several times for every call the guard checks. The text is the one
+``JSONEncoder.encode`` writes, byte for byte (``tests/test_canonical_json.py`` compares them on a seeded corpus); a
+value it refuses is refused with the same error, and without the C encoder (another Python) ``encode`` itself runs.
 
 >>> value = {"b": [1, 2.5], "a": "é"}
 >>> canonical(value), compact(value), readable(value)
@@ -35,18 +39,51 @@ ValueError: Out of range float values are not JSON compliant...
 from __future__ import annotations
 
 import json
+import json.encoder
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["canonical", "canonical_ascii", "canonical_lenient", "compact", "compact_lenient", "readable"]
 
 _COMPACT = (",", ":")
 
-_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=_COMPACT, allow_nan=False).encode
-_canonical_ascii = json.JSONEncoder(sort_keys=True, separators=_COMPACT, allow_nan=False).encode
-_canonical_lenient = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=_COMPACT, default=str).encode
-_compact = json.JSONEncoder(ensure_ascii=False, separators=_COMPACT).encode
-_compact_lenient = json.JSONEncoder(ensure_ascii=False, separators=_COMPACT, default=str).encode
-_readable = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+def _form(**options: Any) -> Callable[[Any], str]:
+    """``json.JSONEncoder(**options).encode``, with the C encoder made once.
+
+    The C encoder is made without the table of containers being written (``markers``), so that one encoder serves
+    every thread and every nested call: that table is what finds a value that contains itself, so a value too deep
+    for the C encoder (a cycle, or a real nesting past the recursion limit) is written again by ``encode``, which
+    raises what it has always raised (``ValueError: Circular reference detected``, or ``RecursionError``)."""
+    reference = json.JSONEncoder(**options)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return reference.encode
+    quote = json.encoder.encode_basestring_ascii if reference.ensure_ascii else json.encoder.encode_basestring
+    try:
+        fast = make(
+            None, reference.default, quote, None, reference.key_separator, reference.item_separator,
+            reference.sort_keys, reference.skipkeys, reference.allow_nan,
+        )  # fmt: skip
+    except TypeError:  # a Python whose C encoder is made differently: encode as it does
+        return reference.encode
+    join = "".join
+
+    def encode(value: Any) -> str:
+        try:
+            return join(fast(value, 0))
+        except RecursionError:
+            return reference.encode(value)
+
+    return encode
+
+
+_canonical = _form(ensure_ascii=False, sort_keys=True, separators=_COMPACT, allow_nan=False)
+_canonical_ascii = _form(sort_keys=True, separators=_COMPACT, allow_nan=False)
+_canonical_lenient = _form(ensure_ascii=False, sort_keys=True, separators=_COMPACT, default=str)
+_compact = _form(ensure_ascii=False, separators=_COMPACT)
+_compact_lenient = _form(ensure_ascii=False, separators=_COMPACT, default=str)
+_readable = _form(ensure_ascii=False, sort_keys=True)
 
 
 def canonical(value: Any) -> str:

@@ -28,6 +28,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,9 @@ log = logging.getLogger("yaml2rego.engines")
 MIRRORED_LIBRARY = "sha256:69c925e0379575fc4ada0870a78b341a0165e8ae6f0f47164b775fa1829a3beb"
 
 Reason = tuple[str, str, Any, Any]  # code, message, rule, source: a reason before its control is looked up
+# RFC 9110 tokens (paths.method_problem finds no problem in them), looked up before the token regex runs; only for a
+# `str` itself (a subclass could claim to equal one).
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "get", "post"})
 _EXACT = 2**53
 _MISSING: Any = object()
 
@@ -122,10 +126,11 @@ class NativeEngine:
     # -- the Engine protocol -------------------------------------------------------------------------------------
 
     def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
-        key = self.cache.key(call) if self.cache is not None else None
+        cache = self.cache
+        key = cache.key(call) if cache is not None else None
         generation = self._generation
-        if key is not None and self.cache is not None:
-            kept = self.cache.get(key, generation)
+        if key is not None and cache is not None:
+            kept = cache.get(key, generation)
             if kept is not None:
                 return kept
         suspended = self._suspended
@@ -138,8 +143,8 @@ class NativeEngine:
             result = _decide(call, self.programs, self.boundaries, suspended, self.controls)
         except Exception:  # _Delegate, or an input no step foresaw: the reference decides, never a guess
             result = self._delegate(call)
-        if key is not None and self.cache is not None:
-            self.cache.put(key, result, generation)
+        if key is not None and cache is not None:
+            cache.put(key, result, generation)
         return result
 
     def suspend(self, agent_id: str, reason: str) -> None:
@@ -541,10 +546,13 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
                 return f"field `{name}` must be at most {_number_text(field.maximum)}, got {_number_text(value)}"
         return None
     if kind == "enum":
-        if field.values is not None and not _member(value, list(field.values)):
-            shown = "[" + ", ".join(_show(item) for item in field.values) + "]"
-            return f"field `{name}` must be one of {shown}, got {_show(value)}"
-        return None
+        values = field.values
+        if values is None:
+            return None
+        # A string equals (in Rego) only a string equal to it: tuple membership, without the general comparison.
+        if value in values if type(value) is str else _member(value, list(values)):
+            return None
+        return f"field `{name}` must be one of {_one_of(values)}, got {_show(value)}"
     if kind == "string":
         if type(value) is not str:
             return f"field `{name}` must be a string, got {_show(value)}"
@@ -555,6 +563,22 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
         if field.pattern is not None and not field.pattern.search(value):
             return f"field `{name}` must match the pattern `{field.pattern.pattern}`"
     return None
+
+
+def _one_of(values: tuple[Any, ...]) -> str:
+    """The allowed values of an enum as validation.rego shows them: ``["low", "medium"]``."""
+    try:
+        return _one_of_shown(values)
+    except TypeError:  # an array or object among them: not hashable, shown each time
+        return _shown_values(values)
+
+
+def _shown_values(values: tuple[Any, ...]) -> str:
+    return "[" + ", ".join([_show(item) for item in values]) + "]"
+
+
+# The text is a pure function of the policy's values, so it is written once per enum (a bounded table).
+_one_of_shown = lru_cache(maxsize=4096)(_shown_values)
 
 
 def _violations(fields: tuple[FieldCheck, ...], document: Any, code: str, found: set[Reason]) -> None:
@@ -846,7 +870,7 @@ def _decide(
             type(agent_id) is str
             and type(method) is str
             and type(path) is str
-            and method_problem(method) is None
+            and (method in _COMMON_METHODS or method_problem(method) is None)
             and not _size_problem(fields)
         )
     else:
@@ -917,11 +941,14 @@ def _decide(
     rate_limits: list[dict[str, Any]] = []
     if program is not None:
         # `_allowed_by`, `_denied_by`, endpoint_denied, endpoint_not_allowed
-        for rule in program.allowed:
-            if applies(rule):
-                allowed_by = rule
-                break
-        denied_by = [rule for rule in program.denied if applies(rule)]
+        # (`applies` written out in the loops over endpoint rules: they run on every call)
+        denied_by: list[EndpointRule] = []
+        if path_ok:
+            for rule in program.allowed:
+                if rule.applies(upper, target_slash):  # type: ignore[arg-type]
+                    allowed_by = rule
+                    break
+            denied_by = [rule for rule in program.denied if rule.applies(upper, target_slash)]  # type: ignore[arg-type]
         for rule in denied_by:
             data = rule.data
             message = f"{shown_call} is denied by {data['rule']} ({data['method']} {data['pattern']})"
@@ -931,9 +958,10 @@ def _decide(
             deny.add(("endpoint_not_allowed", message, "allowed_endpoints", agent.get("source", "")))
         # input_validation (`_document`)
         document = _document(fields.get("body"))
-        for entry, checks in program.validation:
-            if applies(entry):
-                _violations(checks, document, "invalid_input", deny)
+        if path_ok:
+            for entry, checks in program.validation:
+                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
+                    _violations(checks, document, "invalid_input", deny)
         # payload_too_large
         limit = agent.get("max_payload")
         if type(limit) is dict and _is_number(limit.get("bytes")):
@@ -952,7 +980,9 @@ def _decide(
             else:
                 _tool_findings(agent, tool, fields, deny, approve)
         # enforcement.rego: `_call_document`
-        call_document = {**fields, "body": document} if "body" in fields else fields
+        call_document = fields
+        if "body" in fields and (program.conditions or program.sanitize):  # read by those two alone
+            call_document = {**fields, "body": document}
         # `_condition_findings`
         if program.conditions is not None:
             for condition in program.conditions:
@@ -1013,7 +1043,7 @@ def _decide(
         # `_rate_limits`
         if path_ok:
             for entry in program.rate_limits:
-                if applies(entry):
+                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
                     data = entry.data
                     rate_limits.append(
                         {
@@ -1066,7 +1096,7 @@ def _decide(
 def _size_problem(call: Mapping[str, Any]) -> bool:
     """decision.rego `_size_problem`: a declared size that is not a non-negative integer within 2^53 - 1."""
     size = call.get("payload_size_bytes")
-    if size is None:
+    if size is None or (type(size) is int and 0 <= size <= _SAFE_INTEGER):  # the guard declares such a size
         return False
     if not _is_number(size):
         return True
@@ -1167,6 +1197,9 @@ def _egress(
         deny.add(("egress_denied", f"host `{name}` is not an allowed domain", rule, source))
 
 
+_NO_REASON = "call denied by the agent boundary"
+
+
 def _answer(
     deny: set[Reason],
     approve: set[Reason],
@@ -1190,14 +1223,14 @@ def _answer(
             key = f"{code}|{rule}|{message}"
             if reasons.setdefault(key, reason) != reason:
                 raise _Delegate  # regorus refuses two reasons under one key
-    ordered = [reasons[key] for key in sorted(reasons)]
+    ordered = [reasons[key] for key in sorted(reasons)] if reasons else []
     agent_id = call.get("agent_id")
     mode = agent.get("mode") if agent is not None else None
     return {
         "decision": outcome,
         "allow": outcome == "allow",
         "reasons": ordered,
-        "decision_reason": "; ".join(r["message"] for r in ordered) if ordered else "call denied by the agent boundary",
+        "decision_reason": "; ".join([r["message"] for r in ordered]) if ordered else _NO_REASON,
         "policy_version": boundaries.policy_version,
         "agent_id": agent_id if type(agent_id) is str else None,
         "mode": mode if type(mode) is str else "enforce",

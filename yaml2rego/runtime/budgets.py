@@ -141,7 +141,9 @@ class MemoryBudgetStore(MemoryRateLimitStore):
 
     @staticmethod
     def _trim(table: dict[str, deque[float]], key: str, horizon: float) -> deque[float]:
-        window = table.setdefault(key, deque())
+        window = table.get(key)
+        if window is None:  # not setdefault(key, deque()): that builds a deque on every call
+            window = table[key] = deque()
         while window and window[0] <= horizon:
             window.popleft()
         return window

@@ -8,7 +8,6 @@ False
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -116,19 +115,42 @@ class Decision:
             raise TypeError(
                 f"Decision.from_result takes {', '.join(_GUARD_FIELDS)} (decision_id needed), got {sorted(extra)}"
             )
+        fields = {**_GUARD_FIELDS, **extra}
+        return cls._build(
+            result, fields["decision_id"], fields["enforced"], fields["engine"], fields["approval_id"],
+            fields["latency_us"],
+        )  # fmt: skip
+
+    @classmethod
+    def _build(
+        cls,
+        result: Mapping[str, Any],
+        decision_id: str,
+        enforced: bool,
+        engine: str,
+        approval_id: str | None,
+        latency_us: int,
+    ) -> Decision:
+        """:meth:`from_result` with every guard field given, in order: what the guard calls for every decision."""
         decision = object.__new__(cls)
+        reasons = result.get("reasons")
+        limits = result.get("rate_limits")
+        extra = not _CONTRACT_KEYS.issuperset(result)
         decision.__dict__.update(
-            _GUARD_FIELDS,
             decision=str(result["decision"]),
             allow=bool(result["allow"]),
-            reasons=[dict(reason) for reason in result.get("reasons") or []],
+            reasons=[dict(reason) for reason in reasons] if reasons else [],
             decision_reason=str(result.get("decision_reason") or ""),
             policy_version=result.get("policy_version"),
             agent_id=result.get("agent_id"),
             mode=str(result.get("mode") or "enforce"),
-            rate_limits=[dict(rule) for rule in result.get("rate_limits") or []],
-            details={key: value for key, value in result.items() if key not in _CONTRACT_KEYS},
-            **extra,
+            decision_id=decision_id,
+            enforced=enforced,
+            engine=engine,
+            rate_limits=[dict(rule) for rule in limits] if limits else [],
+            approval_id=approval_id,
+            latency_us=latency_us,
+            details={key: value for key, value in result.items() if key not in _CONTRACT_KEYS} if extra else {},
         )
         return decision
 
@@ -139,29 +161,36 @@ _GUARD_FIELDS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def prepare_input(call: Mapping[str, Any]) -> dict[str, Any]:
+def prepare_input(call: Mapping[str, Any], *, copy: bool = True) -> dict[str, Any]:
     """The engine input for ``call``: canonical path (a non-canonical one is passed as is, for the policy to refuse)
     and ``payload_size_bytes``: the larger of the declared size and the UTF-8 bytes of the body as sent (str/bytes as
     is, anything else as compact JSON). A declared size that is not a non-negative integer is passed on unchanged, for
-    the policy to refuse (``invalid_request``), never replaced by the measured one."""
-    request = dict(call)
+    the policy to refuse (``invalid_request``), never replaced by the measured one.
+
+    ``copy=False`` prepares ``call`` itself, when it is a dict the caller made for this (the guard's own copy)."""
+    request = call if not copy and type(call) is dict else dict(call)
     path = request.get("path")
     if isinstance(path, str):
-        with contextlib.suppress(NonCanonicalPath):
+        # Not contextlib.suppress: its object and calls cost more than the check, on every call.
+        try:  # noqa: SIM105
             request["path"] = canonical_path(path)
+        except NonCanonicalPath:
+            pass
+    if "body" not in request:
+        return request
     declared = request.get("payload_size_bytes")
     valid = declared is None or (isinstance(declared, int) and not isinstance(declared, bool) and 0 <= declared < 2**53)
-    if "body" in request and valid:
+    if valid:
         body = request["body"]
         measured: int | None = None
         if isinstance(body, (bytes, bytearray)):
             measured = len(body)
             request["body"] = bytes(body).decode("utf-8", errors="replace")
         elif isinstance(body, str):
-            measured = len(body.encode("utf-8"))
+            measured = len(body) if body.isascii() else len(body.encode("utf-8"))
         elif body is not None:
             text = compact_lenient(body)
-            measured = len(text.encode("utf-8"))
+            measured = len(text) if text.isascii() else len(text.encode("utf-8"))
         if measured is not None:
             request["payload_size_bytes"] = max(measured, declared or 0)
     return request
@@ -176,13 +205,19 @@ def malformed(result: Any) -> str | None:
     if result.get("allow") is not (result["decision"] == "allow"):
         return "allow does not agree with decision"
     reasons = result.get("reasons")
-    if not isinstance(reasons, list) or not all(isinstance(reason, dict) for reason in reasons):
+    if not isinstance(reasons, list):
         return "reasons is not a list of objects"
+    for reason in reasons:  # loops, not all(...): this runs on every call, and most lists are empty
+        if not isinstance(reason, dict):
+            return "reasons is not a list of objects"
     if result["decision"] in ("deny", "approval_needed") and not reasons:
         return f"a {result['decision']} decision without reasons"
     limits = result.get("rate_limits", [])
-    if not isinstance(limits, list) or not all(_valid_limit(limit) for limit in limits):
+    if not isinstance(limits, list):
         return "rate_limits is not a list of {rule, pattern, requests_per_minute}"
+    for limit in limits:
+        if not _valid_limit(limit):
+            return "rate_limits is not a list of {rule, pattern, requests_per_minute}"
     return None
 
 
@@ -212,44 +247,46 @@ def suspended(result: Mapping[str, Any]) -> bool:
     return any(reason.get("code") == "agent_suspended" for reason in result.get("reasons") or [])
 
 
-class _RandomBytes(threading.local):
-    """Each thread's own supply of bytes from ``os.urandom``, drawn 4 KiB at a time: ``os.urandom`` lets go of the
-    interpreter lock for its system call, and with one call per decision the threads handed the lock to each other
-    on every call, so throughput fell as threads were added. Bytes drawn together are as unpredictable as bytes drawn
-    apart, and no two threads share a supply."""
+class _Ids(threading.local):
+    """Each thread's own supply of random bytes for decision ids, drawn from ``os.urandom`` 4 KiB at a time and held
+    as hex digits: ``os.urandom`` lets go of the interpreter lock for its system call, and with one call per decision
+    the threads handed the lock to each other on every call, so throughput fell as threads were added. Bytes drawn
+    together are as unpredictable as bytes drawn apart, no two threads share a supply, and no digit is handed out
+    twice. Each id is written when it is taken: writing a batch of ids at once made every 128th call pay for 128."""
 
     def __init__(self) -> None:
-        self.pool = b""
+        self.pool = ""
         self.offset = 0
 
-    def take16(self) -> bytes:
-        if self.offset + 16 > len(self.pool):
-            self.pool, self.offset = os.urandom(4096), 0
+    def take(self) -> str:
         start = self.offset
-        self.offset = start + 16
-        return self.pool[start : start + 16]
+        if start + 32 > len(self.pool):
+            self.pool, start = os.urandom(4096).hex(), 0
+        self.offset = start + 32
+        text = self.pool[start : start + 32]
+        # RFC 9562, section 5.4: `4`, the version, as the first digit of byte 6; the variant in byte 8's top bits.
+        return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:]}"
 
 
-_random_bytes = _RandomBytes()
+_ids = _Ids()
 
 
 def _new_supply() -> None:
-    # A forked child must never hand out the bytes its parent still holds: it starts a supply of its own.
-    global _random_bytes
-    _random_bytes = _RandomBytes()
+    # A forked child must never hand out the ids its parent still holds: it starts a supply of its own.
+    global _ids
+    _ids = _Ids()
 
 
 os.register_at_fork(after_in_child=_new_supply)
+
+# RFC 9562, section 4.1: the variant is `10` in the top two bits of byte 8, so its first hex digit keeps only the two
+# low bits of the random one: 0-3 -> 8-b.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def new_decision_id() -> str:
     """A random (version 4) UUID from the operating system's generator (``os.urandom``, as ``uuid.uuid4`` draws it):
     decision ids are handed to callers and join records across systems, so they must not be predictable from earlier
-    ones, as ids from a seeded generator are. Written out (RFC 9562, section 5.4: version 4 in the high nibble of
-    byte 6, variant ``10`` in the top bits of byte 8), as ``str(uuid.uuid4())`` would give, at half its cost: it runs
-    on every call."""
-    raw = bytearray(_random_bytes.take16())
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    ones, as ids from a seeded generator are. Written out from 16 random bytes as hex, as ``str(uuid.uuid4())``
+    gives, at a fraction of its cost (it runs on every call): see :class:`_Ids`."""
+    return _ids.take()

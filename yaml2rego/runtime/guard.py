@@ -167,27 +167,32 @@ class Guard:
         started = time.perf_counter_ns()
         request: Any = call
         try:
-            request = prepare_input(fill_destination(call)) if isinstance(call, Mapping) else call
-            if isinstance(request, dict):
+            if type(call) is dict or isinstance(call, Mapping):
+                # One copy of the call: fill_destination makes it, prepare_input works on it.
+                request = prepare_input(fill_destination(call), copy=False)
                 _stamp_tenant(request, self.tenant if self.tenant is not None else tenant)
             result = self._decide(request)
             if self.candidate is not None and isinstance(request, Mapping):
                 result = {**result, "candidate": candidate_verdict(self.candidate, without_token(request), result)}
         except Exception as exc:  # the last line of fail-closed: nothing of ours may break the agent's call
             result = self._unavailable(request, exc)
-        agent_id = result.get("agent_id") if isinstance(result.get("agent_id"), str) else None
-        fields = request if isinstance(request, Mapping) else {}
+        agent_id = result.get("agent_id")
+        fields = request if type(request) is dict or isinstance(request, Mapping) else {}
         approval = fields.get("approval_id") or result.get("approval_id")
-        decision = Decision.from_result(
+        mode = result.get("mode")
+        decision = Decision._build(
             result,
-            decision_id=str(result.get("decision_id") or new_decision_id()),
-            enforced=result.get("mode") != "shadow" or suspended(result),
-            engine=self.engine_name,
-            approval_id=str(approval) if approval is not None else None,
-            latency_us=(time.perf_counter_ns() - started) // 1000,
+            str(result.get("decision_id") or new_decision_id()),
+            mode != "shadow" or suspended(result),
+            self.engine_name,
+            str(approval) if approval is not None else None,
+            (time.perf_counter_ns() - started) // 1000,
         )
-        if agent_id is not None and "fail_closed" not in result:
-            self._remember_mode(agent_id, decision.mode)
+        mode = decision.mode
+        if isinstance(agent_id, str) and self._modes.get(agent_id, "enforce") != mode and "fail_closed" not in result:
+            self._remember_mode(agent_id, mode)
+        if self.pipeline.log is None:
+            return decision  # no sink at all: there is no record log, so nothing to write
         if not self._record(fields, request, decision) and decision.enforced and not decision.blocked:
             # Under "logged"/"fsync" a call goes ahead only with its record in the log: no record, no call.
             return self._unrecorded(decision)
@@ -282,7 +287,12 @@ class Guard:
         return deny_with(base, [make_reason(ENGINE_UNAVAILABLE, message)])
 
     def _remember_mode(self, agent_id: str, mode: str) -> None:
-        # Remembered so that a shadow-mode agent stays unblocked even while the engine is unreachable.
+        # Remembered so that a shadow-mode agent stays unblocked even while the engine is unreachable. Only modes
+        # other than "enforce" are kept (an agent not in the map is taken to enforce), so an agent's first call
+        # writes nothing unless its mode is another: 10,000 enforcing agents cost no entry each.
+        if mode == "enforce":
+            self._modes.pop(agent_id, None)
+            return
         if self._modes.get(agent_id) != mode:
             if len(self._modes) >= _MODE_CACHE_SIZE:
                 self._modes.clear()

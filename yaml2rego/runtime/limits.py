@@ -58,7 +58,9 @@ class MemoryRateLimitStore:
             full: list[int] = []
             windows = []
             for index, (key, limit) in enumerate(limits):
-                window = self._windows.setdefault(key, deque())
+                window = self._windows.get(key)
+                if window is None:  # not setdefault(key, deque()): that builds a deque on every call
+                    window = self._windows[key] = deque()
                 while window and window[0] <= horizon:
                     window.popleft()
                 windows.append(window)

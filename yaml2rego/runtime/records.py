@@ -210,7 +210,8 @@ class HashChain:
             prev = self.last_hash
             digest = self.last_hash = _link(prev, content, tenant)
         record["content_sha256"], record["prev_hash"], record["hash"] = content, prev, digest
-        chain = f'"content_sha256":"{content}","prev_hash":{json.dumps(prev)},"hash":"{digest}"}}\n'
+        shown_prev = f'"{prev}"' if isinstance(prev, str) and prev.isascii() and prev.isalnum() else json.dumps(prev)
+        chain = f'"content_sha256":"{content}","prev_hash":{shown_prev},"hash":"{digest}"}}\n'
         return (f"{text[:-1]},{chain}" if len(text) > 2 else "{" + chain).encode()
 
     def seal_checkpoint(self, record: dict[str, Any], key: CheckpointKey) -> bytes:

@@ -73,7 +73,7 @@ def fill_destination(call: Mapping[str, Any]) -> dict[str, Any]:
 
 def without_token(request: Any) -> Any:
     """The engine's input: the request without ``approval_token`` (a bearer secret the policy has no use for)."""
-    if isinstance(request, Mapping) and "approval_token" in request:
+    if (type(request) is dict or isinstance(request, Mapping)) and "approval_token" in request:
         return {key: value for key, value in request.items() if key != "approval_token"}
     return request
 
@@ -185,7 +185,8 @@ class Enforcement:
         result = self._approval(request, result, enforced)
         agent_id = result.get("agent_id")
         going_ahead = result["decision"] in ("allow", "sanitize") or not enforced
-        counted = result.get("rate_limits") or isinstance(result.get("budget"), Mapping)
+        budget = result.get("budget")
+        counted = result.get("rate_limits") or (budget is not None and isinstance(budget, Mapping))
         if result["decision"] != "deny" and going_ahead and counted and isinstance(agent_id, str):
             result = self._admit(agent_id, result)
         # Redactions are worked out for every call that may still run: a sanitize decision now, an approval_needed
@@ -231,7 +232,8 @@ class Enforcement:
         limits = [
             (limit_key(agent_id, str(r["rule"]), str(r.get("pattern"))), int(r["requests_per_minute"])) for r in rules
         ]
-        charge = charge_from_decision(agent_id, result.get("budget"))
+        budget = result.get("budget")
+        charge = charge_from_decision(agent_id, budget) if budget is not None else None
         try:
             if charge is not None and hasattr(self.store, "admit"):
                 outcome: BudgetOutcome = self.store.admit(limits, self.window_s, charge)
@@ -239,7 +241,10 @@ class Enforcement:
                 name = type(self.store).__name__
                 raise TypeError(f"{name} cannot count budgets; use MemoryBudgetStore or RedisBudgetStore")
             else:
-                outcome = BudgetOutcome(full=self.store.acquire(limits, self.window_s))
+                full = self.store.acquire(limits, self.window_s)
+                if not full:
+                    return result  # room under every limit (and no budget): the common case, without an outcome
+                outcome = BudgetOutcome(full=full)
         except Exception as exc:
             message = f"the rate-limit store is unavailable: {first_line(exc)}"
             return deny_with(result, [make_reason(STORE_UNAVAILABLE, message)])

@@ -151,7 +151,9 @@ class RecordPipeline:
             if self._written < ticket:
                 self._write_pending()
             # Ours was written by this call or another caller's (group commit): unless that write failed.
-            failed = next((error for first, last, error in self._failures if first <= ticket <= last), None)
+            failed = None
+            if self._failures:
+                failed = next((error for first, last, error in self._failures if first <= ticket <= last), None)
         if failed is not None:
             raise SinkError(f"a decision record could not be written to the record log: {failed}")
 
