@@ -375,3 +375,13 @@ def test_guard_refuses_an_unknown_engine_kind() -> None:
 
     with pytest.raises(EngineError, match="unknown engine 'fast'"):
         Guard.from_policy([SEED_POLICY], engine="fast")
+
+
+def test_enum_texts_of_equal_but_different_values_are_never_shared() -> None:
+    """(1, 0) == (True, False) in Python, and 1 == 1.0: each enum is shown with its own values, as Rego shows them."""
+    from yaml2rego.engines.native import _one_of
+
+    assert _one_of(("low", "high")) == '["low", "high"]'
+    assert _one_of((1, 0)) == "[1, 0]"
+    assert _one_of((True, False)) == "[true, false]"
+    assert _one_of((1.5, 2)) == "[1.5, 2]"

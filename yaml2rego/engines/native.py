@@ -567,18 +567,19 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
 
 def _one_of(values: tuple[Any, ...]) -> str:
     """The allowed values of an enum as validation.rego shows them: ``["low", "medium"]``."""
-    try:
-        return _one_of_shown(values)
-    except TypeError:  # an array or object among them: not hashable, shown each time
-        return _shown_values(values)
+    if all(type(value) is str for value in values):
+        return _one_of_strings(values)
+    return _shown_values(values)
 
 
 def _shown_values(values: tuple[Any, ...]) -> str:
     return "[" + ", ".join([_show(item) for item in values]) + "]"
 
 
-# The text is a pure function of the policy's values, so it is written once per enum (a bounded table).
-_one_of_shown = lru_cache(maxsize=4096)(_shown_values)
+# The text is a pure function of the policy's values, so it is written once per enum (a bounded table). Only enums
+# of strings are kept: a tuple of strings equals only the same strings, where (1, 0) == (True, False) and
+# (1,) == (1.0,) would hand one enum the text of another.
+_one_of_strings = lru_cache(maxsize=4096)(_shown_values)
 
 
 def _violations(fields: tuple[FieldCheck, ...], document: Any, code: str, found: set[Reason]) -> None:
