@@ -289,14 +289,14 @@ class Guard:
     def _remember_mode(self, agent_id: str, mode: str) -> None:
         # Remembered so that a shadow-mode agent stays unblocked even while the engine is unreachable. Only modes
         # other than "enforce" are kept (an agent not in the map is taken to enforce), so an agent's first call
-        # writes nothing unless its mode is another: 10,000 enforcing agents cost no entry each.
+        # writes nothing unless its mode is another: 10,000 enforcing agents cost no entry each. Called by check()
+        # only when ``mode`` differs from the one remembered.
         if mode == "enforce":
             self._modes.pop(agent_id, None)
             return
-        if self._modes.get(agent_id) != mode:
-            if len(self._modes) >= _MODE_CACHE_SIZE:
-                self._modes.clear()
-            self._modes[agent_id] = mode
+        if len(self._modes) >= _MODE_CACHE_SIZE:
+            self._modes.clear()
+        self._modes[agent_id] = mode
 
     def _record(self, fields: Mapping[str, Any], request: Any, decision: Decision) -> bool:
         """Hand the decision's record to the log; ``False`` when the log could not take it."""
