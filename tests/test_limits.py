@@ -82,6 +82,27 @@ def test_200_threads_racing_on_a_limit_of_30_get_exactly_30(store_factory: Calla
     assert race(lambda: store.acquire([("hot", 30)], 60)) == 30
 
 
+def test_a_window_taken_by_another_thread_is_waited_for_then_held() -> None:
+    """wait_for hands the interpreter lock on until the holder lets go, then holds the lock itself."""
+    from yaml2rego.runtime.limits import wait_for
+
+    lock, taken, release = threading.Lock(), threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            taken.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    taken.wait(5)
+    threading.Timer(0.05, release.set).start()
+    wait_for(lock)
+    assert release.is_set() and lock.locked()
+    lock.release()
+    thread.join(5)
+
+
 @pytest.fixture(params=["memory", "redis"])
 def store_factory(request: pytest.FixtureRequest) -> Callable[[], RateLimitStore]:
     if request.param == "memory":

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2rego.errors import RateLimitStoreError
-from yaml2rego.runtime.limits import MemoryRateLimitStore, RedisRateLimitStore
+from yaml2rego.runtime.limits import MemoryRateLimitStore, RedisRateLimitStore, wait_for
 
 __all__ = [
     "BudgetCharge",
@@ -108,7 +108,10 @@ class MemoryBudgetStore(MemoryRateLimitStore):
 
     def admit(self, limits: Limits, window_s: float, charge: BudgetCharge | None) -> BudgetOutcome:
         """Check and count rate limits and the budget together; see the module docstring."""
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            wait_for(lock)
+        try:
             now = self._clock()
             full: list[int] = []
             windows = []
@@ -138,6 +141,8 @@ class MemoryBudgetStore(MemoryRateLimitStore):
                 spent += cost
                 self._spent[charge.day_key] = (day, spent)
             return BudgetOutcome(spent_micro_usd=spent)
+        finally:
+            lock.release()
 
     @staticmethod
     def _trim(table: dict[str, deque[float]], key: str, horizon: float) -> deque[float]:

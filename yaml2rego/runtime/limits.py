@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from yaml2rego.errors import RateLimitStoreError
 
-__all__ = ["MemoryRateLimitStore", "RateLimitStore", "RedisRateLimitStore", "limit_key"]
+__all__ = ["MemoryRateLimitStore", "RateLimitStore", "RedisRateLimitStore", "limit_key", "wait_for"]
 
 Limits = Sequence[tuple[str, int]]
 
@@ -31,6 +31,18 @@ Limits = Sequence[tuple[str, int]]
 def limit_key(agent_id: str, rule: str, pattern: str) -> str:
     """The counter for one agent under one rule. The pattern is part of it so a reordered policy starts afresh."""
     return f"{agent_id}\x1f{rule}\x1f{pattern}"
+
+
+def wait_for(lock: threading.Lock) -> None:
+    """Acquire ``lock``, held by another thread, by handing the interpreter lock on until it is free.
+
+    The windows are held for well under a microsecond, by Python code that never waits. A blocking ``acquire`` put
+    the waiting thread to sleep in the kernel, and waking it again cost a hand-off of the interpreter lock on every
+    collision: with 4 or 16 threads sharing one guard, throughput fell to 0.6x of one thread's. ``time.sleep(0)``
+    lets the holder run to its ``release`` at once, and the waiter tries again.
+    """
+    while not lock.acquire(False):
+        time.sleep(0)
 
 
 @runtime_checkable
@@ -52,7 +64,10 @@ class MemoryRateLimitStore:
         self._lock = threading.Lock()
 
     def acquire(self, limits: Limits, window_s: float) -> list[int]:
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            wait_for(lock)
+        try:
             now = self._clock()
             horizon = now - window_s
             full: list[int] = []
@@ -70,6 +85,8 @@ class MemoryRateLimitStore:
                 for window in windows:
                     window.append(now)
             return full
+        finally:
+            lock.release()
 
     def close(self) -> None:
         with self._lock:
