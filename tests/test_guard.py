@@ -119,6 +119,30 @@ def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     assert all(uuid.UUID(text).variant == uuid.RFC_4122 for text in ids)
 
 
+def test_decision_ids_make_no_system_call_after_a_threads_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.urandom gives the interpreter lock away; a thread draws its key from it once, never per id."""
+    import os
+    import threading
+
+    from yaml2rego.runtime import decision as decision_module
+
+    drawn: list[int] = []
+    real = os.urandom
+    monkeypatch.setattr(decision_module.os, "urandom", lambda size: drawn.append(size) or real(size))
+    made: dict[str, list[str]] = {}
+
+    def draw(name: str) -> None:
+        made[name] = [decision_module.new_decision_id() for _ in range(500)]
+
+    workers = [threading.Thread(target=draw, args=(name,)) for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert drawn == [32, 32]  # one key per thread, 1,000 ids
+    assert len(set(made["a"]) | set(made["b"])) == 1000
+
+
 def test_a_decision_from_a_result_is_the_decision_its_constructor_builds() -> None:
     """from_result fills the frozen dataclass through its __dict__: equal to the constructor's object, still frozen."""
     import dataclasses

@@ -21,6 +21,8 @@ from yaml2rego.errors import SinkError
 from yaml2rego.runtime.records import HashChain
 from yaml2rego.runtime.sinks import RecordPipeline, Spool
 
+ROOT = Path(__file__).resolve().parent.parent
+
 TOKEN = "00000000-0000-0000-0000-000000000001"
 FAST = {"backoff": (0.02, 0.1), "timeout": 2.0}
 
@@ -455,6 +457,25 @@ def test_async_durability_writes_everything_by_flush(tmp_path: Path) -> None:
         assert guard.flush(5)
         written = [json.loads(line)["decision_id"] for line in log.read_text().splitlines()]
     assert written == ids
+
+
+def test_the_async_record_thread_keeps_up_with_a_busy_caller(tmp_path: Path) -> None:
+    """The record thread takes its turns of the interpreter lock as they come: a caller checking calls back to back
+    never finds the backlog full (it would then write the records itself, on its own time)."""
+    log = tmp_path / "decisions.jsonl"
+    calls = [
+        {"agent_id": "support_agent_1", "method": "GET", "path": "/api/customer/v1/42"},
+        {"agent_id": "support_agent_1", "method": "DELETE", "path": "/api/admin/users/7"},
+    ]
+    guard = Guard.from_policy([ROOT / "examples/support_agent.yaml"], log_file=log, durability="async", queue_size=3000)
+    with guard:
+        backlog = 0
+        for n in range(9000):
+            guard.check(calls[n % 2])
+            backlog = max(backlog, guard.pipeline.pending())
+        assert guard.flush(10)
+    assert backlog < 3000
+    assert sum(1 for _ in log.open(encoding="utf-8")) == 9000
 
 
 def test_a_call_whose_record_cannot_be_written_is_refused(tmp_path: Path) -> None:
