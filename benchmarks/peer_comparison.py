@@ -11,8 +11,10 @@ interleaved call by call, and every allow/deny of every row is checked against t
 
 Rows:
 
-* latency p50/p99: the peer's adapter + evaluate; ``Guard.check`` on the native engine with no sinks and with a
-  file sink; ``Guard.check`` on regorus (``engine="embedded"``); the native engine's ``decide`` alone.
+* latency p50/p99: the peer's adapter + evaluate; ``Guard.check`` on the native engine with no sinks, with a
+  file sink (durability "logged", the default) and with a file sink written by the record thread (durability
+  "async", with the most records it ever had waiting); ``Guard.check`` on regorus (``engine="embedded"``); the
+  native engine's ``decide`` alone.
 * throughput at 1, 4 and 16 threads, one shared guard (and one shared peer evaluator).
 * 10 against 10,000 agents (the native guard, calls spread over every agent).
 * the first call in a new thread (regorus builds an engine per thread).
@@ -130,9 +132,9 @@ def percentiles(samples_ns: list[int]) -> tuple[float, float]:
     return ordered[len(ordered) // 2] / 1000, ordered[int(len(ordered) * 0.99)] / 1000
 
 
-def guard_on(engine: Any, sink_dir: Path | None = None) -> Guard:
-    sinks = [JsonlFileSink(sink_dir / "decisions.jsonl")] if sink_dir is not None else []
-    return Guard(engine, sinks=sinks)
+def guard_on(engine: Any, sink_dir: Path | None = None, durability: str = "logged") -> Guard:
+    sinks = [JsonlFileSink(sink_dir / f"decisions-{durability}.jsonl")] if sink_dir is not None else []
+    return Guard(engine, sinks=sinks, durability=durability)
 
 
 def latency(agents: int, rounds: int, peer: Peer | None) -> None:
@@ -146,16 +148,19 @@ def latency(agents: int, rounds: int, peer: Peer | None) -> None:
     rows: dict[str, Callable[[], Any]] = {
         "Guard.check, native, no sinks": lambda: guard_on(NativeEngine(modules, data)),
         "Guard.check, native, file sink": lambda: guard_on(NativeEngine(modules, data), workdir),
+        "Guard.check, native, file sink, async": lambda: guard_on(NativeEngine(modules, data), workdir, "async"),
         "Guard.check, embedded (regorus), no sinks": lambda: guard_on(EmbeddedEngine(modules, data)),
         "native engine decide alone": lambda: NativeEngine(modules, data),
     }
     print(f"\nLatency, {agents} agent(s), {len(workload):,} decisions per row, each row interleaved with the peer")
     print(f"  {'row':<42} {'p50 us':>7} {'p99 us':>7} | {'peer p50':>8} {'p99':>6} | ratio p50  p99 | wrong")
+    notes: list[str] = []
     for label, make in rows.items():
         subject = make()
         contenders = {"row": _allows(subject), **({"peer": peer.check} if peer is not None else {})}
         samples: dict[str, list[int]] = {name: [] for name in contenders}
         wrong = dict.fromkeys(contenders, 0)
+        backlog = 0  # the most records a record thread had still to write (async), seen after any call
         for index, call in enumerate(workload[:700] + workload):  # the first 700 warm up
             for name, decide in contenders.items():
                 started = time.perf_counter_ns()
@@ -164,8 +169,15 @@ def latency(agents: int, rounds: int, peer: Peer | None) -> None:
                 if index >= 700:
                     samples[name].append(elapsed)
                     wrong[name] += allowed != expected[(index - 700) % len(expected)]
+            if isinstance(subject, Guard) and subject.pipeline.durability == "async":
+                backlog = max(backlog, subject.pipeline.pending())
         if isinstance(subject, Guard):
             subject.close(timeout=5)
+        if backlog:
+            queue = subject.pipeline.queue_size  # type: ignore[union-attr]
+            notes.append(
+                f"{label}: the record thread's backlog peaked at {backlog:,} records (callers write at {queue:,})"
+            )
         p50, p99 = percentiles(samples["row"])
         line = f"  {label:<42} {p50:7.1f} {p99:7.1f}"
         if peer is not None:
@@ -176,6 +188,8 @@ def latency(agents: int, rounds: int, peer: Peer | None) -> None:
             line += f" | {'-':>8} {'-':>6} | {'-':>8} {'-':>5} | {wrong['row']}"
         print(line)
     print("  (ratio = row / peer, target <= 1.0; wrong = allow/deny that differ from regorus, row/peer)")
+    for note in notes:
+        print(f"  {note}")
 
 
 def _allows(subject: Any) -> Callable[[Mapping[str, Any]], bool]:

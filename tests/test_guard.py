@@ -119,6 +119,19 @@ def test_decision_ids_are_version_4_uuids_and_unique() -> None:
     assert all(uuid.UUID(text).variant == uuid.RFC_4122 for text in ids)
 
 
+def test_decisions_name_the_engine_the_guard_has_now() -> None:
+    """The engine's name is worked out once, and again when the guard is given another engine."""
+
+    class Other(FakeEngine):
+        name = "other"
+
+    allow = {"decision": "allow", "allow": True, "reasons": [], "agent_id": "a", "mode": "enforce"}
+    guard = Guard(FakeEngine(allow))
+    assert guard.check(ALLOWED).engine == "fake"
+    guard.engine = Other(allow)
+    assert guard.check(ALLOWED).engine == "other" and guard.engine_name == "other"
+
+
 def test_decision_ids_make_no_system_call_after_a_threads_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """os.urandom gives the interpreter lock away; a thread draws its key from it once, never per id."""
     import os

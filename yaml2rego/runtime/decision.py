@@ -9,10 +9,11 @@ False
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,32 +250,28 @@ def suspended(result: Mapping[str, Any]) -> bool:
 
 
 class _Ids(threading.local):
-    """Each thread's own supply of random hex digits for decision ids: SHAKE-256 of a 32-byte key, drawn once per
-    thread from ``os.urandom``, and a counter, 512 bytes at a time.
+    """Each thread's own supply of decision ids: the keyed BLAKE2b of a counter, with a 32-byte key drawn once per
+    thread from ``os.urandom``.
 
     ``os.urandom`` lets go of the interpreter lock for its system call, and a thread that does so on the call path
     wins the lock straight back, again and again, before a waiting thread's turn comes: drawn every 16 calls, it kept
     the record thread from writing for 25 to 90 ms at a time, and drawn on every call, throughput fell as threads were
-    added. SHAKE-256 keyed with a secret is a pseudorandom function (it has no length extension), so ids stay as
-    unpredictable from earlier ones as the operating system's bytes, and hashing 40 bytes keeps the interpreter lock.
-    No two threads share a key and no digit is handed out twice. Each id is written when it is taken: writing a batch
-    of ids at once made every 128th call pay for 128."""
+    added. Keyed BLAKE2b is a pseudorandom function, so ids stay as unpredictable from earlier ones as the operating
+    system's bytes, and hashing 8 bytes keeps the interpreter lock. One hash per id costs the same on every call
+    (hashing a pool for several ids made every few calls pay for them all). No two threads share a key."""
 
     def __init__(self) -> None:
-        self.key = os.urandom(32)
-        self.blocks = 0
-        self.pool = ""
-        self.offset = 0
+        self.take = _id_stream(os.urandom(32)).__next__
 
-    def take(self) -> str:
-        start = self.offset
-        if start + 32 > len(self.pool):
-            self.blocks += 1
-            self.pool, start = hashlib.shake_256(self.key + self.blocks.to_bytes(8, "big")).hexdigest(512), 0
-        self.offset = start + 32
-        text = self.pool[start : start + 32]
+
+def _id_stream(key: bytes) -> Iterator[str]:
+    keyed = hashlib.blake2b(key=key, digest_size=16)
+    for counter in itertools.count():
+        digest = keyed.copy()
+        digest.update(counter.to_bytes(8, "big"))
+        text = digest.hexdigest()
         # RFC 9562, section 5.4: `4`, the version, as the first digit of byte 6; the variant in byte 8's top bits.
-        return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:]}"
+        yield f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:]}"
 
 
 _ids = _Ids()

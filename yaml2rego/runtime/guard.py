@@ -100,6 +100,8 @@ class Guard:
                 "environment gate) but the guard has no approval service: pass approvals=ApprovalService(...)"
             )
         self.engine = engine
+        self._named_engine: Engine | None = None
+        self._engine_name = ""
         # For engines without a deadline of their own: each decision runs in a worker thread and is abandoned (a
         # fail-closed deny) after `timeout` seconds. The OPA engine has its own; the embedded one rarely needs it.
         self.timeout = timeout
@@ -180,9 +182,10 @@ class Guard:
         fields = request if type(request) is dict or isinstance(request, Mapping) else {}
         approval = fields.get("approval_id") or result.get("approval_id")
         mode = result.get("mode")
+        given_id = result.get("decision_id")  # an engine that names its decisions (OPA's decision logs)
         decision = Decision._build(
             result,
-            str(result.get("decision_id") or new_decision_id()),
+            str(given_id) if given_id else new_decision_id(),
             mode != "shadow" or suspended(result),
             self.engine_name,
             str(approval) if approval is not None else None,
@@ -252,7 +255,12 @@ class Guard:
 
     @property
     def engine_name(self) -> str:
-        return str(getattr(self.engine, "name", type(self.engine).__name__))
+        # Worked out once per engine (it is on every record), and again if `engine` is replaced.
+        engine = self.engine
+        if engine is not self._named_engine:
+            self._engine_name = str(getattr(engine, "name", type(engine).__name__))
+            self._named_engine = engine
+        return self._engine_name
 
     # -- internals -------------------------------------------------------------------------------------------------
 

@@ -182,7 +182,8 @@ class Enforcement:
         """The final result for ``request``: approvals first, then counting (rate limits and budget, only for a call
         that is about to go ahead), then redaction."""
         enforced = result.get("mode") != "shadow"
-        result = self._approval(request, result, enforced)
+        if result["decision"] == "approval_needed":
+            result = self._approval(request, result, enforced)
         agent_id = result.get("agent_id")
         going_ahead = result["decision"] in ("allow", "sanitize") or not enforced
         budget = result.get("budget")

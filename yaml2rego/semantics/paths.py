@@ -158,6 +158,9 @@ def canonical_path(path: object) -> str:
     >>> canonical_path("/")
     '/'
     """
+    if type(path) is str and _CANONICAL_TARGET.fullmatch(path):
+        # The common case, in one regex (non_canonical_reason's first test): a canonical target has no fragment.
+        return path.partition("?")[0].rstrip("/") or "/"
     reason = non_canonical_reason(path)
     if reason is not None:
         raise NonCanonicalPath(f"{reason}: {path!r}")
