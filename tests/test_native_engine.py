@@ -385,3 +385,45 @@ def test_enum_texts_of_equal_but_different_values_are_never_shared() -> None:
     assert _one_of((1, 0)) == "[1, 0]"
     assert _one_of((True, False)) == "[true, false]"
     assert _one_of((1.5, 2)) == "[1.5, 2]"
+
+
+# -- fast paths beside the steps they shorten ----------------------------------------------------------------------
+
+_SMALL_PAYLOAD = """
+agent_boundary:
+  agent_id: small_agent
+  allowed_endpoints:
+    - {method: POST, path: /notes}
+  max_payload_size_kb: 1
+"""
+
+
+def _number_heavy_bodies() -> list[Any]:
+    """Bodies whose JSON text is above 1 KiB with its numbers and at, below or above it without them."""
+    bodies: list[Any] = []
+    for filler in range(880, 1040, 9):
+        for numbers in ([7] * 10, [123456789] * 10, [1.5, -2.25e-3, 10**15], [0] * 40, []):
+            bodies.append({"note": "n" * filler, "values": numbers})
+            bodies.append({"note": "é" * (filler // 2), "values": numbers, "flag": True})
+    return bodies
+
+
+def test_a_payload_near_its_limit_is_measured_as_regorus_measures_it() -> None:
+    """The size without numbers is looked for only when the text with them is above the limit: both sides of it."""
+    from yaml2rego.canonical_json import compact
+    from yaml2rego.engines.native import _payload_size, payload_size
+
+    compiled = compile_policy_set(load_policy_text(_SMALL_PAYLOAD))
+    native, embedded = NativeEngine.from_compiled(compiled), EmbeddedEngine.from_compiled(compiled)
+    calls = [
+        {"agent_id": "small_agent", "method": "POST", "path": "/notes", "body": body, **declared}
+        for body in _number_heavy_bodies()
+        for declared in ({}, {"payload_size_bytes": 1024}, {"payload_size_bytes": 1025}, {"payload_size_bytes": 5})
+    ]
+    assert _differences(embedded, native, calls) == []
+    straddling = [call for call in calls if len(compact(call["body"]).encode()) > 1024 >= payload_size(call)]
+    assert straddling  # the case the shortcut must not change
+    for call in calls:
+        exact = payload_size(call)
+        assert (_payload_size(call, 1024) > 1024) == (exact > 1024), call
+        assert exact <= 1024 or _payload_size(call, 1024) == exact, call
