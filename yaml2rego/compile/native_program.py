@@ -31,6 +31,7 @@ __all__ = [
     "Boundaries",
     "EndpointRule",
     "FieldCheck",
+    "MethodRules",
     "SanitizeRule",
     "ToolProgram",
     "build_programs",
@@ -89,6 +90,10 @@ class EndpointRule:
         """decision.rego ``_applies`` (= paths.rule_matches): method, literal prefix, then the rest by match kind."""
         if self.method != "*" and self.method != method:
             return False
+        return self.matches_path(target_slash)
+
+    def matches_path(self, target_slash: str) -> bool:
+        """:meth:`applies` once the method is known to match: literal prefix, then the rest by match kind."""
         if self.prefix is None or not target_slash.startswith(self.prefix):
             return False
         if self.kind == "subtree":
@@ -137,6 +142,17 @@ class SanitizeRule:
 
 
 @dataclass(frozen=True, slots=True)
+class MethodRules:
+    """The endpoint rules, validation entries and rate limits of one agent whose method is one given method or
+    ``*``, in the data's order: a call reads only those and matches only their paths."""
+
+    allowed: tuple[EndpointRule, ...]
+    denied: tuple[EndpointRule, ...]
+    validation: tuple[tuple[EndpointRule, tuple[FieldCheck, ...]], ...]
+    rate_limits: tuple[EndpointRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AgentProgram:
     """Everything the decision reads about one agent, frozen; shared read-only by every thread."""
 
@@ -149,6 +165,12 @@ class AgentProgram:
     conditions: tuple[EndpointRule, ...] | None
     sanitize: tuple[SanitizeRule, ...]
     tools: Mapping[str, ToolProgram]
+    by_method: Mapping[str, MethodRules]  # every method a rule names
+    any_method: MethodRules  # the ``*`` rules alone: any other method (and a tool call's missing one)
+
+    def rules_for(self, method: str | None) -> MethodRules:
+        """The rules that may apply to a call with ``method`` (upper case), found by one lookup."""
+        return self.by_method.get(method, self.any_method)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,16 +274,35 @@ def _agent_program(agent_id: str, raw: Any) -> AgentProgram:
     _check_execution_context(agent.get("execution_context"))
     _check_egress(agent)
     _check_budget(agent.get("budget"))
+    allowed = tuple(_endpoint(rule) for rule in _list(agent.get("allowed_endpoints"), "allowed_endpoints"))
+    denied = tuple(_endpoint(rule) for rule in _list(agent.get("denied_endpoints"), "denied_endpoints"))
+    rate_limits = tuple(_endpoint(rule) for rule in _list(agent.get("rate_limits"), "rate_limits"))
+    matchers = [*allowed, *denied, *rate_limits, *(entry for entry, _ in validation)]
+    named = sorted({rule.method for rule in matchers if rule.method is not None and rule.method != "*"})
+
+    def rules_for(method: str) -> MethodRules:  # `_applies` of a call with this method reads these alone
+        def kept(rule: EndpointRule) -> bool:
+            return rule.method == "*" or rule.method == method
+
+        return MethodRules(
+            allowed=tuple(rule for rule in allowed if kept(rule)),
+            denied=tuple(rule for rule in denied if kept(rule)),
+            validation=tuple(entry for entry in validation if kept(entry[0])),
+            rate_limits=tuple(rule for rule in rate_limits if kept(rule)),
+        )
+
     return AgentProgram(
         agent_id=agent_id,
         data=agent,
-        allowed=tuple(_endpoint(rule) for rule in _list(agent.get("allowed_endpoints"), "allowed_endpoints")),
-        denied=tuple(_endpoint(rule) for rule in _list(agent.get("denied_endpoints"), "denied_endpoints")),
+        allowed=allowed,
+        denied=denied,
         validation=validation,
-        rate_limits=tuple(_endpoint(rule) for rule in _list(agent.get("rate_limits"), "rate_limits")),
+        rate_limits=rate_limits,
         conditions=conditions,
         sanitize=sanitize,
         tools=MappingProxyType({name: _tool(entry) for name, entry in tools.items()}),
+        by_method=MappingProxyType({method: rules_for(method) for method in named}),
+        any_method=rules_for("*"),
     )
 
 

@@ -928,12 +928,6 @@ def _decide(
             ("non_canonical_path", f"path `{shown_path}` is refused: {path_problem}", "canonical_path", "input.path")
         )
 
-    def applies(rule: EndpointRule) -> bool:  # `_applies`
-        return path_ok and rule.applies(upper, target_slash)  # type: ignore[arg-type]
-
-    def enforcement_applies(rule: EndpointRule) -> bool:  # `_enforcement_applies`
-        return applies(rule) or (tool_call and rule.method == "*" and rule.data.get("pattern") == "/**")
-
     allowed_by = None
     tool: ToolProgram | None = None
     flags: dict[str, dict[str, Any]] = {}
@@ -942,26 +936,29 @@ def _decide(
     rate_limits: list[dict[str, Any]] = []
     if program is not None:
         # `_allowed_by`, `_denied_by`, endpoint_denied, endpoint_not_allowed
-        # (`applies` written out in the loops over endpoint rules: they run on every call)
-        denied_by: list[EndpointRule] = []
+        # (`applies` written out in the loops over endpoint rules, which run on every call: the program hands over
+        # the rules of the call's method, so only their paths are matched)
+        for_method = program.rules_for(upper)
+        denied = False
         if path_ok:
-            for rule in program.allowed:
-                if rule.applies(upper, target_slash):  # type: ignore[arg-type]
+            for rule in for_method.allowed:
+                if rule.matches_path(target_slash):
                     allowed_by = rule
                     break
-            denied_by = [rule for rule in program.denied if rule.applies(upper, target_slash)]  # type: ignore[arg-type]
-        for rule in denied_by:
-            data = rule.data
-            message = f"{shown_call} is denied by {data['rule']} ({data['method']} {data['pattern']})"
-            deny.add(("endpoint_denied", message, data["rule"], data["source"]))
-        if path_ok and allowed_by is None and not denied_by:
+            for rule in for_method.denied:
+                if rule.matches_path(target_slash):
+                    denied = True
+                    data = rule.data
+                    message = f"{shown_call} is denied by {data['rule']} ({data['method']} {data['pattern']})"
+                    deny.add(("endpoint_denied", message, data["rule"], data["source"]))
+        if path_ok and allowed_by is None and not denied:
             message = f"{shown_call} matches no allowed endpoint"
             deny.add(("endpoint_not_allowed", message, "allowed_endpoints", agent.get("source", "")))
         # input_validation (`_document`)
         document = _document(fields.get("body"))
         if path_ok:
-            for entry, checks in program.validation:
-                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
+            for entry, checks in for_method.validation:
+                if entry.matches_path(target_slash):
                     _violations(checks, document, "invalid_input", deny)
         # payload_too_large
         limit = agent.get("max_payload")
@@ -987,7 +984,9 @@ def _decide(
         # `_condition_findings`
         if program.conditions is not None:
             for condition in program.conditions:
-                if enforcement_applies(condition) and _holds(condition.data, call_document):
+                if _enforcement_applies(condition, path_ok, upper, target_slash, tool_call) and _holds(
+                    condition.data, call_document
+                ):
                     data = condition.data
                     finding = (_CODES[data["outcome"]], _condition_message(data), data["rule"], data.get("source"))
                     (deny if data["outcome"] == "deny" else approve).add(finding)
@@ -995,7 +994,7 @@ def _decide(
         _egress(agent, fields, http_call, boundaries, deny)
         # sanitize: `_flags`, `_flags_by_key`, `_result_by_key`
         for sanitize in program.sanitize:
-            if not enforcement_applies(sanitize.matcher):
+            if not _enforcement_applies(sanitize.matcher, path_ok, upper, target_slash, tool_call):
                 continue
             data = sanitize.matcher.data
             extra = {"regex": data["flag_regex"]} if data.get("detector") == "regex" else {}
@@ -1043,8 +1042,8 @@ def _decide(
             budget["cost_usd"] = _out(_cost(limits, fields))
         # `_rate_limits`
         if path_ok:
-            for entry in program.rate_limits:
-                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
+            for entry in for_method.rate_limits:
+                if entry.matches_path(target_slash):
                     data = entry.data
                     rate_limits.append(
                         {
@@ -1092,6 +1091,13 @@ def _decide(
     if outcome != "deny" and budget is not None:
         decision["budget"] = budget
     return decision
+
+
+def _enforcement_applies(rule: EndpointRule, path_ok: bool, upper: Any, target_slash: str, tool_call: bool) -> bool:
+    """decision.rego `_enforcement_applies`: `_applies`, or a tool call and a rule for every method and path."""
+    if path_ok and rule.applies(upper, target_slash):
+        return True
+    return tool_call and rule.method == "*" and rule.data.get("pattern") == "/**"
 
 
 def _size_problem(call: Mapping[str, Any]) -> bool:
