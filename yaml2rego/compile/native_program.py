@@ -114,6 +114,7 @@ class FieldCheck:
     type: str | None
     required: bool
     values: tuple[Any, ...] | None
+    strings_only: bool  # every one of `values` is a string: the enum's text may be cached by its values alone
     min_length: Any
     max_length: Any
     pattern: Regex | None
@@ -352,6 +353,7 @@ def _field(raw: Any) -> FieldCheck:
         type=raw.get("type"),
         required=raw.get("required", True) is True,
         values=tuple(values) if isinstance(values, list) else None,
+        strings_only=isinstance(values, list) and all(type(value) is str for value in values),
         min_length=raw.get("min_length"),
         max_length=raw.get("max_length"),
         pattern=compile_regex(pattern) if isinstance(pattern, str) else None,

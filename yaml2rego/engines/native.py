@@ -127,25 +127,33 @@ class NativeEngine:
 
     def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
         cache = self.cache
-        key = cache.key(call) if cache is not None else None
-        generation = self._generation
-        if key is not None and cache is not None:
+        if cache is not None:
+            return self._decide_cached(call, cache)
+        return self._decide_once(call, self._suspended)
+
+    def _decide_cached(self, call: Mapping[str, Any], cache: DecisionCache) -> dict[str, Any]:
+        key = cache.key(call)
+        generation = self._generation  # read before deciding: a suspension meanwhile leaves this entry stale
+        if key is not None:
             kept = cache.get(key, generation)
             if kept is not None:
                 return kept
-        suspended = self._suspended
+        result = self._decide_once(call, self._suspended)
+        if key is not None:
+            cache.put(key, result, generation)
+        return result
+
+    def _decide_once(self, call: Mapping[str, Any], suspended: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """The program's decision, or regorus's for a call or an agent the programs do not mirror."""
         try:
             agent_id = call.get("agent_id") if isinstance(call, dict) else None
             if (isinstance(agent_id, str) and agent_id in self.refused) or not _plain(call, 0):
                 raise _Delegate
             if "tenant" in call or (self._has_tenants and agent_id not in self.programs):
                 raise _Delegate  # tenants (data.tenants, input.tenant) are not mirrored: regorus decides
-            result = _decide(call, self.programs, self.boundaries, suspended, self.controls)
+            return _decide(call, self.programs, self.boundaries, suspended, self.controls)
         except Exception:  # _Delegate, or an input no step foresaw: the reference decides, never a guess
-            result = self._delegate(call)
-        if key is not None and cache is not None:
-            cache.put(key, result, generation)
-        return result
+            return self._delegate(call)
 
     def suspend(self, agent_id: str, reason: str) -> None:
         with self._lock:
@@ -410,7 +418,9 @@ _SAFE_INTEGER = 2**53 - 1
 
 
 def _printable(text: str) -> str:
-    return text.translate(_PRINTABLE)
+    # Every character replaced is one str.isprintable refuses (categories Cc, Zl, Zp): most texts are printable, and
+    # that test costs a fraction of a translate by table.
+    return text if text.isprintable() else text.translate(_PRINTABLE)
 
 
 def _number_text(value: Any) -> str:
@@ -552,7 +562,8 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
         # A string equals (in Rego) only a string equal to it: tuple membership, without the general comparison.
         if value in values if type(value) is str else _member(value, list(values)):
             return None
-        return f"field `{name}` must be one of {_one_of(values)}, got {_show(value)}"
+        shown = _one_of_strings(values) if field.strings_only else _one_of(values)
+        return f"field `{name}` must be one of {shown}, got {_show(value)}"
     if kind == "string":
         if type(value) is not str:
             return f"field `{name}` must be a string, got {_show(value)}"
@@ -1236,17 +1247,25 @@ def _answer(
             if code not in controls:
                 continue  # `_reason` is undefined for a code without a control
             reason = {"code": code, "control": controls[code], "message": message, "rule": rule, "source": source}
-            key = f"{code}|{rule}|{message}"
-            if reasons.setdefault(key, reason) != reason:
+            kept = reasons.setdefault(f"{code}|{rule}|{message}", reason)
+            if kept is not reason and kept != reason:
                 raise _Delegate  # regorus refuses two reasons under one key
-    ordered = [reasons[key] for key in sorted(reasons)] if reasons else []
+    # Most decisions have no reason or one: those need no sorting and no joining.
+    if not reasons:
+        ordered, decision_reason = [], _NO_REASON
+    elif len(reasons) == 1:
+        ordered = list(reasons.values())
+        decision_reason = ordered[0]["message"]
+    else:
+        ordered = [reasons[key] for key in sorted(reasons)]
+        decision_reason = "; ".join([reason["message"] for reason in ordered])
     agent_id = call.get("agent_id")
     mode = agent.get("mode") if agent is not None else None
     return {
         "decision": outcome,
         "allow": outcome == "allow",
         "reasons": ordered,
-        "decision_reason": "; ".join([r["message"] for r in ordered]) if ordered else _NO_REASON,
+        "decision_reason": decision_reason,
         "policy_version": boundaries.policy_version,
         "agent_id": agent_id if type(agent_id) is str else None,
         "mode": mode if type(mode) is str else "enforce",
