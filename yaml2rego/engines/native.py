@@ -541,7 +541,9 @@ def _show(value: Any) -> str:
 
 def _field_problem(field: FieldCheck, document: Any) -> str | None:
     """validation._field_problem (and _value_problem, _string_problem, _range_problem) for one field rule."""
-    value = _get(document, field.path)
+    # Most fields are top-level keys: those are read without `_get`'s loop.
+    path = field.path
+    value = document.get(path[0], _MISSING) if len(path) == 1 and type(document) is dict else _get(document, path)
     name = field.field
     if value is _MISSING:
         return f"missing required field `{name}`" if field.required else None
@@ -883,7 +885,7 @@ def _decide(
             and type(method) is str
             and type(path) is str
             and (method in _COMMON_METHODS or method_problem(method) is None)
-            and not _size_problem(fields)
+            and ("payload_size_bytes" not in fields or not _size_problem(fields))
         )
     else:
         well_formed = not _request_problems(call, is_object, tool_call, http_call)
@@ -966,7 +968,8 @@ def _decide(
             message = f"{shown_call} matches no allowed endpoint"
             deny.add(("endpoint_not_allowed", message, "allowed_endpoints", agent.get("source", "")))
         # input_validation (`_document`)
-        document = _document(fields.get("body"))
+        body = fields.get("body")
+        document = body if type(body) is dict else _document(body)
         if path_ok:
             for entry, checks in for_method.validation:
                 if entry.matches_path(target_slash):
