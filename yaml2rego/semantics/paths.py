@@ -80,6 +80,8 @@ class NonCanonicalPath(ValueError):
 
 def strip_query(path: str) -> str:
     """The path without its query string or fragment."""
+    if "?" not in path and "#" not in path:  # most paths: two scans, without the loop and its searches
+        return path
     for separator in ("?", "#"):
         index = path.find(separator)
         if index >= 0:
