@@ -61,3 +61,13 @@ def test_the_rules_of_a_method_are_the_rules_that_apply_to_it(path: Path) -> Non
             assert [checks for _, checks in rules.validation] == [
                 checks for entry, checks in program.validation if entry.method in ("*", method)
             ]
+
+
+def test_the_rules_of_a_method_share_tuples_with_the_program() -> None:
+    """An agent's per-method rules reuse its sections (and its rules for any method) where they are the same rules:
+    10,000 agents' programs hold few new objects."""
+    (program,) = _programs(REPO_ROOT / "examples" / "support_agent.yaml")
+    get, delete = program.rules_for("GET"), program.rules_for("DELETE")
+    assert get.denied is program.any_method.denied and get.validation is program.validation
+    assert delete.denied is program.denied and delete.rate_limits is program.rate_limits
+    assert program.rules_for("PUT") is program.any_method

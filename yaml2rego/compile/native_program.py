@@ -280,17 +280,16 @@ def _agent_program(agent_id: str, raw: Any) -> AgentProgram:
     rate_limits = tuple(_endpoint(rule) for rule in _list(agent.get("rate_limits"), "rate_limits"))
     matchers = [*allowed, *denied, *rate_limits, *(entry for entry, _ in validation)]
     named = sorted({rule.method for rule in matchers if rule.method is not None and rule.method != "*"})
+    matched = (allowed, denied, validation, rate_limits)
+    stars = tuple(_of_method(section, "*", section) for section in matched)
+    any_method = MethodRules(*stars)
 
     def rules_for(method: str) -> MethodRules:  # `_applies` of a call with this method reads these alone
-        def kept(rule: EndpointRule) -> bool:
-            return rule.method == "*" or rule.method == method
-
-        return MethodRules(
-            allowed=tuple(rule for rule in allowed if kept(rule)),
-            denied=tuple(rule for rule in denied if kept(rule)),
-            validation=tuple(entry for entry in validation if kept(entry[0])),
-            rate_limits=tuple(rule for rule in rate_limits if kept(rule)),
-        )
+        kept = tuple(_of_method(section, method, star) for section, star in zip(matched, stars, strict=True))
+        # Tuples the same as others are shared (see _of_method), and so are the rules of any method: 10,000 agents
+        # hold few new objects.
+        same = all(mine is theirs for mine, theirs in zip(kept, stars, strict=True))
+        return any_method if same else MethodRules(*kept)
 
     return AgentProgram(
         agent_id=agent_id,
@@ -303,8 +302,21 @@ def _agent_program(agent_id: str, raw: Any) -> AgentProgram:
         sanitize=sanitize,
         tools=MappingProxyType({name: _tool(entry) for name, entry in tools.items()}),
         by_method=MappingProxyType({method: rules_for(method) for method in named}),
-        any_method=rules_for("*"),
+        any_method=any_method,
     )
+
+
+def _of_method(section: tuple[Any, ...], method: str, star: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The entries of ``section`` (endpoint rules, or validation entries with their rule first) for ``method`` or
+    ``*``, in order; ``section`` itself or ``star`` (its ``*`` entries) when they are the same ones."""
+    kept = tuple(entry for entry in section if _matcher(entry).method in ("*", method))
+    if len(kept) == len(section):
+        return section
+    return star if len(kept) == len(star) else kept
+
+
+def _matcher(entry: EndpointRule | tuple[EndpointRule, Any]) -> EndpointRule:
+    return entry[0] if isinstance(entry, tuple) else entry
 
 
 def _list(value: Any, what: str) -> list[Any]:
