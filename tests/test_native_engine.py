@@ -385,3 +385,89 @@ def test_enum_texts_of_equal_but_different_values_are_never_shared() -> None:
     assert _one_of((1, 0)) == "[1, 0]"
     assert _one_of((True, False)) == "[true, false]"
     assert _one_of((1.5, 2)) == "[1.5, 2]"
+
+
+# -- fast paths beside the steps they shorten ----------------------------------------------------------------------
+
+_SMALL_PAYLOAD = """
+agent_boundary:
+  agent_id: small_agent
+  allowed_endpoints:
+    - {method: POST, path: /notes}
+  max_payload_size_kb: 1
+"""
+
+
+def _number_heavy_bodies() -> list[Any]:
+    """Bodies whose JSON text is above 1 KiB with its numbers and at, below or above it without them."""
+    bodies: list[Any] = []
+    for filler in range(880, 1040, 9):
+        for numbers in ([7] * 10, [123456789] * 10, [1.5, -2.25e-3, 10**15], [0] * 40, []):
+            bodies.append({"note": "n" * filler, "values": numbers})
+            bodies.append({"note": "é" * (filler // 2), "values": numbers, "flag": True})
+    return bodies
+
+
+def test_a_payload_near_its_limit_is_measured_as_regorus_measures_it() -> None:
+    """The size without numbers is looked for only when the text with them is above the limit: both sides of it."""
+    from yaml2rego.canonical_json import compact
+    from yaml2rego.engines.native import _payload_size, payload_size
+
+    compiled = compile_policy_set(load_policy_text(_SMALL_PAYLOAD))
+    native, embedded = NativeEngine.from_compiled(compiled), EmbeddedEngine.from_compiled(compiled)
+    calls = [
+        {"agent_id": "small_agent", "method": "POST", "path": "/notes", "body": body, **declared}
+        for body in _number_heavy_bodies()
+        for declared in ({}, {"payload_size_bytes": 1024}, {"payload_size_bytes": 1025}, {"payload_size_bytes": 5})
+    ]
+    assert _differences(embedded, native, calls) == []
+    straddling = [call for call in calls if len(compact(call["body"]).encode()) > 1024 >= payload_size(call)]
+    assert straddling  # the case the shortcut must not change
+    for call in calls:
+        exact = payload_size(call)
+        assert (_payload_size(call, 1024) > 1024) == (exact > 1024), call
+        assert exact <= 1024 or _payload_size(call, 1024) == exact, call
+
+
+def test_printable_text_is_the_text_with_every_control_replaced() -> None:
+    """The shortcut for printable text leaves alone exactly what the replacement table leaves alone: every code point
+    (surrogates included), alone and inside other text."""
+    from yaml2rego.engines.native import _PRINTABLE, _printable
+
+    for code in range(0x110000):
+        char = chr(code)
+        for text in (char, "a" + char + "é", char * 2):
+            assert _printable(text) == text.translate(_PRINTABLE), hex(code)
+
+
+def test_an_enum_of_strings_and_one_of_other_values_show_their_own_values() -> None:
+    """The program marks an enum of strings, whose text is cached; any other enum is written out each time."""
+    from yaml2rego.compile.native_program import build_programs
+
+    policy = """
+agent_boundary:
+  agent_id: enum_agent
+  allowed_endpoints:
+    - {method: POST, path: /notes}
+  input_validation:
+    - endpoint: /notes
+      rules:
+        - {field: level, type: enum, values: ["1", "0"]}
+        - {field: count, type: enum, values: [1, 0]}
+        - {field: flag, type: enum, values: [true, false]}
+        - {field: mixed, type: enum, values: ["a", 1, false, 1.5]}
+"""
+    compiled = compile_policy_set(load_policy_text(policy))
+    programs, _ = build_programs(compiled.data_document())
+    checks = programs["enum_agent"].validation[0][1]
+    assert [check.strings_only for check in checks] == [True, False, False, False]
+    native, embedded = NativeEngine.from_compiled(compiled), EmbeddedEngine.from_compiled(compiled)
+    bodies = [
+        {"level": level, "count": count, "flag": flag, "mixed": mixed}
+        for level, count, flag, mixed in [
+            ("2", 2, None, "b"), (1, True, 1, 1.0), ("0", 0.0, "true", None), ("é\u2028", "1", 0, [1]),
+        ]
+    ]  # fmt: skip
+    calls = [{"agent_id": "enum_agent", "method": "POST", "path": "/notes", "body": body} for body in bodies]
+    assert _differences(embedded, native, calls) == []
+    assert native.delegated == 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+import re
+
 import pytest
 
 from yaml2rego.semantics.paths import (
@@ -12,6 +16,7 @@ from yaml2rego.semantics.paths import (
     parse_pattern,
 )
 
+from .conftest import REPO_ROOT
 from .path_cases import METHOD_CASES, PATH_CASES
 
 
@@ -97,3 +102,31 @@ def test_example_path_matches_its_pattern() -> None:
 def test_methods_must_be_rfc9110_tokens(method: object, problem: str | None) -> None:
     """A method is an ASCII token; one that only upper-cases to a known method is refused, never matched."""
     assert method_problem(method) == problem
+
+
+def _rego_canonical_target() -> re.Pattern[str]:
+    """paths.rego's `canonical_target`, its plain (backtracking) regex read from the library's text."""
+    text = (REPO_ROOT / "rego" / "agent_boundary" / "paths" / "paths.rego").read_text(encoding="utf-8")
+    block = re.search(r'^canonical_target := concat\("", \[\n(.*?)\n\]\)', text, re.MULTILINE | re.DOTALL)
+    assert block is not None
+    regex = "".join(re.findall(r"`([^`]*)`", block.group(1)))
+    assert regex.startswith("^") and regex.endswith("$")
+    return re.compile(regex[1:-1])
+
+
+def test_the_possessive_canonical_target_is_the_library_regex() -> None:
+    """The Python regex (possessive repeats) accepts exactly what paths.rego's plain one does: every text of up to
+    six characters over the characters that decide it, and seeded longer texts over a wider alphabet."""
+    from yaml2rego.semantics.paths import _CANONICAL_TARGET
+
+    reference = _rego_canonical_target()
+    deciding = "/.a%20?# "
+    for length in range(7):
+        for chars in itertools.product(deciding, repeat=length):
+            text = "".join(chars)
+            assert bool(_CANONICAL_TARGET.fullmatch(text)) == bool(reference.fullmatch(text)), repr(text)
+    rng = random.Random(20261204)
+    wider = [*"/.a~%203CEe5Bb7D?#;\\\"'@:= \x00\n\x7f", "é", "\u2028", "%2e", "%2F", "%25", "..", "//", "%3c"]
+    for _ in range(100_000):
+        text = "".join(rng.choice(wider) for _ in range(rng.randrange(1, 24)))
+        assert bool(_CANONICAL_TARGET.fullmatch(text)) == bool(reference.fullmatch(text)), repr(text)

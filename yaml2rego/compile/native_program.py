@@ -31,6 +31,7 @@ __all__ = [
     "Boundaries",
     "EndpointRule",
     "FieldCheck",
+    "MethodRules",
     "SanitizeRule",
     "ToolProgram",
     "build_programs",
@@ -89,6 +90,10 @@ class EndpointRule:
         """decision.rego ``_applies`` (= paths.rule_matches): method, literal prefix, then the rest by match kind."""
         if self.method != "*" and self.method != method:
             return False
+        return self.matches_path(target_slash)
+
+    def matches_path(self, target_slash: str) -> bool:
+        """:meth:`applies` once the method is known to match: literal prefix, then the rest by match kind."""
         if self.prefix is None or not target_slash.startswith(self.prefix):
             return False
         if self.kind == "subtree":
@@ -109,6 +114,7 @@ class FieldCheck:
     type: str | None
     required: bool
     values: tuple[Any, ...] | None
+    strings_only: bool  # every one of `values` is a string: the enum's text may be cached by its values alone
     min_length: Any
     max_length: Any
     pattern: Regex | None
@@ -137,6 +143,17 @@ class SanitizeRule:
 
 
 @dataclass(frozen=True, slots=True)
+class MethodRules:
+    """The endpoint rules, validation entries and rate limits of one agent whose method is one given method or
+    ``*``, in the data's order: a call reads only those and matches only their paths."""
+
+    allowed: tuple[EndpointRule, ...]
+    denied: tuple[EndpointRule, ...]
+    validation: tuple[tuple[EndpointRule, tuple[FieldCheck, ...]], ...]
+    rate_limits: tuple[EndpointRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AgentProgram:
     """Everything the decision reads about one agent, frozen; shared read-only by every thread."""
 
@@ -149,6 +166,12 @@ class AgentProgram:
     conditions: tuple[EndpointRule, ...] | None
     sanitize: tuple[SanitizeRule, ...]
     tools: Mapping[str, ToolProgram]
+    by_method: Mapping[str, MethodRules]  # every method a rule names
+    any_method: MethodRules  # the ``*`` rules alone: any other method (and a tool call's missing one)
+
+    def rules_for(self, method: str | None) -> MethodRules:
+        """The rules that may apply to a call with ``method`` (upper case), found by one lookup."""
+        return self.by_method.get(method, self.any_method)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,17 +275,48 @@ def _agent_program(agent_id: str, raw: Any) -> AgentProgram:
     _check_execution_context(agent.get("execution_context"))
     _check_egress(agent)
     _check_budget(agent.get("budget"))
+    allowed = tuple(_endpoint(rule) for rule in _list(agent.get("allowed_endpoints"), "allowed_endpoints"))
+    denied = tuple(_endpoint(rule) for rule in _list(agent.get("denied_endpoints"), "denied_endpoints"))
+    rate_limits = tuple(_endpoint(rule) for rule in _list(agent.get("rate_limits"), "rate_limits"))
+    matchers = [*allowed, *denied, *rate_limits, *(entry for entry, _ in validation)]
+    named = sorted({rule.method for rule in matchers if rule.method is not None and rule.method != "*"})
+    matched = (allowed, denied, validation, rate_limits)
+    stars = tuple(_of_method(section, "*", section) for section in matched)
+    any_method = MethodRules(*stars)
+
+    def rules_for(method: str) -> MethodRules:  # `_applies` of a call with this method reads these alone
+        kept = tuple(_of_method(section, method, star) for section, star in zip(matched, stars, strict=True))
+        # Tuples the same as others are shared (see _of_method), and so are the rules of any method: 10,000 agents
+        # hold few new objects.
+        same = all(mine is theirs for mine, theirs in zip(kept, stars, strict=True))
+        return any_method if same else MethodRules(*kept)
+
     return AgentProgram(
         agent_id=agent_id,
         data=agent,
-        allowed=tuple(_endpoint(rule) for rule in _list(agent.get("allowed_endpoints"), "allowed_endpoints")),
-        denied=tuple(_endpoint(rule) for rule in _list(agent.get("denied_endpoints"), "denied_endpoints")),
+        allowed=allowed,
+        denied=denied,
         validation=validation,
-        rate_limits=tuple(_endpoint(rule) for rule in _list(agent.get("rate_limits"), "rate_limits")),
+        rate_limits=rate_limits,
         conditions=conditions,
         sanitize=sanitize,
         tools=MappingProxyType({name: _tool(entry) for name, entry in tools.items()}),
+        by_method=MappingProxyType({method: rules_for(method) for method in named}),
+        any_method=any_method,
     )
+
+
+def _of_method(section: tuple[Any, ...], method: str, star: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The entries of ``section`` (endpoint rules, or validation entries with their rule first) for ``method`` or
+    ``*``, in order; ``section`` itself or ``star`` (its ``*`` entries) when they are the same ones."""
+    kept = tuple(entry for entry in section if _matcher(entry).method in ("*", method))
+    if len(kept) == len(section):
+        return section
+    return star if len(kept) == len(star) else kept
+
+
+def _matcher(entry: EndpointRule | tuple[EndpointRule, Any]) -> EndpointRule:
+    return entry[0] if isinstance(entry, tuple) else entry
 
 
 def _list(value: Any, what: str) -> list[Any]:
@@ -311,6 +365,7 @@ def _field(raw: Any) -> FieldCheck:
         type=raw.get("type"),
         required=raw.get("required", True) is True,
         values=tuple(values) if isinstance(values, list) else None,
+        strings_only=isinstance(values, list) and all(type(value) is str for value in values),
         min_length=raw.get("min_length"),
         max_length=raw.get("max_length"),
         pattern=compile_regex(pattern) if isinstance(pattern, str) else None,

@@ -127,25 +127,33 @@ class NativeEngine:
 
     def decide(self, call: Mapping[str, Any]) -> dict[str, Any]:
         cache = self.cache
-        key = cache.key(call) if cache is not None else None
-        generation = self._generation
-        if key is not None and cache is not None:
+        if cache is not None:
+            return self._decide_cached(call, cache)
+        return self._decide_once(call, self._suspended)
+
+    def _decide_cached(self, call: Mapping[str, Any], cache: DecisionCache) -> dict[str, Any]:
+        key = cache.key(call)
+        generation = self._generation  # read before deciding: a suspension meanwhile leaves this entry stale
+        if key is not None:
             kept = cache.get(key, generation)
             if kept is not None:
                 return kept
-        suspended = self._suspended
+        result = self._decide_once(call, self._suspended)
+        if key is not None:
+            cache.put(key, result, generation)
+        return result
+
+    def _decide_once(self, call: Mapping[str, Any], suspended: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """The program's decision, or regorus's for a call or an agent the programs do not mirror."""
         try:
             agent_id = call.get("agent_id") if isinstance(call, dict) else None
             if (isinstance(agent_id, str) and agent_id in self.refused) or not _plain(call, 0):
                 raise _Delegate
             if "tenant" in call or (self._has_tenants and agent_id not in self.programs):
                 raise _Delegate  # tenants (data.tenants, input.tenant) are not mirrored: regorus decides
-            result = _decide(call, self.programs, self.boundaries, suspended, self.controls)
+            return _decide(call, self.programs, self.boundaries, suspended, self.controls)
         except Exception:  # _Delegate, or an input no step foresaw: the reference decides, never a guess
-            result = self._delegate(call)
-        if key is not None and cache is not None:
-            cache.put(key, result, generation)
-        return result
+            return self._delegate(call)
 
     def suspend(self, agent_id: str, reason: str) -> None:
         with self._lock:
@@ -410,7 +418,9 @@ _SAFE_INTEGER = 2**53 - 1
 
 
 def _printable(text: str) -> str:
-    return text.translate(_PRINTABLE)
+    # Every character replaced is one str.isprintable refuses (categories Cc, Zl, Zp): most texts are printable, and
+    # that test costs a fraction of a translate by table.
+    return text if text.isprintable() else text.translate(_PRINTABLE)
 
 
 def _number_text(value: Any) -> str:
@@ -531,7 +541,9 @@ def _show(value: Any) -> str:
 
 def _field_problem(field: FieldCheck, document: Any) -> str | None:
     """validation._field_problem (and _value_problem, _string_problem, _range_problem) for one field rule."""
-    value = _get(document, field.path)
+    # Most fields are top-level keys: those are read without `_get`'s loop.
+    path = field.path
+    value = document.get(path[0], _MISSING) if len(path) == 1 and type(document) is dict else _get(document, path)
     name = field.field
     if value is _MISSING:
         return f"missing required field `{name}`" if field.required else None
@@ -552,7 +564,8 @@ def _field_problem(field: FieldCheck, document: Any) -> str | None:
         # A string equals (in Rego) only a string equal to it: tuple membership, without the general comparison.
         if value in values if type(value) is str else _member(value, list(values)):
             return None
-        return f"field `{name}` must be one of {_one_of(values)}, got {_show(value)}"
+        shown = _one_of_strings(values) if field.strings_only else _one_of(values)
+        return f"field `{name}` must be one of {shown}, got {_show(value)}"
     if kind == "string":
         if type(value) is not str:
             return f"field `{name}` must be a string, got {_show(value)}"
@@ -872,7 +885,7 @@ def _decide(
             and type(method) is str
             and type(path) is str
             and (method in _COMMON_METHODS or method_problem(method) is None)
-            and not _size_problem(fields)
+            and ("payload_size_bytes" not in fields or not _size_problem(fields))
         )
     else:
         well_formed = not _request_problems(call, is_object, tool_call, http_call)
@@ -928,12 +941,6 @@ def _decide(
             ("non_canonical_path", f"path `{shown_path}` is refused: {path_problem}", "canonical_path", "input.path")
         )
 
-    def applies(rule: EndpointRule) -> bool:  # `_applies`
-        return path_ok and rule.applies(upper, target_slash)  # type: ignore[arg-type]
-
-    def enforcement_applies(rule: EndpointRule) -> bool:  # `_enforcement_applies`
-        return applies(rule) or (tool_call and rule.method == "*" and rule.data.get("pattern") == "/**")
-
     allowed_by = None
     tool: ToolProgram | None = None
     flags: dict[str, dict[str, Any]] = {}
@@ -942,31 +949,35 @@ def _decide(
     rate_limits: list[dict[str, Any]] = []
     if program is not None:
         # `_allowed_by`, `_denied_by`, endpoint_denied, endpoint_not_allowed
-        # (`applies` written out in the loops over endpoint rules: they run on every call)
-        denied_by: list[EndpointRule] = []
+        # (`applies` written out in the loops over endpoint rules, which run on every call: the program hands over
+        # the rules of the call's method, so only their paths are matched)
+        for_method = program.rules_for(upper)
+        denied = False
         if path_ok:
-            for rule in program.allowed:
-                if rule.applies(upper, target_slash):  # type: ignore[arg-type]
+            for rule in for_method.allowed:
+                if rule.matches_path(target_slash):
                     allowed_by = rule
                     break
-            denied_by = [rule for rule in program.denied if rule.applies(upper, target_slash)]  # type: ignore[arg-type]
-        for rule in denied_by:
-            data = rule.data
-            message = f"{shown_call} is denied by {data['rule']} ({data['method']} {data['pattern']})"
-            deny.add(("endpoint_denied", message, data["rule"], data["source"]))
-        if path_ok and allowed_by is None and not denied_by:
+            for rule in for_method.denied:
+                if rule.matches_path(target_slash):
+                    denied = True
+                    data = rule.data
+                    message = f"{shown_call} is denied by {data['rule']} ({data['method']} {data['pattern']})"
+                    deny.add(("endpoint_denied", message, data["rule"], data["source"]))
+        if path_ok and allowed_by is None and not denied:
             message = f"{shown_call} matches no allowed endpoint"
             deny.add(("endpoint_not_allowed", message, "allowed_endpoints", agent.get("source", "")))
         # input_validation (`_document`)
-        document = _document(fields.get("body"))
+        body = fields.get("body")
+        document = body if type(body) is dict else _document(body)
         if path_ok:
-            for entry, checks in program.validation:
-                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
+            for entry, checks in for_method.validation:
+                if entry.matches_path(target_slash):
                     _violations(checks, document, "invalid_input", deny)
         # payload_too_large
         limit = agent.get("max_payload")
         if type(limit) is dict and _is_number(limit.get("bytes")):
-            size = payload_size(fields)
+            size = _payload_size(fields, limit["bytes"])
             if size > limit["bytes"]:
                 sizes = f"{_number_text(size)} bytes exceeds the limit of {_number_text(limit['bytes'])}"
                 message = f"payload of {sizes} bytes"
@@ -987,7 +998,9 @@ def _decide(
         # `_condition_findings`
         if program.conditions is not None:
             for condition in program.conditions:
-                if enforcement_applies(condition) and _holds(condition.data, call_document):
+                if _enforcement_applies(condition, path_ok, upper, target_slash, tool_call) and _holds(
+                    condition.data, call_document
+                ):
                     data = condition.data
                     finding = (_CODES[data["outcome"]], _condition_message(data), data["rule"], data.get("source"))
                     (deny if data["outcome"] == "deny" else approve).add(finding)
@@ -995,7 +1008,7 @@ def _decide(
         _egress(agent, fields, http_call, boundaries, deny)
         # sanitize: `_flags`, `_flags_by_key`, `_result_by_key`
         for sanitize in program.sanitize:
-            if not enforcement_applies(sanitize.matcher):
+            if not _enforcement_applies(sanitize.matcher, path_ok, upper, target_slash, tool_call):
                 continue
             data = sanitize.matcher.data
             extra = {"regex": data["flag_regex"]} if data.get("detector") == "regex" else {}
@@ -1043,8 +1056,8 @@ def _decide(
             budget["cost_usd"] = _out(_cost(limits, fields))
         # `_rate_limits`
         if path_ok:
-            for entry in program.rate_limits:
-                if entry.applies(upper, target_slash):  # type: ignore[arg-type]
+            for entry in for_method.rate_limits:
+                if entry.matches_path(target_slash):
                     data = entry.data
                     rate_limits.append(
                         {
@@ -1094,6 +1107,13 @@ def _decide(
     return decision
 
 
+def _enforcement_applies(rule: EndpointRule, path_ok: bool, upper: Any, target_slash: str, tool_call: bool) -> bool:
+    """decision.rego `_enforcement_applies`: `_applies`, or a tool call and a rule for every method and path."""
+    if path_ok and rule.applies(upper, target_slash):
+        return True
+    return tool_call and rule.method == "*" and rule.data.get("pattern") == "/**"
+
+
 def _size_problem(call: Mapping[str, Any]) -> bool:
     """decision.rego `_size_problem`: a declared size that is not a non-negative integer within 2^53 - 1."""
     size = call.get("payload_size_bytes")
@@ -1141,6 +1161,13 @@ def payload_size(call: Mapping[str, Any]) -> Any:
     the escapes only Go adds, so the lengths agree; key order does not change a length. The JSON text with its
     numbers is never shorter than without them, so a declared size at least that long (the guard declares exactly
     that length) is the answer without looking for numbers."""
+    return _payload_size(call, None)
+
+
+def _payload_size(call: Mapping[str, Any], limit: Any) -> Any:
+    """:func:`payload_size`, or, when that is within ``limit`` (a number, or ``None`` for none), possibly a larger
+    size that is still within it: all that payload_too_large asks. Finding the numbers costs several times as much as
+    writing the text, and a text within the limit with its numbers is within it without them."""
     given: Any = call.get("payload_size_bytes")
     declared: Any = given if _is_number(given) else 0
     body = call.get("body")
@@ -1153,6 +1180,8 @@ def payload_size(call: Mapping[str, Any]) -> Any:
     whole = len(text) if text.isascii() else len(text.encode("utf-8"))
     if declared >= whole:
         return declared
+    if limit is not None and whole <= limit:
+        return whole  # an upper bound of the size, and within the limit: so is the size
     measured = whole - sum(map(len, _JSON_NUMBER.findall(text)))
     return declared if declared >= measured else measured
 
@@ -1221,17 +1250,25 @@ def _answer(
             if code not in controls:
                 continue  # `_reason` is undefined for a code without a control
             reason = {"code": code, "control": controls[code], "message": message, "rule": rule, "source": source}
-            key = f"{code}|{rule}|{message}"
-            if reasons.setdefault(key, reason) != reason:
+            kept = reasons.setdefault(f"{code}|{rule}|{message}", reason)
+            if kept is not reason and kept != reason:
                 raise _Delegate  # regorus refuses two reasons under one key
-    ordered = [reasons[key] for key in sorted(reasons)] if reasons else []
+    # Most decisions have no reason or one: those need no sorting and no joining.
+    if not reasons:
+        ordered, decision_reason = [], _NO_REASON
+    elif len(reasons) == 1:
+        ordered = list(reasons.values())
+        decision_reason = ordered[0]["message"]
+    else:
+        ordered = [reasons[key] for key in sorted(reasons)]
+        decision_reason = "; ".join([reason["message"] for reason in ordered])
     agent_id = call.get("agent_id")
     mode = agent.get("mode") if agent is not None else None
     return {
         "decision": outcome,
         "allow": outcome == "allow",
         "reasons": ordered,
-        "decision_reason": "; ".join([r["message"] for r in ordered]) if ordered else _NO_REASON,
+        "decision_reason": decision_reason,
         "policy_version": boundaries.policy_version,
         "agent_id": agent_id if type(agent_id) is str else None,
         "mode": mode if type(mode) is str else "enforce",
